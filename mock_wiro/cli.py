@@ -1,0 +1,202 @@
+"""``mock-wiro``: the command line. ``mock-wiro serve`` runs the fake."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shlex
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from decimal import Decimal, InvalidOperation
+from types import FrameType
+
+from . import __version__
+from .server import MockWiroServer
+from .settings import DEFAULT_DEMO_BALANCE_USD, RUN_PATH, Settings
+
+__all__ = ["build_parser", "main"]
+
+# [seed] the Run call's sample values
+SEED_PROMPT = (
+    "Wide shot of the beach and power plant. The man continues his steady run along the "
+    "shoreline, his footsteps leaving subtle indentations in the wet sand."
+)
+
+
+def _env(name: str, default: str | None = None) -> str | None:
+    return os.environ.get(name) or default
+
+
+def _balance(text: str) -> Decimal:
+    try:
+        return Decimal(text)
+    except InvalidOperation:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (every option has a ``MOCK_WIRO_*`` environment variable)."""
+    parser = argparse.ArgumentParser(
+        prog="mock-wiro", description="An offline twin of the Wiro AI API (Hailuo 2.3 Fast)."
+    )
+    parser.add_argument("--version", action="version", version=f"mock-wiro {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser(
+        "serve",
+        help="run the fake API",
+        description="Run the fake Wiro API. Every option falls back to the environment "
+        "variable shown.",
+    )
+    serve.add_argument("--host", default=_env("MOCK_WIRO_HOST", "127.0.0.1"), help="MOCK_WIRO_HOST")
+    serve.add_argument(
+        "--port",
+        type=int,
+        default=int(_env("MOCK_WIRO_PORT", "8080") or 8080),
+        help="MOCK_WIRO_PORT; 0 picks a free port (default 8080)",
+    )
+    serve.add_argument("--api-key", default=_env("MOCK_WIRO_API_KEY"), help="MOCK_WIRO_API_KEY")
+    serve.add_argument(
+        "--api-secret", default=_env("MOCK_WIRO_API_SECRET"), help="MOCK_WIRO_API_SECRET"
+    )
+    serve.add_argument(
+        "--auth",
+        choices=("signature", "apikey"),
+        default=_env("MOCK_WIRO_AUTH", "signature"),
+        help="MOCK_WIRO_AUTH: the project's auth mode (default signature)",
+    )
+    serve.add_argument(
+        "--balance",
+        type=_balance,
+        default=_balance(_env("MOCK_WIRO_BALANCE", str(DEFAULT_DEMO_BALANCE_USD)) or "100"),
+        help="MOCK_WIRO_BALANCE: the project's balance in USD (default 100)",
+    )
+    serve.add_argument(
+        "--speed",
+        type=float,
+        default=float(_env("MOCK_WIRO_SPEED", "20") or 20),
+        help="MOCK_WIRO_SPEED: run tasks X times faster than the real API (default 20, "
+        "~2.5 s a video); 0 finishes tasks instantly",
+    )
+    serve.add_argument(
+        "--clock",
+        choices=("realtime", "manual", "instant"),
+        default=_env("MOCK_WIRO_CLOCK"),
+        help="MOCK_WIRO_CLOCK: manual advances only via POST /_mock/clock/advance",
+    )
+    serve.add_argument(
+        "--strict",
+        action="store_true",
+        default=_env("MOCK_WIRO_STRICT") in ("1", "true"),
+        help="MOCK_WIRO_STRICT=1: bare-hex signatures only, reused nonces rejected",
+    )
+    serve.add_argument(
+        "--external-urls",
+        choices=("placeholder", "fail"),
+        default=_env("MOCK_WIRO_EXTERNAL_URLS", "placeholder"),
+        help="MOCK_WIRO_EXTERNAL_URLS: image URLs not served by the fake are never fetched; "
+        "placeholder treats them as a valid 1280x720 JPEG, fail fails the task",
+    )
+    serve.add_argument(
+        "--unknown-fields",
+        choices=("reject", "ignore"),
+        default=_env("MOCK_WIRO_UNKNOWN_FIELDS", "reject"),
+        help="MOCK_WIRO_UNKNOWN_FIELDS: a Run parameter the model lacks is an error (reject) "
+        "or dropped (ignore)",
+    )
+    serve.add_argument("--data-dir", default=_env("MOCK_WIRO_DATA_DIR"), help="MOCK_WIRO_DATA_DIR")
+    serve.add_argument(
+        "--public-url",
+        default=_env("MOCK_WIRO_PUBLIC_URL"),
+        help="MOCK_WIRO_PUBLIC_URL: base of file URLs (default http://<host>:<port>)",
+    )
+    return parser
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    mode = args.clock or ("instant" if args.speed == 0 else "realtime")
+    if args.speed < 0:
+        raise SystemExit("mock-wiro: --speed must be >= 0")
+    settings = Settings(
+        clock_mode=mode,
+        speed=args.speed if args.speed > 0 else 1.0,
+        external_url_policy=args.external_urls,
+        unknown_fields=args.unknown_fields,
+        data_dir=args.data_dir,
+        public_url=args.public_url,
+    )
+    return settings.strict() if args.strict else settings
+
+
+def _banner(server: MockWiroServer, key: str, secret: str, auth: str, demo: bool) -> str:
+    base = server.base_url
+    lines = [
+        f"mock-wiro {__version__} serving the Wiro API (minimax/hailuo-2-3-fast)",
+        f"  REST:      {base}",
+        f"  WebSocket: {server.socket_url}",
+        f"  control:   {server.url}/_mock  (clock: {server.backend.clock.mode}, "
+        f"speed {server.backend.clock.speed:g})",
+        f"  project:   {'demo project, ' if demo else ''}auth {auth}",
+        f"  API key:   {key}",
+        f"  secret:    {secret}",
+        "",
+        "Try it (the seed's Run call, signed with openssl):",
+        f"  export YOUR_API_KEY={shlex.quote(key)} YOUR_API_SECRET={shlex.quote(secret)}",
+        "  export NONCE=$(date +%s)",
+        '  export SIGNATURE="$(echo -n "${YOUR_API_SECRET}${NONCE}" | '
+        'openssl dgst -sha256 -hmac "${YOUR_API_KEY}")"',
+        f'  curl -X POST "{base}/{RUN_PATH}" \\',
+        '    -H "x-api-key: ${YOUR_API_KEY}" -H "x-nonce: ${NONCE}" '
+        '-H "x-signature: ${SIGNATURE}" \\',
+        '    -F "inputImageFirst=@path/to/image.jpg" -F "inputImageFirstUrl=" \\',
+        f"    -F {shlex.quote('prompt=' + SEED_PROMPT)} \\",
+        '    -F "promptOptimizer=true" -F "resolution=768P" -F "duration=6"',
+        "",
+        "Ctrl-C to stop.",
+    ]
+    return "\n".join(lines)
+
+
+def serve(args: argparse.Namespace) -> int:
+    """Run the fake until SIGINT/SIGTERM."""
+    settings = _settings(args)
+    try:
+        server = MockWiroServer(settings, host=args.host, port=args.port)
+    except OSError as exc:
+        print(f"mock-wiro: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 2
+    demo = not args.api_key
+    project = server.backend.create_project(
+        args.api_key,
+        args.api_secret,
+        auth_mode=args.auth,
+        balance=args.balance,
+        name="demo" if demo else "default",
+    )
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+    server.start()
+    print(_banner(server, project.api_key, project.api_secret, project.auth_mode, demo), flush=True)
+    while not stop.wait(3600):
+        pass
+    print("mock-wiro: shutting down", file=sys.stderr, flush=True)
+    server.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``mock-wiro`` script."""
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return serve(args)
+    return 2  # pragma: no cover - argparse requires a command
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,183 @@
+"""The control surface, outside ``/v1``: ``/_mock/...``, JSON, no credentials.
+
+It drives what a test needs and the real API has no way to do: the clock,
+projects and balances, waiting for a task, reset. Bind the fake to loopback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, jsonify, request
+from flask.typing import ResponseReturnValue
+
+from .api import backend
+from .errors import WiroError
+from .models import Project, Task
+
+__all__ = ["control"]
+
+control = Blueprint("mock_control", __name__, url_prefix="/_mock")
+
+
+class ControlError(Exception):
+    """A bad control request: HTTP 400 (or ``status``) with ``{"error": message}``."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+@control.errorhandler(ControlError)
+def _control_error(exc: ControlError) -> ResponseReturnValue:
+    return jsonify({"error": exc.message}), exc.status
+
+
+@control.errorhandler(WiroError)
+def _wiro_error(exc: WiroError) -> ResponseReturnValue:
+    return jsonify({"error": exc.message}), 400
+
+
+@control.errorhandler(ValueError)
+def _value_error(exc: ValueError) -> ResponseReturnValue:
+    return jsonify({"error": str(exc)}), 400
+
+
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True, force=True) if request.get_data() else {}
+    if not isinstance(body, dict):
+        raise ControlError("the body must be a JSON object")
+    return body
+
+
+def _number(body: dict[str, Any], name: str) -> float:
+    value = body.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ControlError(f"{name!r} must be a number; got {value!r}")
+    try:
+        return float(value)
+    except ValueError:
+        raise ControlError(f"{name!r} must be a number; got {value!r}") from None
+
+
+def project_json(project: Project) -> dict[str, Any]:
+    """A project, with its secret (this surface is for tests on loopback)."""
+    return {
+        "id": project.id,
+        "name": project.name,
+        "api_key": project.api_key,
+        "api_secret": project.api_secret,
+        "auth": project.auth_mode,
+        "balance": f"{project.balance:.2f}",
+    }
+
+
+def _task_json(task: Task) -> dict[str, Any]:
+    b = backend()
+    return {
+        **b.task_to_wire(task),
+        "events": [{"type": e.type, "time": e.time, "message": e.message} for e in task.events],
+    }
+
+
+def _task(task_id: str) -> Task:
+    task = backend().task_by_id(task_id)
+    if task is None:
+        raise ControlError(f"no task {task_id!r}", 404)
+    return task
+
+
+@control.get("/health")
+def health() -> ResponseReturnValue:
+    """Liveness."""
+    return {"ok": True}
+
+
+@control.get("/clock")
+def clock_get() -> ResponseReturnValue:
+    """The clock's mode, speed and fake time."""
+    clock = backend().clock
+    return {"mode": clock.mode, "speed": clock.speed, "now": clock.now()}
+
+
+@control.post("/clock")
+def clock_set() -> ResponseReturnValue:
+    """Switch mode (``realtime``, ``manual``, ``instant``) and/or speed."""
+    body = _body()
+    clock = backend().clock
+    speed = _number(body, "speed") if "speed" in body else None
+    clock.set_mode(body.get("mode", clock.mode), speed)
+    backend().pump()
+    return clock_get()
+
+
+@control.post("/clock/advance")
+def clock_advance() -> ResponseReturnValue:
+    """Advance fake time by ``seconds`` and apply everything due."""
+    now = backend().advance(_number(_body(), "seconds"))
+    return {"now": now, "mode": backend().clock.mode}
+
+
+@control.get("/projects")
+def projects_list() -> ResponseReturnValue:
+    """Every project."""
+    return {"projects": [project_json(p) for p in backend().projects()]}
+
+
+@control.post("/projects")
+def projects_create() -> ResponseReturnValue:
+    """Create a project: ``api_key``, ``api_secret``, ``auth``, ``balance``, ``name``."""
+    body = _body()
+    project = backend().create_project(
+        body.get("api_key") or None,
+        body.get("api_secret") or None,
+        auth_mode=body.get("auth", "signature"),
+        balance=str(body.get("balance", "100")),
+        name=str(body.get("name", "")),
+    )
+    return project_json(project), 201
+
+
+@control.post("/projects/<api_key>/balance")
+def projects_balance(api_key: str) -> ResponseReturnValue:
+    """Set a project's balance."""
+    b = backend()
+    project = next((p for p in b.projects() if p.api_key == api_key), None)
+    if project is None:
+        raise ControlError(f"no project with API key {api_key!r}", 404)
+    b.set_balance(project, str(_number(_body(), "balance")))
+    return project_json(project)
+
+
+@control.get("/tasks")
+def tasks_list() -> ResponseReturnValue:
+    """Every task of every project."""
+    return {"tasks": [_task_json(t) for t in backend().all_tasks()]}
+
+
+@control.get("/tasks/<task_id>")
+def task_get(task_id: str) -> ResponseReturnValue:
+    """One task, with every frame it produced."""
+    backend().pump()
+    return _task_json(_task(task_id))
+
+
+@control.post("/tasks/<task_id>/wait")
+def task_wait(task_id: str) -> ResponseReturnValue:
+    """Block until the task reaches ``status`` (a name, a list, or ``terminal``), at most
+    ``timeout`` seconds (default 30)."""
+    body = _body()
+    task = _task(task_id)
+    wanted = body.get("status", "terminal")
+    statuses = None if wanted == "terminal" else [wanted] if isinstance(wanted, str) else wanted
+    timeout = _number(body, "timeout") if "timeout" in body else 30.0
+    reached = backend().wait_for(task, statuses, timeout=min(timeout, 300.0))
+    return {"reached": reached, "status": task.status}
+
+
+@control.post("/reset")
+def reset() -> ResponseReturnValue:
+    """Forget every task, file and folder; projects stay."""
+    backend().reset()
+    return {"ok": True}

@@ -1,0 +1,174 @@
+"""The task lifecycle as data: stages, their real-world durations, and the plans built from them.
+
+A task's *plan* is a list of :class:`Step` s. The backend applies each step when
+its time has come on the fake clock (``delay`` seconds, scaled by the clock,
+after the previous step) and, for gated steps, when the background work it
+waits for is done. Nothing here knows about threads or HTTP.
+
+Order [docs]: ``task_queue → task_accept → task_preprocess_start →
+task_preprocess_end → task_assign → task_start → task_output (many) →
+task_output_full → task_error_full (only when stderr is non-empty) → task_end →
+task_postprocess_start → task_postprocess_end``; ``task_cancel`` ends a
+cancelled or killed task.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "FAILURE_TAIL",
+    "GENERATION_SECONDS",
+    "INTAKE",
+    "LIFECYCLE",
+    "OUTPUTS",
+    "PROGRESS_STEPS",
+    "STATUS_IGNORED_TYPES",
+    "SUCCESS_TAIL",
+    "TERMINAL_STATUSES",
+    "TIMESTAMP_FIELDS",
+    "Gate",
+    "Step",
+    "failure_plan",
+    "success_plan",
+]
+
+Gate = Literal["validated", "rendered"]
+
+LIFECYCLE: Final = (
+    "task_queue",
+    "task_accept",
+    "task_preprocess_start",
+    "task_preprocess_end",
+    "task_assign",
+    "task_start",
+    "task_output",
+    "task_error",
+    "task_output_full",
+    "task_error_full",
+    "task_end",
+    "task_postprocess_start",
+    "task_postprocess_end",
+    "task_cancel",
+)
+TERMINAL_STATUSES: Final = frozenset({"task_postprocess_end", "task_cancel"})  # [docs]
+ACTIVE_STATUSES: Final = frozenset(LIFECYCLE) - TERMINAL_STATUSES
+# ``task_error`` is an interim stderr line [docs]; it does not become the task's
+# status, so a client reading Task/Detail never mistakes it for a failure [A].
+STATUS_IGNORED_TYPES: Final = frozenset({"task_error"})
+
+# Which Task/Detail timestamp field each frame type fills [seed field names].
+TIMESTAMP_FIELDS: Final = {
+    "task_queue": "createtime",
+    "task_accept": "accepttime",
+    "task_preprocess_start": "preprocessstarttime",
+    "task_preprocess_end": "preprocessendtime",
+    "task_assign": "assigntime",
+    "task_start": "starttime",
+    "task_end": "endtime",
+    "task_postprocess_start": "postprocessstarttime",
+    "task_postprocess_end": "postprocessendtime",
+    "task_cancel": "canceltime",
+}
+
+
+class _Outputs:
+    """Marker: the step's message is the task's outputs array, known only when applied."""
+
+    def __repr__(self) -> str:
+        return "OUTPUTS"
+
+
+OUTPUTS: Final = _Outputs()
+
+
+@dataclass(frozen=True)
+class Step:
+    """One frame of a task's life: its type, when it comes, what it says."""
+
+    type: str
+    delay: float
+    """Real-world seconds after the previous step (scaled by the clock)."""
+    message: object = None
+    gate: Gate | None = None
+    """Background work that must be done before this step can happen."""
+
+
+# Real-world durations in seconds [A]: a real Hailuo 2.3 Fast video takes about
+# a minute end to end. Edit these tables, not the code, to change the timing.
+INTAKE: Final = (
+    Step("task_accept", 1.0),
+    Step("task_preprocess_start", 0.5),
+    Step("task_preprocess_end", 1.5, gate="validated"),  # downloads and checks the image
+)
+# Time spent generating, by (resolution, duration) [A].
+GENERATION_SECONDS: Final = {("768P", "6"): 40.0, ("768P", "10"): 65.0, ("1080P", "6"): 70.0}
+PROGRESS_STEPS: Final = 10  # task_output progress frames per video [A]
+SUCCESS_TAIL: Final = (
+    Step("task_output_full", 0.5),
+    Step("task_end", 0.2),
+    Step("task_postprocess_start", 0.3),
+    Step("task_postprocess_end", 2.0, message=OUTPUTS, gate="rendered"),  # uploads the video
+)
+FAILURE_TAIL: Final = (
+    Step("task_output_full", 0.2),
+    Step("task_error_full", 0.1),
+    Step("task_end", 0.2),
+    Step("task_postprocess_start", 0.3),
+    Step("task_postprocess_end", 0.5, message=OUTPUTS),
+)
+_ASSIGN_AND_START: Final = (Step("task_assign", 2.0), Step("task_start", 3.0))
+
+
+def _clock_text(seconds: float) -> str:
+    return f"{round(seconds)}s"
+
+
+def _progress(step: int, total: int, seconds_per_step: float) -> dict[str, str]:
+    """The progressGenerate object of ``task_output`` [docs], all values strings."""
+    elapsed = step * seconds_per_step
+    return {
+        "type": "progressGenerate",
+        "task": "Generate",
+        "percentage": str(round(100 * step / total)),
+        "stepCurrent": str(step),
+        "stepTotal": str(total),
+        "speed": f"{1 / seconds_per_step:.2f}" if seconds_per_step > 0 else "0",
+        "speedType": "it/s",
+        "elapsedTime": _clock_text(elapsed),
+        "remainingTime": _clock_text((total - step) * seconds_per_step),
+    }
+
+
+def _banner(resolution: str, duration: str) -> str:
+    return f"MiniMax-Hailuo-2.3-Fast: generating a {duration}s {resolution} video"
+
+
+def success_plan(resolution: str, duration: str) -> list[Step]:
+    """Steps after preprocessing for a task that succeeds.
+
+    The ``*_full`` frames' ``{"raw": ...}`` messages are filled when applied, from
+    the lines the task printed before them.
+    """
+    generation = GENERATION_SECONDS[(resolution, duration)]
+    per_step = generation / PROGRESS_STEPS
+    banner = _banner(resolution, duration)
+    steps = [*_ASSIGN_AND_START, Step("task_output", 0.5, message=banner)]
+    for i in range(1, PROGRESS_STEPS + 1):
+        steps.append(Step("task_output", per_step, message=_progress(i, PROGRESS_STEPS, per_step)))
+    steps.append(Step("task_output", 0.1, message="Video generated; uploading output"))
+    steps.extend(SUCCESS_TAIL)
+    return steps
+
+
+def failure_plan(resolution: str, duration: str, error: str) -> list[Step]:
+    """Steps after preprocessing for a task that fails with ``error`` on stderr."""
+    banner = _banner(resolution, duration)
+    return [
+        *_ASSIGN_AND_START,
+        Step("task_output", 0.5, message=banner),
+        Step("task_error", 1.0, message=error),
+        *FAILURE_TAIL,
+    ]

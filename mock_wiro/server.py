@@ -1,0 +1,82 @@
+"""Running the fake on a real socket: ``MockWiroServer`` (a thread) for tests and the CLI."""
+
+from __future__ import annotations
+
+import threading
+from types import TracebackType
+
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from .app import create_app
+from .backend import Backend
+from .settings import Settings
+
+__all__ = ["MockWiroServer"]
+
+
+class MockWiroServer:
+    """The fake on ``host:port`` (``port=0`` picks a free one), served from a thread.
+
+    ::
+
+        with MockWiroServer(Settings(clock_mode="manual")) as server:
+            project = server.backend.create_project()
+            requests.post(server.url + "/v1/Task/Detail", ...)
+    """
+
+    def __init__(
+        self, settings: Settings | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.settings = settings or Settings()
+        self.backend = Backend(self.settings)
+        self.app = create_app(backend=self.backend)
+        self._server: BaseWSGIServer = make_server(host, port, self.app, threaded=True)
+        self.host = host
+        self.port = self._server.server_port
+        shown = f"[{host}]" if ":" in host else host
+        self.url = f"http://{shown}:{self.port}"
+        self.backend.public_url = (self.settings.public_url or self.url).rstrip("/")
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        """The REST base: ``<url>/v1``."""
+        return self.url + "/v1"
+
+    @property
+    def socket_url(self) -> str:
+        """The WebSocket URL: ``ws://<host>:<port>/v1``."""
+        return "ws" + self.url[len("http") :] + "/v1"
+
+    def start(self) -> MockWiroServer:
+        """Start serving in a daemon thread."""
+        self.backend.start()
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, name="mock-wiro-http", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until :meth:`stop` is called from another."""
+        self.backend.start()
+        self._server.serve_forever()
+
+    def stop(self) -> None:
+        """Stop serving, close the socket and the backend."""
+        self._server.shutdown()
+        self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.backend.close()
+
+    def __enter__(self) -> MockWiroServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,162 @@
+"""Every assumption the fake makes, in one place.
+
+The contract (``shared/wiro-api.md``) marks what no public source settles with
+``[A]``. Each such assumption is a named constant or a :class:`Settings` field
+here, documented, so it can be corrected in one place when the real API shows
+otherwise. Facts from the seed page or Wiro's docs are constants too, with their
+source named.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from decimal import Decimal
+from typing import Literal
+
+__all__ = [
+    "CANCELLABLE_STATUSES",
+    "CONCURRENCY_RATE",
+    "CONCURRENCY_UNLIMITED_ABOVE_USD",
+    "DEFAULT_DEMO_BALANCE_USD",
+    "EXTERNAL_PLACEHOLDER_SIZE",
+    "IMAGE_FIELD_ALIASES",
+    "IMAGE_FORMATS",
+    "IMAGE_MAX_BYTES",
+    "IMAGE_MAX_RATIO",
+    "IMAGE_MIN_RATIO",
+    "IMAGE_MIN_SHORT_SIDE_EXCLUSIVE",
+    "KILLED_PEXIT",
+    "MINIMUM_BALANCE_USD",
+    "MODEL_ID",
+    "MODEL_SLUG_OWNER",
+    "MODEL_SLUG_PROJECT",
+    "PRICE_TABLE_USD",
+    "PROMPT_MAX_CHARS",
+    "RUN_PATH",
+    "SEED_CATEGORIES",
+    "TASK_ID_START",
+    "UPLOAD_MAX_BYTES",
+    "AuthMode",
+    "ClockMode",
+    "ExternalUrlPolicy",
+    "Settings",
+    "UnknownFieldPolicy",
+]
+
+AuthMode = Literal["signature", "apikey"]
+ClockMode = Literal["realtime", "manual", "instant"]
+ExternalUrlPolicy = Literal["placeholder", "fail"]
+UnknownFieldPolicy = Literal["reject", "ignore"]
+
+# --- the model -------------------------------------------------------------
+MODEL_SLUG_OWNER = "minimax"  # [seed] Run/minimax/hailuo-2-3-fast
+MODEL_SLUG_PROJECT = "hailuo-2-3-fast"  # [seed]
+RUN_PATH = f"Run/{MODEL_SLUG_OWNER}/{MODEL_SLUG_PROJECT}"
+MODEL_ID = "1447"  # [A] the real model id is not published; any string works for clients
+SEED_CATEGORIES = '["tool","image-to-video","video","fast"]'  # [A] shape from [seed]: a JSON
+# array encoded as a string; the values for this model are a guess.
+
+# --- Run parameters --------------------------------------------------------
+PROMPT_MAX_CHARS = 2000  # [minimax]
+IMAGE_FORMATS = ("JPEG", "PNG", "WEBP")  # [minimax] JPG/PNG/WebP
+IMAGE_MAX_BYTES = 20 * 1024 * 1024  # [minimax] "under 20 MB"
+IMAGE_MIN_SHORT_SIDE_EXCLUSIVE = 300  # [minimax] short side *over* 300 px
+IMAGE_MIN_RATIO = (2, 5)  # [minimax] aspect ratio (width:height) at least 2:5 ...
+IMAGE_MAX_RATIO = (5, 2)  # [minimax] ... and at most 5:2, both inclusive [A]
+IMAGE_FIELD_ALIASES = {"inputImage": "inputImageFirst", "inputImageUrl": "inputImageFirstUrl"}
+# [clients] other clients send these names; whether Wiro accepts them is [A]
+# (Settings.accept_image_aliases).
+
+# Size the fake pretends an external (never fetched) image URL has, under the
+# "placeholder" policy: a 16:9 JPEG like the seed's sample input [A].
+EXTERNAL_PLACEHOLDER_SIZE = (1280, 720)
+
+# --- uploads ---------------------------------------------------------------
+UPLOAD_MAX_BYTES = 100 * 1024 * 1024  # [docs] File/Upload: 100 MB
+
+# --- money -----------------------------------------------------------------
+# Price of one video in USD by (resolution, duration) [A]: MiniMax's list price
+# for Hailuo 2.3 Fast; Wiro's own mark-up is unknown. ``totalcost`` of a
+# successful task is this price; ``cps`` is price / elapsedseconds, which keeps
+# the seed's arithmetic (cps * elapsedseconds == totalcost).
+PRICE_TABLE_USD: dict[tuple[str, str], Decimal] = {
+    ("768P", "6"): Decimal("0.19"),
+    ("768P", "10"): Decimal("0.32"),
+    ("1080P", "6"): Decimal("0.33"),
+}
+MINIMUM_BALANCE_USD = Decimal("0.50")  # [docs] code 97 below this
+CONCURRENCY_RATE = Decimal("0.10")  # [docs] max(1, floor(balance * 0.10)) tasks ...
+CONCURRENCY_UNLIMITED_ABOVE_USD = Decimal("250")  # [docs] ... unlimited above $250
+DEFAULT_DEMO_BALANCE_USD = Decimal("100.00")  # [A] the demo project's balance: 10 at once
+
+# --- task life -------------------------------------------------------------
+CANCELLABLE_STATUSES = frozenset({"task_queue"})  # [docs] "for tasks on queue"
+# Kill accepts every active (non-terminal) status, the queued one included [A]:
+# the contract leaves open which statuses before task_assign it accepts.
+KILLED_PEXIT = "-9"  # [A] pexit of a killed task (SIGKILL); a cancelled one keeps "0"
+TASK_ID_START = 534574  # [A] first task id; the seed shows ids in this range
+
+
+def _env(name: str) -> str | None:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Run-time settings of one fake server. Every field is documented in README.md."""
+
+    clock_mode: ClockMode = "realtime"
+    """How the fake's clock moves: ``realtime`` (scaled by ``speed``), ``manual``
+    (only when advanced), ``instant`` (every stage takes no time)."""
+    speed: float = 20.0
+    """How many times faster than the real API tasks run in realtime mode. The
+    stage table holds real-world durations (~50 s for a default video); 20 makes
+    a default task finish in ~2.5 s."""
+    accept_labelled_signature: bool = True
+    """[A] Accept ``x-signature: SHA2-256(stdin)= <hex>`` (the seed's openssl
+    recipe puts the whole line in the header) as well as bare hex."""
+    reject_reused_nonce: bool = False
+    """[A] Reject a nonce already used by the same project (the seed's own curl
+    flow reuses one nonce, so this is off by default)."""
+    external_url_policy: ExternalUrlPolicy = "placeholder"
+    """[A] What an image URL that is not one of the fake's own files does. The
+    fake never fetches the internet. ``placeholder``: treated as a valid 1280x720
+    JPEG; ``fail``: the task fails in preprocessing with a download error."""
+    unknown_fields: UnknownFieldPolicy = "reject"
+    """[A] Run with a parameter the model doesn't have: ``reject`` answers a
+    code-0 error naming it (catches typos); ``ignore`` drops it silently."""
+    accept_image_aliases: bool = True
+    """[A] Accept ``inputImage``/``inputImageUrl`` as ``inputImageFirst``/``...Url``."""
+    upload_max_bytes: int = UPLOAD_MAX_BYTES
+    data_dir: str | None = None
+    """Where uploads and outputs are stored; a fresh temporary folder when None."""
+    public_url: str | None = None
+    """Base URL the fake is reachable at (``http://127.0.0.1:8080``); file URLs
+    are built from it. When None, from the request's host."""
+    extra: dict[str, str] = field(default_factory=dict)
+
+    def strict(self) -> Settings:
+        """The strict variant: bare-hex signatures only, reused nonces rejected."""
+        return replace(self, accept_labelled_signature=False, reject_reused_nonce=True)
+
+    @classmethod
+    def from_env(cls, **overrides: object) -> Settings:
+        """Settings from ``MOCK_WIRO_*`` environment variables, then ``overrides``."""
+        values: dict[str, object] = {}
+        if (speed := _env("MOCK_WIRO_SPEED")) is not None:
+            values["speed"] = float(speed)
+        if (mode := _env("MOCK_WIRO_CLOCK")) is not None:
+            values["clock_mode"] = mode
+        if (policy := _env("MOCK_WIRO_EXTERNAL_URLS")) is not None:
+            values["external_url_policy"] = policy
+        if (unknown := _env("MOCK_WIRO_UNKNOWN_FIELDS")) is not None:
+            values["unknown_fields"] = unknown
+        if (data_dir := _env("MOCK_WIRO_DATA_DIR")) is not None:
+            values["data_dir"] = data_dir
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)  # type: ignore[arg-type]
+        if _env("MOCK_WIRO_STRICT") in ("1", "true", "yes"):
+            settings = settings.strict()
+        return settings
