@@ -14,7 +14,7 @@ from types import FrameType
 
 from . import __version__
 from .server import MockWiroServer
-from .settings import DEFAULT_DEMO_BALANCE_USD, RUN_PATH, Settings
+from .settings import DEFAULT_DEMO_BALANCE_USD, RUN_PATH, ClockMode, Settings
 
 __all__ = ["build_parser", "main"]
 
@@ -115,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _settings(args: argparse.Namespace) -> Settings:
-    mode = args.clock or ("instant" if args.speed == 0 else "realtime")
+    mode: ClockMode = args.clock or ("instant" if args.speed == 0 else "realtime")
     if args.speed < 0:
         raise SystemExit("mock-wiro: --speed must be >= 0")
     settings = Settings(

@@ -100,3 +100,18 @@ def wiro(fake: MockWiroServer) -> Wiro:
 def make_server(**settings: Any) -> MockWiroServer:
     """A separate fake with other settings (start it with ``with``)."""
     return MockWiroServer(Settings(**settings))
+
+
+def require_tool(name: str) -> str:
+    """The path of an external tool (ffprobe, curl, openssl): skip without it, except in
+    CI (``MOCK_WIRO_REQUIRE_TOOLS=1``), where its absence fails the test."""
+    import os
+    import shutil
+
+    path = shutil.which(name)
+    if path is None:
+        reason = f"{name} is not installed"
+        if os.environ.get("MOCK_WIRO_REQUIRE_TOOLS") == "1":
+            pytest.fail(reason + " (required: MOCK_WIRO_REQUIRE_TOOLS=1)")
+        pytest.skip(reason)
+    return path

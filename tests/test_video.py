@@ -84,7 +84,7 @@ def test_output_dimensions_are_even_and_keep_orientation(resolution: str) -> Non
             assert out_w % 2 == 0 and out_h % 2 == 0
             assert min(out_w, out_h) == short
             assert (out_w > out_h) == (w > h) and (out_w == out_h) == (w == h)
-            assert abs(max(out_w, out_h) - short * max(w, h) / min(w, h)) <= 1
+            assert abs(max(out_w, out_h) - short * max(w, h) / min(w, h)) <= 2  # 1 + near-square
 
 
 def test_output_dimensions_rejects_bad_input() -> None:
