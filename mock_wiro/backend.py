@@ -19,6 +19,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 import uuid
 import zipfile
 from collections.abc import Callable, Iterable
@@ -83,6 +84,7 @@ from .video import VideoRenderer, output_dimensions
 __all__ = ["FAILED_PEXIT", "Backend", "TaskRef", "Upload", "concurrency_limit"]
 
 FAILED_PEXIT = "1"  # [A] pexit of a task that failed (any non-zero value is a failure)
+_RENDER_CACHE_BYTES = 32 * 1024 * 1024
 _ZIP_MAX_MEMBERS = 1000  # a ZIP upload is extracted [docs]; bounded against zip bombs
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9._ ()\-]+")
 _OWN_FILE_PATH = re.compile(r"^/(?:v1/File|cdn)/([A-Za-z0-9]+)/([^/]+)$")
@@ -149,7 +151,9 @@ class Backend:
     ) -> None:
         self.settings = settings or Settings()
         self.clock = clock or Clock(self.settings.clock_mode, self.settings.speed)
-        self.renderer = renderer or VideoRenderer()
+        # Rendered videos are kept on disk (one file per size and duration), so the
+        # renderer's in-memory cache of whole MP4s can stay small.
+        self.renderer = renderer or VideoRenderer(max_cached_bytes=_RENDER_CACHE_BYTES)
         self.public_url = (self.settings.public_url or "http://127.0.0.1").rstrip("/")
         self._own_data_dir = self.settings.data_dir is None
         self.data_dir = Path(self.settings.data_dir or tempfile.mkdtemp(prefix="mock-wiro-"))
@@ -536,30 +540,32 @@ class Backend:
         return now
 
     def settle(self, *, timeout: float = 30.0) -> None:
-        """Apply every due step, first waiting (bounded) for the background work they need."""
-        deadline = threading.Event()
-        timer = threading.Timer(timeout, deadline.set)
-        timer.start()
-        try:
-            while not deadline.is_set():
-                with self._cond:
-                    self._pump_locked()
-                    now = self.clock.now()
-                    scale = self.clock.stage_scale
-                    waiting = [
-                        t.validated if step.gate == "validated" else t.rendered
-                        for t in self._active.values()
-                        if (step := t.next_step()) is not None
-                        and step.gate is not None
-                        and not self._gate_open(t, step)
-                        and t.last_time + step.delay * scale <= now
-                    ]
-                    if not waiting:
-                        return
-                    # woken by the worker's notify when any gate opens
-                    self._cond.wait(0.05)
-        finally:
-            timer.cancel()
+        """Apply every due step, first waiting (bounded) for the background work they need.
+        Woken by the workers' notifications, never by polling."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                self._pump_locked()
+                if not self._blocked_on_work_locked():
+                    return
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._cond.wait(remaining)
+
+    def _blocked_on_work_locked(self) -> bool:
+        """True if some task's due step waits for an image check or a render."""
+        now = self.clock.now()
+        scale = self.clock.stage_scale
+        for task in self._active.values():
+            step = task.next_step()
+            if (
+                step is not None
+                and not self._gate_open(task, step)
+                and task.last_time + step.delay * scale <= now
+            ):
+                return True
+        return False
 
     def wait_for(
         self, task: Task, statuses: Iterable[str] | None = None, timeout: float = 30.0

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import shutil
 import struct
 import subprocess
 import threading
@@ -16,6 +15,7 @@ import pytest
 
 from mock_wiro import video
 from mock_wiro.video import OUTPUT_FPS, SHORT_SIDES, VideoRenderer, output_dimensions
+from tests.conftest import require_tool
 
 # (resolution, duration, input image size) -> expected output size
 RENDER_CASES = [
@@ -146,9 +146,7 @@ def test_render_passes_ffprobe(
     image: tuple[int, int],
     size: tuple[int, int],
 ) -> None:
-    ffprobe = shutil.which("ffprobe")
-    if ffprobe is None:
-        pytest.skip("ffprobe is not on PATH (apt-get install ffmpeg); PyAV checks still ran")
+    ffprobe = require_tool("ffprobe")  # PyAV checks run regardless
     width, height = output_dimensions(*image, resolution)
     path = tmp_path / f"out_{width}x{height}_{duration}s.mp4"
     path.write_bytes(renderer.render(width, height, duration))
