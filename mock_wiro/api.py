@@ -57,7 +57,7 @@ def read_fields() -> tuple[Fields, Files]:
             return {}, {}
         try:
             body = json.loads(raw)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise ValidationError(
                 f"Request parameters are invalid: the body is not valid JSON ({exc})"
             ) from None

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from typing import IO
 
-from flask import Flask, Response, jsonify, request
+from flask import Flask, Request, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from .api import api
@@ -21,6 +22,30 @@ _MULTIPART_SLACK = 64 * 1024
 OVERSIZE_HTTP_STATUS = 413  # [A] the real status for an oversized body is unknown
 
 
+class _Request(Request):
+    """Closes every upload file it spooled, including the one werkzeug's form parser
+    leaves open when the body turns out to be over the limit mid-stream (a chunked
+    upload): otherwise it leaks and warns (ResourceWarning) when collected."""
+
+    def _get_file_stream(
+        self,
+        total_content_length: int | None,
+        content_type: str | None,
+        filename: str | None = None,
+        content_length: int | None = None,
+    ) -> IO[bytes]:
+        stream = super()._get_file_stream(
+            total_content_length, content_type, filename, content_length
+        )
+        self.__dict__.setdefault("_spooled", []).append(stream)
+        return stream
+
+    def close(self) -> None:
+        super().close()
+        for stream in self.__dict__.pop("_spooled", []):
+            stream.close()
+
+
 def _wire(exc: WiroError) -> Response:
     response = jsonify(exc.to_wire())
     response.status_code = exc.http_status
@@ -32,6 +57,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     if backend is None:
         backend = Backend(settings).start()
     app = Flask("mock_wiro")
+    app.request_class = _Request
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the seed's key order
     app.config["MAX_CONTENT_LENGTH"] = backend.settings.upload_max_bytes + _MULTIPART_SLACK
     app.extensions["mock_wiro"] = backend
@@ -49,7 +75,8 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
         came = f"{size} bytes" if size is not None else "more than that"
         response = _wire(
             ValidationError(
-                f"Request body too large: the upload limit is {limit} bytes (100 MB); got {came}"
+                f"Request body too large: the upload limit is {limit} bytes "
+                f"({limit / 2**20:.3g} MB); got {came}"
             )
         )
         response.status_code = OVERSIZE_HTTP_STATUS

@@ -250,6 +250,13 @@ class Backend:
         """The project these headers prove, or :class:`AuthError` with the documented
         message [docs]. The signature is compared in constant time."""
         project = self._projects.get(api_key) if api_key else None
+        if project is None and api_key and not api_key.isascii():
+            # WSGI hands header values over as latin-1; a UTF-8 key (as curl sends it)
+            # arrives as mojibake, so look it up again as the UTF-8 it was sent as.
+            try:
+                project = self._projects.get(api_key.encode("latin-1").decode("utf-8"))
+            except UnicodeError:
+                project = None
         if project is None:
             raise AuthError("Project authorization is not founded.")
         if project.auth_mode == "apikey":
@@ -698,7 +705,8 @@ class Backend:
             total = sum(m.file_size for m in members)
             if total > limit:
                 raise ValidationError(
-                    f"ZIP upload expands to {total} bytes; the limit is {limit} bytes (100 MB)"
+                    f"ZIP upload expands to {total} bytes; the limit is {limit} bytes "
+                    f"({limit / 2**20:.3g} MB)"
                 )
             stored: list[StoredFile] = []
             try:
@@ -737,7 +745,8 @@ class Backend:
         if size > limit:
             path.unlink(missing_ok=True)
             raise ValidationError(
-                f"File {name!r} is larger than the upload limit of {limit} bytes (100 MB)"
+                f"File {name!r} is larger than the upload limit of {limit} bytes "
+                f"({limit / 2**20:.3g} MB)"
             )
         stored = StoredFile(
             id=file_id,

@@ -33,7 +33,9 @@ class MockWiroServer:
         self._server: BaseWSGIServer = make_server(host, port, self.app, threaded=True)
         self.host = host
         self.port = self._server.server_port
-        shown = f"[{host}]" if ":" in host else host
+        # a wildcard bind is reached on loopback; URLs must name a host a client can use
+        shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
+        shown = f"[{shown}]" if ":" in shown else shown
         self.url = f"http://{shown}:{self.port}"
         self.backend.public_url = (self.settings.public_url or self.url).rstrip("/")
         self._thread: threading.Thread | None = None

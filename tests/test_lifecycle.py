@@ -87,14 +87,23 @@ def test_progress_frames_and_full_logs(wiro: Wiro) -> None:
     wiro.server.backend.advance(200)
     task = wiro.server.backend.task_by_id(taskid)
     assert task is not None
-    progress = [e.message for e in task.events if isinstance(e.message, dict) and "stepTotal" in e.message]
+    progress = [
+        e.message for e in task.events if isinstance(e.message, dict) and "stepTotal" in e.message
+    ]
     assert len(progress) == PROGRESS_STEPS
     assert [p["percentage"] for p in progress] == [str(10 * i) for i in range(1, 11)]
     first = progress[0]
     assert first["type"] == "progressGenerate" and first["task"] == "Generate"
     assert set(first) == {
-        "type", "task", "percentage", "stepCurrent", "stepTotal", "speed", "speedType",
-        "elapsedTime", "remainingTime",
+        "type",
+        "task",
+        "percentage",
+        "stepCurrent",
+        "stepTotal",
+        "speed",
+        "speedType",
+        "elapsedTime",
+        "remainingTime",
     }
     assert all(isinstance(v, str) for v in first.values())
     full = next(e.message for e in task.events if e.type == "task_output_full")
@@ -113,7 +122,10 @@ def test_bad_image_fails_the_task_naming_the_rule(wiro: Wiro, image: str, rule: 
     assert f"rule: {rule}" in task["debugerror"], task["debugerror"]
     types = event_types(wiro, taskid)
     assert types[-5:] == [
-        "task_output_full", "task_error_full", "task_end", "task_postprocess_start",
+        "task_output_full",
+        "task_error_full",
+        "task_end",
+        "task_postprocess_start",
         "task_postprocess_end",
     ]
     assert "task_error" in types
