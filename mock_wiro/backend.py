@@ -11,6 +11,7 @@ first, so what a client reads is never staler than the clock.
 
 from __future__ import annotations
 
+import heapq
 import hmac
 import json
 import mimetypes
@@ -171,6 +172,8 @@ class Backend:
         self._next_project_id = 699
         self._listeners: list[EventListener] = []
         self._render_locks: dict[tuple[int, int, str], threading.Lock] = {}
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []  # heap on fake time
+        self._timer_seq = 0
         self._workers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mock-wiro")
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -439,6 +442,10 @@ class Backend:
     def _next_wake_locked(self) -> float:
         wake = 1.0  # re-check at least every second (mode switches, etc.)
         scale = self.clock.stage_scale
+        if self._timers:
+            wait = self.clock.wall_seconds_until(self._timers[0][0])
+            if wait is not None:
+                wake = min(wake, wait)
         for task in self._active.values():
             step = task.next_step()
             if step is None or not self._gate_open(task, step):
@@ -456,6 +463,14 @@ class Backend:
             return task.rendered.is_set()
         return True
 
+    def call_at(self, fake_time: float, action: Callable[[], None]) -> None:
+        """Run ``action`` (under the state lock; it must not block) once the fake clock
+        reaches ``fake_time``: retries and other timed work share the one engine."""
+        with self._cond:
+            self._timer_seq += 1
+            heapq.heappush(self._timers, (fake_time, self._timer_seq, action))
+            self._cond.notify_all()
+
     def pump(self) -> None:
         """Apply every step that is due on the fake clock."""
         with self._cond:
@@ -467,6 +482,8 @@ class Backend:
         # Background work (image check, render) takes fake time only on a running clock;
         # with a manual or instant clock it is done "between ticks".
         realtime = self.clock.mode == "realtime"
+        while self._timers and self._timers[0][0] <= now:
+            heapq.heappop(self._timers)[2]()
         for task in list(self._active.values()):
             while (step := task.next_step()) is not None and self._gate_open(task, step):
                 due = task.last_time + step.delay * scale
@@ -604,6 +621,17 @@ class Backend:
                 raise NotFoundError("There is no task yet.")
             return task
 
+    @property
+    def state_lock(self) -> threading.Condition:
+        """The lock guarding all state (re-entrant); listeners run under it."""
+        return self._cond
+
+    def task_by_token(self, token: str) -> Task | None:
+        """Any project's task by its socketaccesstoken (the socket's credential [docs])."""
+        with self._lock:
+            task_id = self._tokens.get(token)
+            return self._tasks.get(task_id) if task_id else None
+
     def task_by_id(self, task_id: str) -> Task | None:
         """Any project's task (for the control surface)."""
         with self._lock:
@@ -696,7 +724,11 @@ class Backend:
         self, project: Project, archive: StoredFile, parentid: str
     ) -> list[StoredFile]:
         limit = self.settings.upload_max_bytes
-        with zipfile.ZipFile(archive.disk_path) as zf:
+        try:
+            zf = zipfile.ZipFile(archive.disk_path)
+        except Exception as exc:  # a broken central directory: BadZipFile, OSError, ...
+            raise ValidationError(f"ZIP upload could not be extracted: {exc}") from exc
+        with zf:
             members = [m for m in zf.infolist() if not m.is_dir()]
             if len(members) > _ZIP_MAX_MEMBERS:
                 raise ValidationError(
@@ -717,7 +749,7 @@ class Backend:
                                 project, Upload(member.filename, src), parentid=parentid
                             )
                         )
-            except (zipfile.BadZipFile, ValidationError) as exc:
+            except Exception as exc:  # corrupt data (zlib.error), encrypted, unknown method
                 for item in stored:
                     self._drop_file(item)
                 raise ValidationError(f"ZIP upload could not be extracted: {exc}") from exc
@@ -736,12 +768,16 @@ class Backend:
         file_id = hex_id()
         path = self.data_dir / "files" / file_id
         size = 0
-        with open(path, "wb") as out:
-            while chunk := upload.stream.read(1 << 20):
-                size += len(chunk)
-                if size > limit:
-                    break
-                out.write(chunk)
+        try:
+            with open(path, "wb") as out:
+                while chunk := upload.stream.read(1 << 20):
+                    size += len(chunk)
+                    if size > limit:
+                        break
+                    out.write(chunk)
+        except BaseException:  # a stream that fails mid-copy (a corrupt ZIP member)
+            path.unlink(missing_ok=True)
+            raise
         if size > limit:
             path.unlink(missing_ok=True)
             raise ValidationError(

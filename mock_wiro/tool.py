@@ -26,6 +26,15 @@ PARAMETERS: list[dict[str, Any]] = [
         "maxcount": 1,
     },
     {
+        "id": "inputImageFirstUrl",
+        "type": "text",
+        "label": "First frame URL",
+        "help": "A URL of the first frame, instead of a file in inputImageFirst "
+        "(send one of the two, the other empty).",
+        "required": False,
+        "default": "",
+    },
+    {
         "id": "prompt",
         "type": "textarea",
         "label": "Prompt",

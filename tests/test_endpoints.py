@@ -499,7 +499,8 @@ def test_folder_create_with_a_foreign_or_unknown_parent(wiro: Wiro) -> None:
         assert parent in message
     # and uploading into another project's folder is refused alike
     files = {"file": ("a.txt", b"a")}
-    assert "theirs" not in wiro.error("File/Upload", 1, files=files, data={"folderid": theirs})
+    assert theirs in wiro.error("File/Upload", 1, files=files, data={"folderid": theirs})
+    assert task_total(other) == 0 and other.ok("File/FolderCreate", json={"name": "still"})
 
 
 # ================================================================== File/Upload

@@ -1,0 +1,240 @@
+"""``callbackUrl`` deliveries: a POST when a task ends, retried with backoff, all recorded.
+
+[docs] "Wiro will POST the task result to your URL when the task completes." The
+body, headers, signing and retries are undocumented [A]; the fake's choices,
+each one named here:
+
+- When: once the task is terminal (``task_postprocess_end``, success or
+  failure, or ``task_cancel``).
+- Body (``CALLBACK_BODY``): the Task/Detail response for the task,
+  ``{"total": "1", "errors": [], "tasklist": [TASK], "result": true}``, so a
+  client parses it like a Task/Detail answer.
+- Headers: ``Content-Type: application/json``, ``User-Agent: mock-wiro/<v>``
+  and ``X-Mock-Wiro-Attempt: <n>`` (the attempt number; not a real Wiro header).
+- Success: any 2xx answer. Redirects are not followed.
+- Retries: ``attempts`` in all (3 by default, as Wiro's agent webhooks
+  [docs]); attempt n+1 comes ``backoff * 2**(n-1)`` *fake* seconds after
+  attempt n failed, so a manual clock drives retries deterministically.
+- A URL that is not an absolute http(s) URL (the seed's own sample sends
+  ``Optional: Webhook URL for task completion notifications``) is recorded as
+  ``undeliverable`` with one attempt and no network traffic.
+
+Deliveries run on their own small thread pool with a timeout: a slow or failing
+receiver never delays the task, the engine, or other deliveries.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+from urllib.parse import urlsplit
+
+import requests
+
+from . import __version__
+from .backend import Backend
+from .lifecycle import TERMINAL_STATUSES
+from .models import Event, Task
+
+__all__ = ["CALLBACK_BODY", "Attempt", "CallbackDispatcher", "Delivery", "DeliveryState"]
+
+CALLBACK_BODY: Final = "task_detail_response"  # [A] see the module docs
+DeliveryState = Literal["pending", "delivered", "failed", "undeliverable"]
+FINAL_STATES: Final = frozenset({"delivered", "failed", "undeliverable"})
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One POST (or the refusal to make one)."""
+
+    number: int
+    time: float
+    """Fake-clock time the attempt started."""
+    url: str
+    status: int | None
+    error: str | None
+    duration: float
+    """Wall seconds the attempt took."""
+
+    @property
+    def ok(self) -> bool:
+        """True for a 2xx answer."""
+        return self.status is not None and 200 <= self.status < 300
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "number": self.number,
+            "time": self.time,
+            "url": self.url,
+            "status": self.status,
+            "error": self.error,
+            "duration": round(self.duration, 6),
+            "ok": self.ok,
+        }
+
+
+@dataclass
+class Delivery:
+    """Everything about one task's callback."""
+
+    task_id: str
+    url: str
+    body: bytes
+    state: DeliveryState = "pending"
+    attempts: list[Attempt] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict."""
+        return {
+            "task_id": self.task_id,
+            "url": self.url,
+            "state": self.state,
+            "attempts": [a.to_json() for a in self.attempts],
+        }
+
+
+def _valid_url(url: str) -> str | None:
+    """Why ``url`` can't be POSTed to, or None if it can."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError as exc:
+        return f"invalid callback URL: {exc}"
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return f"invalid callback URL {url!r}: expected an absolute http(s) URL"
+    return None
+
+
+class CallbackDispatcher:
+    """Delivers callbacks for a backend's tasks (see the module docs)."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        attempts: int = 3,
+        timeout: float = 10.0,
+        backoff: float = 2.0,
+        workers: int = 4,
+    ) -> None:
+        if attempts < 1:
+            raise ValueError(f"callback attempts must be at least 1, not {attempts}")
+        self.backend = backend
+        self.attempts = attempts
+        self.timeout = timeout
+        self.backoff = backoff
+        self._deliveries: dict[str, Delivery] = {}
+        self._cond = threading.Condition()
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mock-wiro-cb")
+        self._session = requests.Session()
+        self._closed = False
+        backend.add_listener(self._on_event)
+
+    def close(self) -> None:
+        """Stop delivering (attempts in flight finish)."""
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._session.close()
+
+    # called by the backend under its state lock: decide, record, hand off; never block
+    def _on_event(self, task: Task, event: Event) -> None:
+        url = task.params.callback_url
+        if event.type not in TERMINAL_STATUSES or not url or task.id in self._deliveries:
+            return
+        body = {
+            "total": "1",
+            "errors": [],
+            "tasklist": [self.backend.task_to_wire(task)],
+            "result": True,
+        }
+        delivery = Delivery(task.id, url, json.dumps(body).encode())
+        with self._cond:
+            self._deliveries[task.id] = delivery
+        problem = _valid_url(url)
+        if problem is not None:
+            self._record(delivery, Attempt(1, event.time, url, None, problem, 0.0), final=True)
+            return
+        self._submit(delivery)
+
+    def _submit(self, delivery: Delivery) -> None:
+        with self._cond:
+            if self._closed:
+                return
+        with contextlib.suppress(RuntimeError):  # shut down meanwhile
+            self._pool.submit(self._attempt, delivery)
+
+    def _attempt(self, delivery: Delivery) -> None:
+        number = len(delivery.attempts) + 1
+        started_at = self.backend.clock.now()
+        start = time.perf_counter()
+        status: int | None = None
+        error: str | None = None
+        try:
+            response = self._session.post(
+                delivery.url,
+                data=delivery.body,
+                headers={
+                    "Content-Type": "application/json",
+                    "User-Agent": f"mock-wiro/{__version__}",
+                    "X-Mock-Wiro-Attempt": str(number),
+                },
+                timeout=self.timeout,
+                allow_redirects=False,
+            )
+            status = response.status_code
+            response.close()
+        except requests.RequestException as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        attempt = Attempt(
+            number, started_at, delivery.url, status, error, time.perf_counter() - start
+        )
+        final = attempt.ok or number >= self.attempts
+        self._record(delivery, attempt, final=final)
+        if not final:
+            retry_at = self.backend.clock.now() + self.backoff * 2 ** (number - 1)
+            self.backend.call_at(retry_at, lambda: self._submit(delivery))
+
+    def _record(self, delivery: Delivery, attempt: Attempt, *, final: bool) -> None:
+        with self._cond:
+            delivery.attempts.append(attempt)
+            if final:
+                if attempt.ok:
+                    delivery.state = "delivered"
+                elif attempt.status is None and attempt.number == 1 and attempt.duration == 0:
+                    delivery.state = "undeliverable"
+                else:
+                    delivery.state = "failed"
+            self._cond.notify_all()
+
+    # ---------------------------------------------------------------- reading
+    def deliveries(self) -> list[Delivery]:
+        """Every delivery so far, by task id order."""
+        with self._cond:
+            return sorted(self._deliveries.values(), key=lambda d: int(d.task_id))
+
+    def delivery(self, task_id: str) -> Delivery | None:
+        """The delivery for one task, if it had a callbackUrl and has ended."""
+        with self._cond:
+            return self._deliveries.get(task_id)
+
+    def wait_for(self, task_id: str, *, attempts: int | None = None, timeout: float = 30.0) -> bool:
+        """Block until the task's delivery is final (or has ``attempts`` attempts)."""
+
+        def done() -> bool:
+            d = self._deliveries.get(task_id)
+            if d is None:
+                return self._closed
+            if attempts is not None:
+                return len(d.attempts) >= attempts or d.state in FINAL_STATES
+            return d.state in FINAL_STATES
+
+        with self._cond:
+            return self._cond.wait_for(done, timeout=timeout)

@@ -1,0 +1,160 @@
+"""The task WebSocket (``ws://host:port/v1``, the fake's ``wss://socket.wiro.ai/v1``).
+
+A client connects, sends ``{"type": "task_info", "tasktoken": "<socketaccesstoken>"}``
+and receives the task's frames [seed][docs]::
+
+    {"type": "<status>", "id": "<taskid>", "tasktoken": "<token>", "message": ..., "result": true}
+
+Design:
+
+- The hub listens to the backend's events. Each frame is serialised once and
+  *offered* to every subscriber's bounded buffer; the hub never writes to a
+  socket, so it holds the state lock only for an append.
+- Each connection has its own writer thread draining its buffer to the socket,
+  so a slow or dead client delays nobody but itself.
+- Registering happens under the state lock: the task's past frames (with the
+  ``history`` replay policy) are queued before any later frame, so a late
+  subscriber sees every frame once, in order, with no gap.
+- A buffer that overflows ends that connection (close code 1013, "subscriber too
+  slow") instead of dropping frames silently; the client reconnects and
+  re-registers, and the replay gives it what it missed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections import deque
+from typing import Any, Final, Literal
+
+from .backend import Backend
+from .models import Event, Task
+
+__all__ = [
+    "CLOSE_TOO_SLOW",
+    "ERROR_TYPE",
+    "ReplayPolicy",
+    "SocketHub",
+    "Subscriber",
+    "error_frame",
+    "task_frame",
+]
+
+ReplayPolicy = Literal["history", "live"]
+ERROR_TYPE: Final = "error"  # [A] the real API's error frames are undocumented
+CLOSE_TOO_SLOW: Final = 1013  # "try again later": the subscriber's buffer overflowed [A]
+
+
+def task_frame(task: Task, event: Event) -> str:
+    """One lifecycle frame, in the contract's shape, as JSON text."""
+    return json.dumps(
+        {
+            "type": event.type,
+            "id": task.id,
+            "tasktoken": task.token,
+            "message": event.message,
+            "result": True,
+        },
+        separators=(",", ":"),
+    )
+
+
+def error_frame(message: str, **extra: Any) -> str:
+    """A documented error frame: ``{"type": "error", "message": ..., "result": false}``."""
+    return json.dumps({"type": ERROR_TYPE, **extra, "message": message, "result": False})
+
+
+class Subscriber:
+    """One connection's outgoing buffer: bounded, never blocks the producer."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._frames: deque[str] = deque()
+        self._cond = threading.Condition()
+        self.overflowed = False
+        self.closed = False
+        self.tokens: set[str] = set()
+
+    def offer(self, frame: str) -> None:
+        """Queue a frame; on overflow mark the subscriber for disconnection."""
+        with self._cond:
+            if self.closed or self.overflowed:
+                return
+            if len(self._frames) >= self.limit:
+                self.overflowed = True
+                self._frames.clear()
+            else:
+                self._frames.append(frame)
+            self._cond.notify()
+
+    def take(self, timeout: float | None = None) -> str | None:
+        """The next frame, or None when closed, overflowed, or after ``timeout``."""
+        with self._cond:
+            self._cond.wait_for(
+                lambda: self._frames or self.closed or self.overflowed, timeout=timeout
+            )
+            if self._frames and not self.overflowed:
+                return self._frames.popleft()
+            return None
+
+    def close(self) -> None:
+        """Stop accepting frames and wake the writer."""
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+
+    def __len__(self) -> int:
+        with self._cond:
+            return len(self._frames)
+
+
+class SocketHub:
+    """Fans the backend's frames out to subscribers (thread-safe; see module docs)."""
+
+    def __init__(self, backend: Backend, *, replay: ReplayPolicy = "history") -> None:
+        self.backend = backend
+        self.replay: ReplayPolicy = replay
+        self._subs: dict[str, list[Subscriber]] = {}  # task id -> subscribers
+        backend.add_listener(self._on_event)
+
+    def _on_event(self, task: Task, event: Event) -> None:
+        # called by the backend under its state lock: serialise once, append, return
+        subs = self._subs.get(task.id)
+        if not subs:
+            return
+        frame = task_frame(task, event)
+        for sub in subs:
+            sub.offer(frame)
+
+    def register(self, sub: Subscriber, token: str) -> Task | None:
+        """Subscribe to the task with this socketaccesstoken; None if there is none.
+        With the ``history`` policy, queue its past frames first (atomically)."""
+        with self.backend.state_lock:
+            task = self.backend.task_by_token(token)
+            if task is None:
+                return None
+            subs = self._subs.setdefault(task.id, [])
+            if sub in subs:
+                return task  # registering twice doesn't duplicate frames
+            if self.replay == "history":
+                for event in task.events:
+                    sub.offer(task_frame(task, event))
+            subs.append(sub)
+            sub.tokens.add(token)
+            return task
+
+    def unregister(self, sub: Subscriber) -> None:
+        """Forget a subscriber everywhere (on disconnect)."""
+        with self.backend.state_lock:
+            for task_id in list(self._subs):
+                subs = self._subs[task_id]
+                if sub in subs:
+                    subs.remove(sub)
+                if not subs:
+                    del self._subs[task_id]
+        sub.close()
+
+    def subscriber_count(self) -> int:
+        """How many (subscriber, task) registrations are live."""
+        with self.backend.state_lock:
+            return sum(len(s) for s in self._subs.values())
