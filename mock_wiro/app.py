@@ -7,12 +7,16 @@ from typing import IO
 
 from flask import Flask, Request, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.routing import WebsocketMismatch
 
 from .api import api
 from .backend import Backend
+from .callbacks import CallbackDispatcher
 from .control import control
 from .errors import UrlError, ValidationError, WiroError
 from .settings import Settings
+from .sockets import SocketHub
+from .ws import MAX_INCOMING_BYTES, socket_bp
 
 __all__ = ["create_app"]
 
@@ -61,8 +65,25 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the seed's key order
     app.config["MAX_CONTENT_LENGTH"] = backend.settings.upload_max_bytes + _MULTIPART_SLACK
     app.extensions["mock_wiro"] = backend
+    app.extensions["mock_wiro_hub"] = SocketHub(
+        backend,
+        replay=backend.settings.socket_replay,
+        buffer_frames=backend.settings.socket_buffer_frames,
+    )
+    app.extensions["mock_wiro_callbacks"] = callbacks = CallbackDispatcher(
+        backend,
+        attempts=backend.settings.callback_attempts,
+        timeout=backend.settings.callback_timeout,
+        backoff=backend.settings.callback_backoff,
+    )
+    backend.on_close(callbacks.close)
+    app.config["SOCK_SERVER_OPTIONS"] = {
+        "ping_interval": backend.settings.socket_ping_interval,
+        "max_message_size": MAX_INCOMING_BYTES,
+    }
     app.register_blueprint(api)
     app.register_blueprint(control)
+    app.register_blueprint(socket_bp)
 
     @app.errorhandler(WiroError)
     def wiro_error(exc: WiroError) -> Response:
@@ -85,6 +106,18 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
 
     @app.errorhandler(HTTPException)
     def http_error(exc: HTTPException) -> Response:
+        if isinstance(exc, WebsocketMismatch):  # plain HTTP on the socket's URL
+            if request.method != "GET":
+                return _wire(UrlError())
+            response = _wire(
+                ValidationError(
+                    "This is the task WebSocket: connect with a WebSocket client and send "
+                    '{"type": "task_info", "tasktoken": "<socketaccesstoken>"}'
+                )
+            )
+            response.status_code = 426
+            response.headers["Upgrade"] = "websocket"
+            return response
         if exc.code in (404, 405):
             return _wire(UrlError())
         return _wire(ValidationError(f"Request parameters are invalid: {exc.description}"))

@@ -176,6 +176,7 @@ class Backend:
         self._timer_seq = 0
         self._workers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mock-wiro")
         self._closed = False
+        self._closers: list[Callable[[], None]] = []
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ life
@@ -196,9 +197,15 @@ class Backend:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=5)
+        for action in self._closers:
+            action()
         self._workers.shutdown(wait=True, cancel_futures=True)
         if self._own_data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def on_close(self, action: Callable[[], None]) -> None:
+        """Run ``action`` when the backend closes (before the workers stop)."""
+        self._closers.append(action)
 
     def add_listener(self, listener: EventListener) -> None:
         """Call ``listener(task, event)`` for every frame, under the state lock: it must not

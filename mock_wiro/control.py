@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, jsonify, request
+from flask import Blueprint, current_app, jsonify, request
 from flask.typing import ResponseReturnValue
 
 from .api import backend
+from .callbacks import CallbackDispatcher
 from .errors import WiroError
 from .models import Project, Task
 
@@ -174,6 +175,29 @@ def task_wait(task_id: str) -> ResponseReturnValue:
     timeout = _number(body, "timeout") if "timeout" in body else 30.0
     reached = backend().wait_for(task, statuses, timeout=min(timeout, 300.0))
     return {"reached": reached, "status": task.status}
+
+
+@control.get("/callbacks")
+def callbacks_list() -> ResponseReturnValue:
+    """Every callback delivery with every attempt (``?task=<id>`` for one task's)."""
+    callbacks: CallbackDispatcher = current_app.extensions["mock_wiro_callbacks"]
+    task_id = request.args.get("task")
+    deliveries = callbacks.deliveries()
+    if task_id is not None:
+        deliveries = [d for d in deliveries if d.task_id == task_id]
+    return {"callbacks": [d.to_json() for d in deliveries]}
+
+
+@control.post("/callbacks/<task_id>/wait")
+def callbacks_wait(task_id: str) -> ResponseReturnValue:
+    """Block until the task's callback is final (``attempts``: or has that many)."""
+    body = _body()
+    callbacks: CallbackDispatcher = current_app.extensions["mock_wiro_callbacks"]
+    attempts = int(_number(body, "attempts")) if "attempts" in body else None
+    timeout = _number(body, "timeout") if "timeout" in body else 30.0
+    reached = callbacks.wait_for(task_id, attempts=attempts, timeout=min(timeout, 300.0))
+    delivery = callbacks.delivery(task_id)
+    return {"reached": reached, "callback": delivery.to_json() if delivery else None}
 
 
 @control.post("/reset")

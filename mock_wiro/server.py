@@ -9,7 +9,9 @@ from werkzeug.serving import BaseWSGIServer, make_server
 
 from .app import create_app
 from .backend import Backend
+from .callbacks import CallbackDispatcher
 from .settings import Settings
+from .sockets import SocketHub
 
 __all__ = ["MockWiroServer"]
 
@@ -39,6 +41,18 @@ class MockWiroServer:
         self.url = f"http://{shown}:{self.port}"
         self.backend.public_url = (self.settings.public_url or self.url).rstrip("/")
         self._thread: threading.Thread | None = None
+
+    @property
+    def hub(self) -> SocketHub:
+        """The WebSocket fan-out."""
+        hub: SocketHub = self.app.extensions["mock_wiro_hub"]
+        return hub
+
+    @property
+    def callbacks(self) -> CallbackDispatcher:
+        """Callback deliveries, with every attempt."""
+        callbacks: CallbackDispatcher = self.app.extensions["mock_wiro_callbacks"]
+        return callbacks
 
     @property
     def base_url(self) -> str:

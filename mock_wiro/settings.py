@@ -135,6 +135,20 @@ class Settings:
     public_url: str | None = None
     """Base URL the fake is reachable at (``http://127.0.0.1:8080``); file URLs
     are built from it. When None, from the request's host."""
+    socket_replay: Literal["history", "live"] = "history"
+    """[A] What a subscriber that registers after frames were sent gets: ``history``
+    (every past frame in order, then live ones) or ``live`` (only what comes next)."""
+    socket_buffer_frames: int = 1024
+    """Frames queued per socket connection; a client that falls this far behind is
+    disconnected (close code 1013) rather than silently losing frames."""
+    socket_ping_interval: float = 25.0
+    """[A] Seconds between server pings; a client that misses a pong is dropped."""
+    callback_attempts: int = 3
+    """[A][docs: agent webhooks retry up to 3 times] POSTs per callback, in all."""
+    callback_timeout: float = 10.0
+    """[A] Seconds one callback POST may take."""
+    callback_backoff: float = 2.0
+    """[A] Fake seconds before the 2nd attempt; doubled for each further one."""
     extra: dict[str, str] = field(default_factory=dict)
 
     def strict(self) -> Settings:

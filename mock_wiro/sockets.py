@@ -111,9 +111,14 @@ class Subscriber:
 class SocketHub:
     """Fans the backend's frames out to subscribers (thread-safe; see module docs)."""
 
-    def __init__(self, backend: Backend, *, replay: ReplayPolicy = "history") -> None:
+    def __init__(
+        self, backend: Backend, *, replay: ReplayPolicy = "history", buffer_frames: int = 1024
+    ) -> None:
+        if buffer_frames < 1:
+            raise ValueError(f"buffer_frames must be at least 1, not {buffer_frames}")
         self.backend = backend
         self.replay: ReplayPolicy = replay
+        self.buffer_frames = buffer_frames
         self._subs: dict[str, list[Subscriber]] = {}  # task id -> subscribers
         backend.add_listener(self._on_event)
 

@@ -1,0 +1,104 @@
+"""The WebSocket route at ``/v1`` (flask-sock), on the same port as the REST API.
+
+Client → server frames (JSON text):
+
+- ``{"type": "task_info", "tasktoken": "<socketaccesstoken>"}`` [seed]: subscribe.
+  Several tasks per connection are fine; registering a task twice is a no-op.
+- ``{"type": "ping"}``: answered ``{"type": "pong", "result": true}`` (WebSocket
+  protocol pings are answered by the library as well).
+
+Anything else gets an error frame [A] and the connection stays open::
+
+    {"type": "error", "message": "...", "result": false}          (+ "tasktoken" when relevant)
+
+for: an unknown token, a frame that is not JSON, JSON that is not an object, an
+unknown ``type``, a missing/empty ``tasktoken``, a binary frame. A frame over
+``MAX_INCOMING_BYTES`` closes the connection (1009, message too big). The
+server pings every ``socket_ping_interval`` seconds and drops a client that
+doesn't answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import threading
+from typing import Any, Final
+
+from flask import Blueprint, current_app
+from flask_sock import ConnectionClosed, Sock
+
+from .sockets import CLOSE_TOO_SLOW, SocketHub, Subscriber, error_frame
+
+__all__ = ["MAX_INCOMING_BYTES", "handle_frame", "sock", "socket_bp"]
+
+MAX_INCOMING_BYTES: Final = 64 * 1024  # client frames are tiny; bound the memory
+PONG: Final = json.dumps({"type": "pong", "result": True})
+
+socket_bp = Blueprint("wiro_socket", __name__)
+sock = Sock()
+
+
+def handle_frame(hub: SocketHub, sub: Subscriber, data: str | bytes) -> None:
+    """Act on one client frame: subscribe, pong, or queue an error frame."""
+    if isinstance(data, bytes):
+        sub.offer(
+            error_frame(
+                "Binary frames are not supported; send JSON text such as "
+                '{"type": "task_info", "tasktoken": "<socketaccesstoken>"}'
+            )
+        )
+        return
+    try:
+        msg: Any = json.loads(data)
+    except ValueError as exc:
+        sub.offer(error_frame(f"Frame is not valid JSON ({exc}); got {data[:100]!r}"))
+        return
+    if not isinstance(msg, dict):
+        sub.offer(error_frame(f"Frame must be a JSON object; got {type(msg).__name__}"))
+        return
+    kind = msg.get("type")
+    if kind == "ping":
+        sub.offer(PONG)
+        return
+    if kind != "task_info":
+        sub.offer(error_frame(f"Unknown frame type {kind!r}; expected 'task_info' (or 'ping')"))
+        return
+    token = msg.get("tasktoken")
+    if not isinstance(token, str) or not token:
+        sub.offer(error_frame("Frame of type 'task_info' needs a non-empty string 'tasktoken'"))
+        return
+    if hub.register(sub, token) is None:
+        sub.offer(error_frame("There is no task with this tasktoken.", tasktoken=token))
+
+
+def _writer(ws: Any, sub: Subscriber) -> None:
+    """Drain one subscriber's buffer to its socket; only this thread writes to it."""
+    while (frame := sub.take()) is not None:
+        try:
+            ws.send(frame)
+        except (ConnectionClosed, OSError):
+            sub.close()
+            return
+    if sub.overflowed:
+        with contextlib.suppress(ConnectionClosed, OSError):
+            ws.close(reason=CLOSE_TOO_SLOW, message="subscriber too slow: buffer overflowed")
+
+
+@sock.route("/v1", bp=socket_bp)  # type: ignore[untyped-decorator]
+def task_socket(ws: Any) -> None:
+    """One client connection: a reader (this thread) and a writer thread."""
+    hub: SocketHub = current_app.extensions["mock_wiro_hub"]
+    sub = Subscriber(hub.buffer_frames)
+    writer = threading.Thread(target=_writer, args=(ws, sub), name="mock-wiro-ws", daemon=True)
+    writer.start()
+    try:
+        while not sub.closed and not sub.overflowed:
+            data = ws.receive(timeout=1.0)  # wakes to notice a writer-side close
+            if data is not None:
+                handle_frame(hub, sub, data)
+    except ConnectionClosed:
+        pass
+    finally:
+        hub.unregister(sub)
+        writer.join(timeout=5)
