@@ -177,6 +177,7 @@ class Backend:
         self._workers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mock-wiro")
         self._closed = False
         self._closers: list[Callable[[], None]] = []
+        self._resetters: list[Callable[[], None]] = []
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ life
@@ -202,6 +203,10 @@ class Backend:
         self._workers.shutdown(wait=True, cancel_futures=True)
         if self._own_data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def on_reset(self, action: Callable[[], None]) -> None:
+        """Run ``action`` (under the state lock) after :meth:`reset`."""
+        self._resetters.append(action)
 
     def on_close(self, action: Callable[[], None]) -> None:
         """Run ``action`` when the backend closes (before the workers stop)."""
@@ -933,6 +938,9 @@ class Backend:
                 p.root_folder_id: Folder(p.root_folder_id, p.id, "uploads", "", self.clock.now())
                 for p in self._projects.values()
             }
+            self._timers.clear()
+            for action in self._resetters:
+                action()
             self._cond.notify_all()
 
     def all_tasks(self) -> list[Task]:

@@ -135,6 +135,12 @@ class CallbackDispatcher:
         self._session = requests.Session()
         self._closed = False
         backend.add_listener(self._on_event)
+        backend.on_reset(self._reset)
+
+    def _reset(self) -> None:
+        with self._cond:
+            self._deliveries.clear()
+            self._cond.notify_all()
 
     def close(self) -> None:
         """Stop delivering (attempts in flight finish)."""
@@ -166,8 +172,8 @@ class CallbackDispatcher:
 
     def _submit(self, delivery: Delivery) -> None:
         with self._cond:
-            if self._closed:
-                return
+            if self._closed or self._deliveries.get(delivery.task_id) is not delivery:
+                return  # closed, or forgotten by a reset
         with contextlib.suppress(RuntimeError):  # shut down meanwhile
             self._pool.submit(self._attempt, delivery)
 
