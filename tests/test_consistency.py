@@ -28,7 +28,13 @@ from tests.conftest import Wiro
 TASKS = 200
 OUTCOMES = ("success", "bad_image", "cancel", "kill")
 
-_STEPS = "task_accept task_preprocess_start task_preprocess_end task_assign task_start".split()
+_STEPS = [
+    "task_accept",
+    "task_preprocess_start",
+    "task_preprocess_end",
+    "task_assign",
+    "task_start",
+]
 # A complete life: success (outputs, no stderr) or failure (stderr, task_error_full).
 COMPLETE = re.compile(
     r"^task_queue task_accept task_preprocess_start task_preprocess_end task_assign task_start"
