@@ -105,6 +105,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="MOCK_WIRO_UNKNOWN_FIELDS: a Run parameter the model lacks is an error (reject) "
         "or dropped (ignore)",
     )
+    serve.add_argument(
+        "--socket-replay",
+        choices=("history", "live"),
+        default=_env("MOCK_WIRO_SOCKET_REPLAY", "history"),
+        help="MOCK_WIRO_SOCKET_REPLAY: what a late socket subscriber gets (default history)",
+    )
+    serve.add_argument(
+        "--callback-attempts",
+        type=int,
+        default=int(_env("MOCK_WIRO_CALLBACK_ATTEMPTS", "3") or 3),
+        help="MOCK_WIRO_CALLBACK_ATTEMPTS: POSTs per callback, in all (default 3)",
+    )
+    serve.add_argument(
+        "--callback-timeout",
+        type=float,
+        default=float(_env("MOCK_WIRO_CALLBACK_TIMEOUT", "10") or 10),
+        help="MOCK_WIRO_CALLBACK_TIMEOUT: seconds per callback POST (default 10)",
+    )
     serve.add_argument("--data-dir", default=_env("MOCK_WIRO_DATA_DIR"), help="MOCK_WIRO_DATA_DIR")
     serve.add_argument(
         "--public-url",
@@ -125,6 +143,9 @@ def _settings(args: argparse.Namespace) -> Settings:
         unknown_fields=args.unknown_fields,
         data_dir=args.data_dir,
         public_url=args.public_url,
+        socket_replay=args.socket_replay,
+        callback_attempts=max(1, args.callback_attempts),
+        callback_timeout=args.callback_timeout,
     )
     return settings.strict() if args.strict else settings
 
