@@ -19,17 +19,16 @@ each one named here:
   ``Optional: Webhook URL for task completion notifications``) is recorded as
   ``undeliverable`` with one attempt and no network traffic.
 
-Deliveries run on their own small thread pool with a timeout: a slow or failing
-receiver never delays the task, the engine, or other deliveries.
+Each attempt runs on its own short-lived thread, with a timeout: a slow or
+failing receiver (however many) never delays the task, the engine, or other
+deliveries.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
@@ -121,7 +120,6 @@ class CallbackDispatcher:
         attempts: int = 3,
         timeout: float = 10.0,
         backoff: float = 2.0,
-        workers: int = 4,
     ) -> None:
         if attempts < 1:
             raise ValueError(f"callback attempts must be at least 1, not {attempts}")
@@ -131,8 +129,7 @@ class CallbackDispatcher:
         self.backoff = backoff
         self._deliveries: dict[str, Delivery] = {}
         self._cond = threading.Condition()
-        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mock-wiro-cb")
-        self._session = requests.Session()
+        self._threads: set[threading.Thread] = set()  # attempts in flight
         self._closed = False
         backend.add_listener(self._on_event)
         backend.on_reset(self._reset)
@@ -147,8 +144,9 @@ class CallbackDispatcher:
         with self._cond:
             self._closed = True
             self._cond.notify_all()
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        self._session.close()
+            in_flight = list(self._threads)
+        for thread in in_flight:
+            thread.join(timeout=self.timeout + 5)
 
     # called by the backend under its state lock: decide, record, hand off; never block
     def _on_event(self, task: Task, event: Event) -> None:
@@ -166,7 +164,8 @@ class CallbackDispatcher:
             self._deliveries[task.id] = delivery
         problem = _valid_url(url)
         if problem is not None:
-            self._record(delivery, Attempt(1, event.time, url, None, problem, 0.0), final=True)
+            attempt = Attempt(1, event.time, url, None, problem, 0.0)
+            self._record(delivery, attempt, final="undeliverable")
             return
         self._submit(delivery)
 
@@ -174,8 +173,22 @@ class CallbackDispatcher:
         with self._cond:
             if self._closed or self._deliveries.get(delivery.task_id) is not delivery:
                 return  # closed, or forgotten by a reset
-        with contextlib.suppress(RuntimeError):  # shut down meanwhile
-            self._pool.submit(self._attempt, delivery)
+            # one thread per attempt: no pool that slow receivers could fill up
+            thread = threading.Thread(
+                target=self._run_attempt,
+                args=(delivery,),
+                name=f"mock-wiro-cb-{delivery.task_id}",
+                daemon=True,
+            )
+            self._threads.add(thread)
+        thread.start()
+
+    def _run_attempt(self, delivery: Delivery) -> None:
+        try:
+            self._attempt(delivery)
+        finally:
+            with self._cond:
+                self._threads.discard(threading.current_thread())
 
     def _attempt(self, delivery: Delivery) -> None:
         number = len(delivery.attempts) + 1
@@ -184,7 +197,8 @@ class CallbackDispatcher:
         status: int | None = None
         error: str | None = None
         try:
-            response = self._session.post(
+            # a fresh connection per attempt: attempts run on many threads at once
+            response = requests.post(
                 delivery.url,
                 data=delivery.body,
                 headers={
@@ -203,21 +217,24 @@ class CallbackDispatcher:
             number, started_at, delivery.url, status, error, time.perf_counter() - start
         )
         final = attempt.ok or number >= self.attempts
-        self._record(delivery, attempt, final=final)
-        if not final:
-            retry_at = self.backend.clock.now() + self.backoff * 2 ** (number - 1)
-            self.backend.call_at(retry_at, lambda: self._submit(delivery))
+        # The retry is due from when this attempt failed, read before anyone is told of
+        # it. Record and schedule under the state lock (taken before our own, as the
+        # listener does): a waiter woken by the record that then advances the clock
+        # pumps only after the retry's timer exists.
+        retry_at = self.backend.clock.now() + self.backoff * 2 ** (number - 1)
+        with self.backend.state_lock:
+            state: DeliveryState | None = None
+            if final:
+                state = "delivered" if attempt.ok else "failed"
+            self._record(delivery, attempt, final=state)
+            if not final:
+                self.backend.call_at(retry_at, lambda: self._submit(delivery))
 
-    def _record(self, delivery: Delivery, attempt: Attempt, *, final: bool) -> None:
+    def _record(self, delivery: Delivery, attempt: Attempt, *, final: DeliveryState | None) -> None:
         with self._cond:
             delivery.attempts.append(attempt)
-            if final:
-                if attempt.ok:
-                    delivery.state = "delivered"
-                elif attempt.status is None and attempt.number == 1 and attempt.duration == 0:
-                    delivery.state = "undeliverable"
-                else:
-                    delivery.state = "failed"
+            if final is not None:
+                delivery.state = final
             self._cond.notify_all()
 
     # ---------------------------------------------------------------- reading
