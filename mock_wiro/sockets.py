@@ -31,6 +31,7 @@ from .backend import Backend
 from .models import Event, Task
 
 __all__ = [
+    "CLOSE_GOING_AWAY",
     "CLOSE_TOO_SLOW",
     "ERROR_TYPE",
     "ReplayPolicy",
@@ -43,6 +44,7 @@ __all__ = [
 ReplayPolicy = Literal["history", "live"]
 ERROR_TYPE: Final = "error"  # [A] the real API's error frames are undocumented
 CLOSE_TOO_SLOW: Final = 1013  # "try again later": the subscriber's buffer overflowed [A]
+CLOSE_GOING_AWAY: Final = 1001  # the server is shutting down
 
 
 def task_frame(task: Task, event: Event) -> str:
@@ -73,6 +75,7 @@ class Subscriber:
         self._cond = threading.Condition()
         self.overflowed = False
         self.closed = False
+        self.going_away = False
         self.tokens: set[str] = set()
 
     def offer(self, frame: str) -> None:
@@ -120,7 +123,9 @@ class SocketHub:
         self.replay: ReplayPolicy = replay
         self.buffer_frames = buffer_frames
         self._subs: dict[str, list[Subscriber]] = {}  # task id -> subscribers
+        self._connected: set[Subscriber] = set()
         backend.add_listener(self._on_event)
+        backend.on_close(self.close_all)
 
     def _on_event(self, task: Task, event: Event) -> None:
         # called by the backend under its state lock: serialise once, append, return
@@ -130,6 +135,22 @@ class SocketHub:
         frame = task_frame(task, event)
         for sub in subs:
             sub.offer(frame)
+
+    def connect(self, sub: Subscriber) -> None:
+        """Note a new connection (so shutdown can say goodbye to it)."""
+        with self.backend.state_lock:
+            self._connected.add(sub)
+
+    def close_all(self, timeout: float = 2.0) -> None:
+        """Shutting down: tell every connection to close (1001), and wait (bounded) until
+        their writers have."""
+        with self.backend.state_lock:
+            subs = list(self._connected)
+        for sub in subs:
+            sub.going_away = True
+            sub.close()
+        with self.backend.state_lock:
+            self.backend.state_lock.wait_for(lambda: not self._connected, timeout=timeout)
 
     def register(self, sub: Subscriber, token: str) -> Task | None:
         """Subscribe to the task with this socketaccesstoken; None if there is none.
@@ -150,6 +171,7 @@ class SocketHub:
 
     def unregister(self, sub: Subscriber) -> None:
         """Forget a subscriber everywhere (on disconnect)."""
+        sub.close()
         with self.backend.state_lock:
             for task_id in list(self._subs):
                 subs = self._subs[task_id]
@@ -157,7 +179,8 @@ class SocketHub:
                     subs.remove(sub)
                 if not subs:
                     del self._subs[task_id]
-        sub.close()
+            self._connected.discard(sub)
+            self.backend.state_lock.notify_all()
 
     def subscriber_count(self) -> int:
         """How many (subscriber, task) registrations are live."""

@@ -13,7 +13,9 @@ Anything else gets an error frame [A] and the connection stays open::
 
 for: an unknown token, a frame that is not JSON, JSON that is not an object, an
 unknown ``type``, a missing/empty ``tasktoken``, a binary frame. A frame over
-``MAX_INCOMING_BYTES`` closes the connection (1009, message too big). The
+``MAX_INCOMING_BYTES`` closes the connection (1009, message too big). A client
+whose buffer overflowed gets close code 1013 once the pending send completes; one
+that stopped reading altogether is cut off after ``WRITER_GRACE_SECONDS``. The
 server pings every ``socket_ping_interval`` seconds and drops a client that
 doesn't answer.
 """
@@ -22,18 +24,25 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import threading
 from typing import Any, Final
 
 from flask import Blueprint, current_app
 from flask_sock import ConnectionClosed, Sock
+from wsproto.utilities import LocalProtocolError
 
-from .sockets import CLOSE_TOO_SLOW, SocketHub, Subscriber, error_frame
+from .sockets import CLOSE_GOING_AWAY, CLOSE_TOO_SLOW, SocketHub, Subscriber, error_frame
 
 __all__ = ["MAX_INCOMING_BYTES", "handle_frame", "sock", "socket_bp"]
 
 MAX_INCOMING_BYTES: Final = 64 * 1024  # client frames are tiny; bound the memory
+WRITER_GRACE_SECONDS: Final = 5.0
+"""How long a closing connection's writer may take to flush (and send the 1013 close);
+past that it is stuck sending to a client that stopped reading, and the socket is cut."""
 PONG: Final = json.dumps({"type": "pong", "result": True})
+# a client's close can race a send: wsproto then refuses the send (LocalProtocolError)
+_SEND_ERRORS: Final = (ConnectionClosed, OSError, LocalProtocolError)
 
 socket_bp = Blueprint("wiro_socket", __name__)
 sock = Sock()
@@ -77,12 +86,15 @@ def _writer(ws: Any, sub: Subscriber) -> None:
     while (frame := sub.take()) is not None:
         try:
             ws.send(frame)
-        except (ConnectionClosed, OSError):
+        except _SEND_ERRORS:
             sub.close()
             return
     if sub.overflowed:
-        with contextlib.suppress(ConnectionClosed, OSError):
+        with contextlib.suppress(*_SEND_ERRORS):
             ws.close(reason=CLOSE_TOO_SLOW, message="subscriber too slow: buffer overflowed")
+    elif sub.going_away:
+        with contextlib.suppress(*_SEND_ERRORS):
+            ws.close(reason=CLOSE_GOING_AWAY, message="server shutting down")
 
 
 @sock.route("/v1", bp=socket_bp)  # type: ignore[untyped-decorator]
@@ -90,6 +102,7 @@ def task_socket(ws: Any) -> None:
     """One client connection: a reader (this thread) and a writer thread."""
     hub: SocketHub = current_app.extensions["mock_wiro_hub"]
     sub = Subscriber(hub.buffer_frames)
+    hub.connect(sub)
     writer = threading.Thread(target=_writer, args=(ws, sub), name="mock-wiro-ws", daemon=True)
     writer.start()
     try:
@@ -101,4 +114,10 @@ def task_socket(ws: Any) -> None:
         pass
     finally:
         hub.unregister(sub)
-        writer.join(timeout=5)
+        writer.join(timeout=WRITER_GRACE_SECONDS)
+        if writer.is_alive():
+            # stuck in a send to a client that stopped reading: cut the socket so the send
+            # fails at once, or the writer (and flask-sock's close) would block forever
+            with contextlib.suppress(OSError):
+                ws.sock.shutdown(socket.SHUT_RDWR)
+            writer.join(timeout=WRITER_GRACE_SECONDS)
