@@ -14,6 +14,7 @@ from __future__ import annotations
 import heapq
 import hmac
 import json
+import logging
 import mimetypes
 import os
 import re
@@ -82,13 +83,15 @@ from .settings import (
 )
 from .video import VideoRenderer, output_dimensions
 
+log = logging.getLogger("mock_wiro")
+
 __all__ = ["FAILED_PEXIT", "Backend", "TaskRef", "Upload", "concurrency_limit"]
 
 FAILED_PEXIT = "1"  # [A] pexit of a task that failed (any non-zero value is a failure)
 _RENDER_CACHE_BYTES = 32 * 1024 * 1024
 _ZIP_MAX_MEMBERS = 1000  # a ZIP upload is extracted [docs]; bounded against zip bombs
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9._ ()\-]+")
-_OWN_FILE_PATH = re.compile(r"^/(?:v1/File|cdn)/([A-Za-z0-9]+)/([^/]+)$")
+_OWN_FILE_PATH = re.compile(r"^/(v1/File|cdn)/([A-Za-z0-9]+)/([^/]+)$")
 EventListener = Callable[[Task, Event], None]
 
 
@@ -132,7 +135,7 @@ def safe_filename(name: str, default: str = "file") -> str:
 
 
 def _money(value: Decimal) -> str:
-    return f"{value:.12f}"
+    return f"{value:.12f}" if value else "0"  # [seed] 12 decimals; [contract] a failure's "0"
 
 
 def _stamp(value: float | None) -> str:
@@ -155,7 +158,10 @@ class Backend:
         # Rendered videos are kept on disk (one file per size and duration), so the
         # renderer's in-memory cache of whole MP4s can stay small.
         self.renderer = renderer or VideoRenderer(max_cached_bytes=_RENDER_CACHE_BYTES)
+        # Base of file URLs: the setting, else the server's address once bound, else the
+        # first request's host (see adopt_host).
         self.public_url = (self.settings.public_url or "http://127.0.0.1").rstrip("/")
+        self.public_url_fixed = self.settings.public_url is not None
         self._own_data_dir = self.settings.data_dir is None
         self.data_dir = Path(self.settings.data_dir or tempfile.mkdtemp(prefix="mock-wiro-"))
         (self.data_dir / "files").mkdir(parents=True, exist_ok=True)
@@ -329,8 +335,10 @@ class Backend:
                 project_id=project.id,
                 params=params,
                 parameters={
+                    # as sent: the file's URL, or the URL in whichever field carried it
                     "inputImageFirst": image.url if image_file is not None else "",
-                    "inputImageFirstUrl": params.image_url,
+                    "inputImageFirstUrl": "",
+                    **({params.image_url_field: params.image_url} if params.image_url else {}),
                     "prompt": params.prompt,
                     "promptOptimizer": "true" if params.prompt_optimizer else "false",
                     "resolution": params.resolution,
@@ -345,9 +353,8 @@ class Backend:
             self._tasks[task.id] = task
             self._tokens[task.token] = task.id
             self._active[task.id] = task
+            self._workers.submit(self._prepare, task)  # runs once we release the lock
             self._emit(task, "task_queue", now, None)
-            self._cond.notify_all()
-        self._workers.submit(self._prepare, task)
         return task
 
     def _check_can_run(self, project: Project) -> None:
@@ -371,11 +378,13 @@ class Backend:
         loopback = parts.hostname in ("127.0.0.1", "localhost", "::1")
         match = _OWN_FILE_PATH.match(parts.path)
         if parts.netloc in own_hosts or (loopback and match):
-            stored = self._files.get(match.group(1)) if match else None
+            stored = self._files.get(match.group(2)) if match else None
+            route = "file" if match and match.group(1) == "v1/File" else "cdn"
             if (
                 stored is None
                 or stored.deleted
-                or stored.name != unquote(match.group(2) if match else "")
+                or stored.route != route
+                or stored.name != unquote(match.group(3) if match else "")
             ):
                 return ImageRef("missing", url, reason="HTTP 404 Not Found")
             return ImageRef("file", url, stored)
@@ -383,7 +392,27 @@ class Backend:
 
     # ------------------------------------------------------------ background work
     def _prepare(self, task: Task) -> None:
-        """Worker: check the input image (preprocessing), then render the output video."""
+        """Worker: check the input image (preprocessing), then render the output video.
+        Whatever happens, both gates open: an unexpected error fails the task."""
+        try:
+            self._prepare_unguarded(task)
+        except BaseException as exc:
+            log.exception("mock-wiro worker error")
+            with self._cond:
+                if not task.validated.is_set():
+                    task.plan.extend(
+                        failure_plan(task.params.resolution, task.params.duration, repr(exc))
+                    )
+                    task.validated_at = self.clock.now()
+                    task.validated.set()
+                task.failure = task.failure or f"Internal error while preparing the task: {exc!r}"
+                task.rendered_at = self.clock.now()
+                task.rendered.set()
+                self._cond.notify_all()
+            if not isinstance(exc, Exception):
+                raise
+
+    def _prepare_unguarded(self, task: Task) -> None:
         failure: str | None = None
         info = None
         size = EXTERNAL_PLACEHOLDER_SIZE
@@ -448,8 +477,13 @@ class Backend:
     def _engine(self) -> None:
         with self._cond:
             while not self._closed:
-                self._pump_locked()
-                self._cond.wait(self._next_wake_locked())
+                try:
+                    self._pump_locked()
+                    wake = self._next_wake_locked()
+                except Exception:  # a bug must not stop every task for good
+                    log.exception("mock-wiro engine error")
+                    wake = 1.0
+                self._cond.wait(wake)
 
     def _next_wake_locked(self) -> float:
         wake = 1.0  # re-check at least every second (mode switches, etc.)
@@ -495,7 +529,11 @@ class Backend:
         # with a manual or instant clock it is done "between ticks".
         realtime = self.clock.mode == "realtime"
         while self._timers and self._timers[0][0] <= now:
-            heapq.heappop(self._timers)[2]()
+            action = heapq.heappop(self._timers)[2]
+            try:
+                action()
+            except Exception:
+                log.exception("mock-wiro timer error")
         for task in list(self._active.values()):
             while (step := task.next_step()) is not None and self._gate_open(task, step):
                 due = task.last_time + step.delay * scale
@@ -546,7 +584,8 @@ class Backend:
             task.outputs = [output]
             price = PRICE_TABLE_USD[(task.params.resolution, task.params.duration)]
             task.totalcost = price
-            task.cps = price / Decimal(str(task.elapsed)) if task.elapsed > 0 else price
+            # cps * elapsedseconds == totalcost, as in the seed; no rate for zero time
+            task.cps = price / Decimal(str(task.elapsed)) if task.elapsed > 0 else Decimal(0)
             project = self._project_by_id(task.project_id)
             project.balance -= price  # only successful tasks are billed [docs]
         else:
@@ -565,7 +604,10 @@ class Backend:
         if task.terminal:
             self._active.pop(task.id, None)
         for listener in self._listeners:
-            listener(task, event)
+            try:
+                listener(task, event)
+            except Exception:  # one broken listener must not stall the lifecycle
+                log.exception("mock-wiro listener error")
         self._cond.notify_all()
 
     def advance(self, seconds: float, *, timeout: float = 30.0) -> float:
@@ -609,13 +651,23 @@ class Backend:
         """Block until the task reaches one of ``statuses`` (default: terminal). No sleeps:
         woken by the engine. Returns False on timeout."""
         wanted = set(statuses) if statuses is not None else None
+
+        def reached() -> bool:
+            return task.terminal if wanted is None else task.status in wanted
+
         with self._cond:
-            return self._cond.wait_for(
+            # also wake when it can never happen: the task ended elsewhere, was reset away,
+            # or the backend closed
+            self._cond.wait_for(
                 lambda: (
-                    (task.terminal if wanted is None else task.status in wanted) or self._closed
+                    reached()
+                    or task.terminal
+                    or self._tasks.get(task.id) is not task
+                    or self._closed
                 ),
                 timeout=timeout,
             )
+            return reached()
 
     # ------------------------------------------------------------ Task/*
     def _project_by_id(self, project_id: str) -> Project:
@@ -828,6 +880,12 @@ class Backend:
         return stored
 
     # ------------------------------------------------------------ wire shapes
+    def adopt_host(self, host_url: str) -> None:
+        """Use a request's host for file URLs when nothing fixed the public URL."""
+        if not self.public_url_fixed:
+            self.public_url = host_url.rstrip("/")
+            self.public_url_fixed = True
+
     def url_for(self, stored: StoredFile) -> str:
         """The public URL of a stored file."""
         return self.public_url + stored.path()

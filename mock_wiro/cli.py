@@ -185,7 +185,7 @@ def serve(args: argparse.Namespace) -> int:
     try:
         server = MockWiroServer(settings, host=args.host, port=args.port)
     except OSError as exc:
-        print(f"mock-wiro: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        print(f"mock-wiro: {exc}", file=sys.stderr)
         return 2
     demo = not args.api_key
     project = server.backend.create_project(

@@ -48,6 +48,8 @@ class RunParams:
     resolution: str
     duration: str
     callback_url: str
+    image_url_field: str = "inputImageFirstUrl"
+    """Which field carried ``image_url`` (a URL may come in ``inputImageFirst`` too [docs])."""
 
 
 def require(params: Mapping[str, str], name: str) -> str:
@@ -151,4 +153,5 @@ def parse_run_params(
         resolution=resolution,
         duration=duration,
         callback_url=params.get("callbackUrl", ""),
+        image_url_field="inputImageFirstUrl" if url else "inputImageFirst",
     )

@@ -32,7 +32,11 @@ class MockWiroServer:
         self.settings = settings or Settings()
         self.backend = Backend(self.settings)
         self.app = create_app(backend=self.backend)
-        self._server: BaseWSGIServer = make_server(host, port, self.app, threaded=True)
+        try:
+            self._server: BaseWSGIServer = make_server(host, port, self.app, threaded=True)
+        except (OSError, SystemExit) as exc:  # werkzeug exits on a bind failure
+            self.backend.close()
+            raise OSError(f"cannot listen on {host}:{port} (already in use?)") from exc
         self.host = host
         self.port = self._server.server_port
         # a wildcard bind is reached on loopback; URLs must name a host a client can use
@@ -40,7 +44,10 @@ class MockWiroServer:
         shown = f"[{shown}]" if ":" in shown else shown
         self.url = f"http://{shown}:{self.port}"
         self.backend.public_url = (self.settings.public_url or self.url).rstrip("/")
+        self.backend.public_url_fixed = True
         self._thread: threading.Thread | None = None
+        self._serving = False
+        self._stopped = False
 
     @property
     def hub(self) -> SocketHub:
@@ -67,6 +74,7 @@ class MockWiroServer:
     def start(self) -> MockWiroServer:
         """Start serving in a daemon thread."""
         self.backend.start()
+        self._serving = True
         self._thread = threading.Thread(
             target=self._server.serve_forever, name="mock-wiro-http", daemon=True
         )
@@ -76,11 +84,16 @@ class MockWiroServer:
     def serve_forever(self) -> None:
         """Serve in the calling thread until :meth:`stop` is called from another."""
         self.backend.start()
+        self._serving = True
         self._server.serve_forever()
 
     def stop(self) -> None:
-        """Stop serving, close the socket and the backend."""
-        self._server.shutdown()
+        """Stop serving, close the socket and the backend (idempotent)."""
+        if self._stopped:
+            return
+        self._stopped = True
+        if self._serving:  # shutdown() waits for a serve_forever that must be running
+            self._server.shutdown()
         self._server.server_close()
         if self._thread is not None:
             self._thread.join(timeout=5)

@@ -27,7 +27,7 @@ RUN = "Run/minimax/hailuo-2-3-fast"
 EXTERNAL = "https://cdn.wiro.ai/uploads/sampleinputs/minimax-haulio-2-3-fast-input-3.jpg"
 URL_ERROR = {"result": False, "errors": [{"code": 0, "message": "Error parsing url."}]}
 FINISH = 300  # fake seconds: more than any plan of this model takes
-ZERO = "0.000000000000"
+ZERO = "0"  # [contract] a failed task's totalcost
 
 # Keys whose values are not strings on the wire [seed][docs]; everything else is.
 NON_STRING_TYPES: dict[str, type] = {"result": bool, "code": int, "ispublic": int}
