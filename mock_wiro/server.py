@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
+from decimal import Decimal
 from types import TracebackType
 
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -10,7 +12,8 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from .app import create_app
 from .backend import Backend
 from .callbacks import CallbackDispatcher
-from .settings import Settings
+from .models import Project, Task
+from .settings import DEFAULT_DEMO_BALANCE_USD, AuthMode, ClockMode, Settings
 from .sockets import SocketHub
 
 __all__ = ["MockWiroServer"]
@@ -70,6 +73,52 @@ class MockWiroServer:
     def socket_url(self) -> str:
         """The WebSocket URL: ``ws://<host>:<port>/v1``."""
         return "ws" + self.url[len("http") :] + "/v1"
+
+    # ------------------------------------------------------------ control, from Python
+    def create_project(
+        self,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        *,
+        auth: AuthMode = "signature",
+        balance: Decimal | str | float = DEFAULT_DEMO_BALANCE_USD,
+        name: str = "",
+    ) -> Project:
+        """A new project on this fake (random credentials unless given)."""
+        return self.backend.create_project(
+            api_key, api_secret, auth_mode=auth, balance=balance, name=name
+        )
+
+    def advance(self, seconds: float) -> float:
+        """Advance the fake clock and apply everything due; returns the new fake time."""
+        return self.backend.advance(seconds)
+
+    def set_clock(self, mode: ClockMode, speed: float | None = None) -> None:
+        """Switch the clock's mode (``realtime``, ``manual``, ``instant``) and speed."""
+        self.backend.clock.set_mode(mode, speed)
+        self.backend.pump()
+
+    def reset(self) -> None:
+        """Forget every task, file, folder and callback delivery (projects stay)."""
+        self.backend.reset()
+
+    def task(self, task_id: str) -> Task:
+        """A task by id (any project)."""
+        task = self.backend.task_by_id(task_id)
+        if task is None:
+            raise KeyError(f"no task {task_id!r}")
+        return task
+
+    def wait_for_task(
+        self, task_id: str, statuses: Iterable[str] | None = None, timeout: float = 30.0
+    ) -> Task:
+        """Block until the task reaches one of ``statuses`` (default: terminal); raise
+        TimeoutError with its current status otherwise. No sleeps."""
+        task = self.task(task_id)
+        if not self.backend.wait_for(task, statuses, timeout=timeout):
+            wanted = "a terminal status" if statuses is None else " or ".join(statuses)
+            raise TimeoutError(f"task {task_id} is {task.status}, not {wanted}, after {timeout}s")
+        return task
 
     def start(self) -> MockWiroServer:
         """Start serving in a daemon thread."""
