@@ -7,21 +7,23 @@ are ``GET`` and need no credentials: the access key in the URL is the credential
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Response, current_app, request, send_file
 from werkzeug.datastructures import FileStorage
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from .backend import Backend, TaskRef, Upload
 from .errors import MissingFileError, UrlError, ValidationError
 from .models import Project
 from .params import parse_run_params, require
-from .settings import IMAGE_FIELD_ALIASES, RUN_PATH
+from .settings import IMAGE_FIELD_ALIASES, MAX_JSON_BODY_BYTES, MAX_URL_CHARS, RUN_PATH
 from .tool import tool_detail
 
-__all__ = ["ROUTES", "api", "backend", "read_fields"]
+__all__ = ["ROUTES", "BodyTooLarge", "api", "backend", "read_fields", "read_small_body"]
 
 api = Blueprint("wiro_api", __name__)
 
@@ -48,11 +50,47 @@ def _to_str(name: str, value: object) -> str:
     )
 
 
+class BodyTooLarge(RequestEntityTooLarge):
+    """A JSON or url-encoded body over ``limit`` bytes (answered 413 by the app)."""
+
+    def __init__(self, limit: int, size: int | None) -> None:
+        came = f"{size} bytes" if size is not None else "more than that"
+        super().__init__(
+            f"Request body too large: a JSON or url-encoded body may be at most {limit} bytes "
+            f"({limit / 2**20:.3g} MB); got {came}"
+        )
+        self.limit = limit
+        self.size = size
+
+
+def read_small_body(limit: int = MAX_JSON_BODY_BYTES) -> bytes:
+    """The whole request body, or :class:`BodyTooLarge` when it is over ``limit`` bytes.
+
+    Never reads more than ``limit + 1`` bytes, with or without a Content-Length (a
+    chunked body has none), and nothing at all when the Content-Length is too large.
+    """
+    length = request.content_length
+    if length is not None and length > limit:
+        raise BodyTooLarge(limit, length)
+    stream = request.stream
+    chunks: list[bytes] = []
+    total = 0
+    while total <= limit:
+        chunk = stream.read(limit + 1 - total)  # may return less: keep reading to EOF
+        if not chunk:
+            break
+        chunks.append(chunk)
+        total += len(chunk)
+    if total > limit:
+        raise BodyTooLarge(limit, length)
+    return b"".join(chunks)
+
+
 def read_fields() -> tuple[Fields, Files]:
     """The request's fields (all strings, as the API treats them) and uploaded files."""
     mimetype = request.mimetype
     if mimetype == "application/json":
-        raw = request.get_data(cache=False)
+        raw = read_small_body()
         if not raw.strip():
             return {}, {}
         try:
@@ -67,7 +105,14 @@ def read_fields() -> tuple[Fields, Files]:
                 f"got {type(body).__name__}"
             )
         return {str(k): _to_str(str(k), v) for k, v in body.items()}, {}
-    if mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+    if mimetype == "application/x-www-form-urlencoded":
+        raw = read_small_body()
+        # werkzeug's own parser, on the bytes read (bounded), as request.form would be
+        _, form, _ = request.make_form_data_parser().parse(
+            io.BytesIO(raw), mimetype, len(raw), request.mimetype_params
+        )
+        return {key: form.get(key, "") for key in form}, {}
+    if mimetype == "multipart/form-data":
         fields = {key: request.form.get(key, "") for key in request.form}
         files = {key: f for key, f in request.files.items() if f.filename}
         for key, f in request.files.items():
@@ -92,7 +137,26 @@ def _authenticate(b: Backend) -> Project:
 
 
 # ---------------------------------------------------------------- handlers
+_URL_FIELDS = ("inputImageFirstUrl", "inputImageFirst", "callbackUrl")
+
+
+def _check_url_lengths(b: Backend, fields: Fields, files: Files) -> None:
+    """URL fields longer than ``MAX_URL_CHARS`` are a validation error [A]. (A file sent
+    as ``inputImageFirst`` is not a URL, and is not checked.)"""
+    names = list(_URL_FIELDS)
+    if b.settings.accept_image_aliases:
+        names += list(IMAGE_FIELD_ALIASES)
+    for name in names:
+        value = fields.get(name, "")
+        if name not in files and len(value) > MAX_URL_CHARS:
+            raise ValidationError(
+                f"Request parameter [{name}] must be at most {MAX_URL_CHARS} characters; "
+                f"got {len(value)}"
+            )
+
+
 def _run(b: Backend, project: Project, fields: Fields, files: Files) -> dict[str, Any]:
+    _check_url_lengths(b, fields, files)
     params = parse_run_params(fields, files.keys(), b.settings)
     names = ["inputImageFirst"]
     if b.settings.accept_image_aliases:
@@ -188,16 +252,35 @@ def dispatch(path: str) -> dict[str, Any]:
     if handler is None or request.method != "POST":
         raise UrlError()
     b = backend()
+    b.adopt_host(request.host_url)
     project = _authenticate(b)
     fields, files = read_fields()
     return handler(b, project, fields, files)
+
+
+def _shown_inline(contenttype: str) -> bool:
+    """Images and videos are shown in the browser; anything else (HTML, SVG, text, ...)
+    could run script at the fake's origin, the control surface's, so it is downloaded."""
+    kind = contenttype.partition(";")[0].strip().lower()
+    return kind.startswith(("image/", "video/")) and kind != "image/svg+xml"
 
 
 def _serve(route: str, accesskey: str, name: str) -> Response:
     stored = backend().public_file(route, accesskey, name)
     if stored is None or not stored.disk_path.exists():
         raise MissingFileError("File not found.")
-    return send_file(stored.disk_path, mimetype=stored.contenttype, conditional=True)
+    inline = _shown_inline(stored.contenttype)
+    response = send_file(
+        stored.disk_path,
+        mimetype=stored.contenttype,
+        conditional=True,
+        download_name=stored.name,
+        as_attachment=not inline,
+    )
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if not inline:
+        response.headers["Content-Security-Policy"] = "sandbox"
+    return response
 
 
 @api.get("/v1/File/<accesskey>/<name>")

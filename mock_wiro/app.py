@@ -9,7 +9,7 @@ from flask import Flask, Request, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import WebsocketMismatch
 
-from .api import api
+from .api import BodyTooLarge, api
 from .backend import Backend
 from .callbacks import CallbackDispatcher
 from .control import control
@@ -91,15 +91,17 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge) -> Response:
-        limit = backend.settings.upload_max_bytes
-        size = request.content_length
-        came = f"{size} bytes" if size is not None else "more than that"
-        response = _wire(
-            ValidationError(
+        if isinstance(exc, BodyTooLarge):  # a JSON or url-encoded body: a smaller limit
+            message = exc.description or "Request body too large"
+        else:
+            limit = backend.settings.upload_max_bytes
+            size = request.content_length
+            came = f"{size} bytes" if size is not None else "more than that"
+            message = (
                 f"Request body too large: the upload limit is {limit} bytes "
                 f"({limit / 2**20:.3g} MB); got {came}"
             )
-        )
+        response = _wire(ValidationError(message))
         response.status_code = OVERSIZE_HTTP_STATUS
         response.headers["Connection"] = "close"  # the rest of the body is never read
         return response

@@ -12,6 +12,7 @@ Three modes:
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Callable
@@ -66,8 +67,8 @@ class Clock:
         """Switch mode (and speed) without jumping: fake time continues from now."""
         if mode not in ("realtime", "manual", "instant"):
             raise ValueError(f"clock mode must be realtime, manual or instant, not {mode!r}")
-        if speed is not None and not speed > 0:
-            raise ValueError(f"clock speed must be > 0, not {speed!r}")
+        if speed is not None and not (math.isfinite(speed) and speed > 0):
+            raise ValueError(f"clock speed must be a finite number > 0, not {speed!r}")
         with self._lock:
             mono = self._monotonic()
             self._base_fake += (mono - self._base_mono) * self._rate()
@@ -78,9 +79,13 @@ class Clock:
 
     def advance(self, seconds: float) -> float:
         """Move fake time forward by ``seconds`` (any mode); returns the new time."""
-        if not seconds >= 0:
-            raise ValueError(f"can only advance by a non-negative number of seconds, not {seconds}")
+        if not (math.isfinite(seconds) and seconds >= 0):
+            raise ValueError(
+                f"can only advance by a finite, non-negative number of seconds, not {seconds}"
+            )
         with self._lock:
+            if not math.isfinite(self._base_fake + seconds):
+                raise ValueError(f"advancing by {seconds} seconds overflows the clock")
             self._base_fake += seconds
         return self.now()
 

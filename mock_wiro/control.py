@@ -2,23 +2,38 @@
 
 It drives what a test needs and the real API has no way to do: the clock,
 projects and balances, waiting for a task, reset. Bind the fake to loopback.
+
+A POST may carry no body at all, or a JSON object sent as ``Content-Type:
+application/json``. Any other content type is refused (415), even with an empty
+body: a web page can send ``text/plain``, form-encoded or multipart POSTs across
+sites without a CORS preflight, and must not be able to reset or advance the fake.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import math
+from decimal import Decimal, InvalidOperation
+from typing import Any, cast
 
-from flask import Blueprint, current_app, jsonify, request
+from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
+from werkzeug.exceptions import RequestEntityTooLarge
 
-from .api import backend
+from .api import backend, read_small_body
 from .callbacks import CallbackDispatcher
 from .errors import WiroError
 from .models import Project, Task
+from .settings import AuthMode
 
 __all__ = ["control"]
 
 control = Blueprint("mock_control", __name__, url_prefix="/_mock")
+
+WAIT_MAX_SECONDS = 300.0
+"""The longest ``timeout`` a ``.../wait`` endpoint accepts."""
+_BALANCE_MAX = Decimal("1e15")
+"""Balances are bounded in magnitude so that formatting one stays cheap."""
 
 
 class ControlError(Exception):
@@ -45,21 +60,95 @@ def _value_error(exc: ValueError) -> ResponseReturnValue:
     return jsonify({"error": str(exc)}), 400
 
 
-def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True, force=True) if request.get_data() else {}
+@control.errorhandler(RequestEntityTooLarge)
+def _too_large(exc: RequestEntityTooLarge) -> ResponseReturnValue:
+    response = jsonify({"error": exc.description})
+    response.status_code = 413
+    response.headers["Connection"] = "close"
+    return response
+
+
+@control.before_request
+def _read_body() -> None:
+    """Check and parse every request's body before its handler runs (see the module doc)."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return
+    if request.mimetype and not request.is_json:
+        raise ControlError(
+            f"control requests take a JSON body sent as Content-Type: application/json; "
+            f"got Content-Type {request.mimetype!r}",
+            415,
+        )
+    raw = read_small_body()
+    if not raw:
+        g.control_body = {}
+        return
+    if not request.mimetype:
+        raise ControlError(
+            "control requests take a JSON body sent as Content-Type: application/json; "
+            "got a body without a Content-Type",
+            415,
+        )
+    try:
+        # Decimal, not float: a balance is kept exactly as written
+        body = json.loads(raw, parse_float=Decimal)
+    except (ValueError, RecursionError):
+        raise ControlError("the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ControlError("the body must be a JSON object")
+    g.control_body = body
+
+
+def _body() -> dict[str, Any]:
+    body: dict[str, Any] = g.control_body
     return body
 
 
 def _number(body: dict[str, Any], name: str) -> float:
     value = body.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal | str):
         raise ControlError(f"{name!r} must be a number; got {value!r}")
     try:
-        return float(value)
-    except ValueError:
+        number = float(value)
+    except (ValueError, OverflowError):
         raise ControlError(f"{name!r} must be a number; got {value!r}") from None
+    if not math.isfinite(number):
+        raise ControlError(f"{name!r} must be a finite number; got {value!r}")
+    return number
+
+
+def _timeout(body: dict[str, Any]) -> float:
+    timeout = _number(body, "timeout") if "timeout" in body else 30.0
+    if not 0 <= timeout <= WAIT_MAX_SECONDS:
+        raise ControlError(
+            f"'timeout' must be between 0 and {WAIT_MAX_SECONDS:g} seconds; got {timeout!r}"
+        )
+    return timeout
+
+
+def _money(value: object, name: str) -> Decimal:
+    """An amount in USD, exactly as written: from a JSON number (parsed as Decimal) or
+    a string; never through a float."""
+    if isinstance(value, bool) or not isinstance(value, int | Decimal | str):
+        raise ControlError(f"{name!r} must be a number; got {value!r}")
+    try:
+        amount = Decimal(value.strip() if isinstance(value, str) else value)
+    except InvalidOperation:
+        raise ControlError(f"{name!r} must be a number; got {value!r}") from None
+    if not amount.is_finite():
+        raise ControlError(f"{name!r} must be a finite number; got {value!r}")
+    if amount.copy_abs() >= _BALANCE_MAX:  # copy_abs: no context, so no Overflow
+        raise ControlError(f"{name!r} must be less than {_BALANCE_MAX:f} in magnitude")
+    return amount
+
+
+def _string(body: dict[str, Any], name: str, default: str = "") -> str:
+    value = body.get(name)
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise ControlError(f"{name!r} must be a string; got {value!r}")
+    return value
 
 
 def project_json(project: Project) -> dict[str, Any]:
@@ -131,11 +220,12 @@ def projects_create() -> ResponseReturnValue:
     """Create a project: ``api_key``, ``api_secret``, ``auth``, ``balance``, ``name``."""
     body = _body()
     project = backend().create_project(
-        body.get("api_key") or None,
-        body.get("api_secret") or None,
-        auth_mode=body.get("auth", "signature"),
-        balance=str(body.get("balance", "100")),
-        name=str(body.get("name", "")),
+        _string(body, "api_key") or None,
+        _string(body, "api_secret") or None,
+        # the backend checks the value (a ValidationError, answered 400)
+        auth_mode=cast(AuthMode, _string(body, "auth", "signature")),
+        balance=_money(body["balance"], "balance") if "balance" in body else Decimal("100"),
+        name=_string(body, "name"),
     )
     return project_json(project), 201
 
@@ -147,7 +237,7 @@ def projects_balance(api_key: str) -> ResponseReturnValue:
     project = next((p for p in b.projects() if p.api_key == api_key), None)
     if project is None:
         raise ControlError(f"no project with API key {api_key!r}", 404)
-    b.set_balance(project, str(_number(_body(), "balance")))
+    b.set_balance(project, _money(_body().get("balance"), "balance"))
     return project_json(project)
 
 
@@ -171,9 +261,14 @@ def task_wait(task_id: str) -> ResponseReturnValue:
     body = _body()
     task = _task(task_id)
     wanted = body.get("status", "terminal")
+    if not (
+        isinstance(wanted, str)
+        or (isinstance(wanted, list) and all(isinstance(s, str) for s in wanted))
+    ):
+        raise ControlError(f"'status' must be a string or a list of strings; got {wanted!r}")
     statuses = None if wanted == "terminal" else [wanted] if isinstance(wanted, str) else wanted
-    timeout = _number(body, "timeout") if "timeout" in body else 30.0
-    reached = backend().wait_for(task, statuses, timeout=min(timeout, 300.0))
+    timeout = _timeout(body)
+    reached = backend().wait_for(task, statuses, timeout=timeout)
     return {"reached": reached, "status": task.status}
 
 
@@ -194,8 +289,8 @@ def callbacks_wait(task_id: str) -> ResponseReturnValue:
     body = _body()
     callbacks: CallbackDispatcher = current_app.extensions["mock_wiro_callbacks"]
     attempts = int(_number(body, "attempts")) if "attempts" in body else None
-    timeout = _number(body, "timeout") if "timeout" in body else 30.0
-    reached = callbacks.wait_for(task_id, attempts=attempts, timeout=min(timeout, 300.0))
+    timeout = _timeout(body)
+    reached = callbacks.wait_for(task_id, attempts=attempts, timeout=timeout)
     delivery = callbacks.delivery(task_id)
     return {"reached": reached, "callback": delivery.to_json() if delivery else None}
 

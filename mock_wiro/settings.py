@@ -22,11 +22,15 @@ __all__ = [
     "EXTERNAL_PLACEHOLDER_SIZE",
     "IMAGE_FIELD_ALIASES",
     "IMAGE_FORMATS",
+    "IMAGE_HONOUR_EXIF_ORIENTATION",
     "IMAGE_MAX_BYTES",
+    "IMAGE_MAX_PIXELS",
     "IMAGE_MAX_RATIO",
     "IMAGE_MIN_RATIO",
     "IMAGE_MIN_SHORT_SIDE_EXCLUSIVE",
     "KILLED_PEXIT",
+    "MAX_JSON_BODY_BYTES",
+    "MAX_URL_CHARS",
     "MINIMUM_BALANCE_USD",
     "MODEL_ID",
     "MODEL_SLUG_OWNER",
@@ -64,6 +68,14 @@ IMAGE_MAX_BYTES = 20 * 1024 * 1024  # [minimax] "under 20 MB"
 IMAGE_MIN_SHORT_SIDE_EXCLUSIVE = 300  # [minimax] short side *over* 300 px
 IMAGE_MIN_RATIO = (2, 5)  # [minimax] aspect ratio (width:height) at least 2:5 ...
 IMAGE_MAX_RATIO = (5, 2)  # [minimax] ... and at most 5:2, both inclusive [A]
+# [A] MiniMax publishes no pixel limit. This bounds the fake's memory per image check:
+# width * height is checked right after the header is read, before any decoding
+# (36 MP: a 6000x6000 image; full-resolution phone and camera photos stay under it).
+IMAGE_MAX_PIXELS = 36_000_000
+# [A] An image whose EXIF Orientation (tag 0x0112) is 5, 6, 7 or 8 is displayed rotated
+# by a quarter turn, so the fake reports its width and height swapped: a portrait phone
+# photo stored landscape gives a portrait video. Whether MiniMax honours EXIF is unknown.
+IMAGE_HONOUR_EXIF_ORIENTATION = True
 IMAGE_FIELD_ALIASES = {"inputImage": "inputImageFirst", "inputImageUrl": "inputImageFirstUrl"}
 # [clients] other clients send these names; whether Wiro accepts them is [A]
 # (Settings.accept_image_aliases).
@@ -72,8 +84,15 @@ IMAGE_FIELD_ALIASES = {"inputImage": "inputImageFirst", "inputImageUrl": "inputI
 # "placeholder" policy: a 16:9 JPEG like the seed's sample input [A].
 EXTERNAL_PLACEHOLDER_SIZE = (1280, 720)
 
+# Longest URL accepted in inputImageFirstUrl, inputImageFirst (as a URL) and callbackUrl
+# [A]: Wiro publishes no limit; 8 KB is the common server-side bound on a URL.
+MAX_URL_CHARS = 8192
+
 # --- uploads ---------------------------------------------------------------
 UPLOAD_MAX_BYTES = 100 * 1024 * 1024  # [docs] File/Upload: 100 MB
+# Largest JSON or url-encoded request body (on /v1 and /_mock) [A]: Wiro publishes no
+# limit; a Run's fields fit in a few KB, and only multipart bodies carry files.
+MAX_JSON_BODY_BYTES = 1024 * 1024
 
 # --- money -----------------------------------------------------------------
 # Price of one video in USD by (resolution, duration) [A]: MiniMax's list price
