@@ -6,7 +6,7 @@ import pytest
 
 pytest_plugins = ["pytester"]
 
-EXAMPLE = '''
+EXAMPLE = """
 import hashlib, hmac, requests
 
 def sign(project, nonce="1"):
@@ -29,7 +29,7 @@ def test_each_test_starts_clean(mock_wiro):
 
 def test_one_server_per_session(mock_wiro_server, mock_wiro):
     assert mock_wiro is mock_wiro_server
-'''
+"""
 
 
 def test_plugin_fixtures_work_in_a_users_project(pytester: pytest.Pytester) -> None:
