@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, request, send_file
+from flask import Blueprint, Response, current_app, g, request, send_file
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -255,6 +255,8 @@ def dispatch(path: str) -> dict[str, Any]:
     b.adopt_host(request.host_url)
     project = _authenticate(b)
     fields, files = read_fields()
+    g.mock_wiro_fields = fields  # for the journal
+    g.mock_wiro_files = {k: f.filename or "" for k, f in files.items()}
     return handler(b, project, fields, files)
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import logging
 from typing import IO
 
-from flask import Flask, Request, Response, jsonify, request
+from flask import Flask, Request, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.routing import WebsocketMismatch
 
@@ -14,6 +16,7 @@ from .backend import Backend
 from .callbacks import CallbackDispatcher
 from .control import control
 from .errors import UrlError, ValidationError, WiroError
+from .journal import mask_headers
 from .settings import Settings
 from .sockets import SocketHub
 from .ws import MAX_INCOMING_BYTES, socket_bp
@@ -50,6 +53,39 @@ class _Request(Request):
             stream.close()
 
 
+_JOURNAL_TEXT = 200  # characters kept of each field value
+_JOURNAL_BODY = 4096  # characters kept of a JSON response
+
+
+def _request_summary(response: Response) -> dict[str, object]:
+    """A request and its response, for the journal: secrets masked, bodies summarised."""
+    fields = getattr(g, "mock_wiro_fields", None)
+    body: dict[str, object] = {
+        "content_type": request.mimetype,
+        "content_length": request.content_length,
+    }
+    if fields is not None:
+        body["fields"] = {k: v[:_JOURNAL_TEXT] for k, v in fields.items()}
+        body["files"] = getattr(g, "mock_wiro_files", {})
+    summary: dict[str, object] = {
+        "method": request.method,
+        "path": request.path,
+        "headers": mask_headers(request.headers.items()),
+        "body": body,
+        "status": response.status_code,
+    }
+    if response.mimetype == "application/json" and not response.direct_passthrough:
+        text = response.get_data(as_text=True)
+        summary["response"] = text[:_JOURNAL_BODY]
+        with contextlib.suppress(ValueError):
+            parsed = json.loads(text)
+            if isinstance(parsed, dict) and isinstance(parsed.get("taskid"), str):
+                summary["task"] = parsed["taskid"]
+    else:
+        summary["response_bytes"] = response.content_length
+    return summary
+
+
 def _wire(exc: WiroError) -> Response:
     response = jsonify(exc.to_wire())
     response.status_code = exc.http_status
@@ -81,6 +117,13 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
         "ping_interval": backend.settings.socket_ping_interval,
         "max_message_size": MAX_INCOMING_BYTES,
     }
+
+    @app.after_request
+    def journal_request(response: Response) -> Response:
+        if not request.path.startswith("/_mock"):  # the control surface isn't journaled
+            backend.journal.record("request", **_request_summary(response))
+        return response
+
     app.register_blueprint(api)
     app.register_blueprint(control)
     app.register_blueprint(socket_bp)

@@ -43,6 +43,7 @@ from .errors import (
     ValidationError,
 )
 from .images import ImageRuleError, inspect_image
+from .journal import Journal
 from .lifecycle import (
     INTAKE,
     OUTPUTS,
@@ -182,6 +183,7 @@ class Backend:
         self._timer_seq = 0
         self._workers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mock-wiro")
         self._closed = False
+        self.journal = Journal(self.clock.now)
         self._closers: list[Callable[[], None]] = []
         self._resetters: list[Callable[[], None]] = []
         self._thread: threading.Thread | None = None
@@ -997,6 +999,7 @@ class Backend:
                 for p in self._projects.values()
             }
             self._timers.clear()
+            self.journal.clear()
             for action in self._resetters:
                 action()
             self._cond.notify_all()

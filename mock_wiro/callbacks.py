@@ -236,6 +236,9 @@ class CallbackDispatcher:
             if final is not None:
                 delivery.state = final
             self._cond.notify_all()
+        self.backend.journal.record(
+            "callback", task=delivery.task_id, state=delivery.state, **attempt.to_json()
+        )
 
     # ---------------------------------------------------------------- reading
     def deliveries(self) -> list[Delivery]:

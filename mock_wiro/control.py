@@ -295,6 +295,21 @@ def callbacks_wait(task_id: str) -> ResponseReturnValue:
     return {"reached": reached, "callback": delivery.to_json() if delivery else None}
 
 
+@control.get("/journal")
+def journal_list() -> ResponseReturnValue:
+    """The journal, filtered by ``kind``, ``task``, ``path`` (substring) and ``since`` (seq)."""
+    args = request.args
+    try:
+        since = int(args.get("since", "0"))
+    except ValueError:
+        raise ControlError(f"'since' must be an integer; got {args.get('since')!r}") from None
+    journal = backend().journal
+    entries = journal.entries(
+        args.get("kind") or None, since=since, task=args.get("task"), path=args.get("path")
+    )
+    return {"last_seq": journal.last_seq, "entries": [e.to_json() for e in entries]}
+
+
 @control.post("/reset")
 def reset() -> ResponseReturnValue:
     """Forget every task, file and folder; projects stay."""

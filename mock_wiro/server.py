@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from types import TracebackType
 
@@ -12,6 +12,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from .app import create_app
 from .backend import Backend
 from .callbacks import CallbackDispatcher
+from .journal import Entry, Journal
 from .models import Project, Task
 from .settings import DEFAULT_DEMO_BALANCE_USD, AuthMode, ClockMode, Settings
 from .sockets import SocketHub
@@ -119,6 +120,19 @@ class MockWiroServer:
             wanted = "a terminal status" if statuses is None else " or ".join(statuses)
             raise TimeoutError(f"task {task_id} is {task.status}, not {wanted}, after {timeout}s")
         return task
+
+    @property
+    def journal(self) -> Journal:
+        """Every request, frame, callback attempt (and fault/scenario) in order."""
+        return self.backend.journal
+
+    def wait_for(self, predicate: Callable[[Entry], bool], timeout: float = 30.0) -> Entry:
+        """Block until a journal entry matches ``predicate`` (past or future); raise
+        TimeoutError otherwise. The way to wait in a test: no sleeps."""
+        entry = self.backend.journal.wait_for(predicate, timeout=timeout)
+        if entry is None:
+            raise TimeoutError(f"no journal entry matched within {timeout}s")
+        return entry
 
     def start(self) -> MockWiroServer:
         """Start serving in a daemon thread."""

@@ -22,6 +22,7 @@ Design:
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections import deque
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 ReplayPolicy = Literal["history", "live"]
+_connection_ids = itertools.count(1)
 ERROR_TYPE: Final = "error"  # [A] the real API's error frames are undocumented
 CLOSE_TOO_SLOW: Final = 1013  # "try again later": the subscriber's buffer overflowed [A]
 CLOSE_GOING_AWAY: Final = 1001  # the server is shutting down
@@ -71,15 +73,17 @@ class Subscriber:
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self._frames: deque[str] = deque()
+        self._frames: deque[tuple[str, str, str]] = deque()  # (frame, task id, type)
         self._cond = threading.Condition()
         self.overflowed = False
         self.closed = False
         self.going_away = False
         self.tokens: set[str] = set()
+        self.id = next(_connection_ids)  # for the journal
 
-    def offer(self, frame: str) -> None:
-        """Queue a frame; on overflow mark the subscriber for disconnection."""
+    def offer(self, frame: str, task_id: str = "", kind: str = "") -> None:
+        """Queue a frame (with its task id and type, for the journal); on overflow mark
+        the subscriber for disconnection."""
         with self._cond:
             if self.closed or self.overflowed:
                 return
@@ -87,11 +91,12 @@ class Subscriber:
                 self.overflowed = True
                 self._frames.clear()
             else:
-                self._frames.append(frame)
+                self._frames.append((frame, task_id, kind))
             self._cond.notify()
 
-    def take(self, timeout: float | None = None) -> str | None:
-        """The next frame, or None when closed, overflowed, or after ``timeout``."""
+    def take(self, timeout: float | None = None) -> tuple[str, str, str] | None:
+        """The next (frame, task id, type), or None when closed, overflowed, or after
+        ``timeout``."""
         with self._cond:
             self._cond.wait_for(
                 lambda: self._frames or self.closed or self.overflowed, timeout=timeout
@@ -134,7 +139,7 @@ class SocketHub:
             return
         frame = task_frame(task, event)
         for sub in subs:
-            sub.offer(frame)
+            sub.offer(frame, task.id, event.type)
 
     def connect(self, sub: Subscriber) -> None:
         """Note a new connection (so shutdown can say goodbye to it)."""
@@ -164,7 +169,7 @@ class SocketHub:
                 return task  # registering twice doesn't duplicate frames
             if self.replay == "history":
                 for event in task.events:
-                    sub.offer(task_frame(task, event))
+                    sub.offer(task_frame(task, event), task.id, event.type)
             subs.append(sub)
             sub.tokens.add(token)
             return task

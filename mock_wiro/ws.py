@@ -32,6 +32,7 @@ from flask import Blueprint, current_app
 from flask_sock import ConnectionClosed, Sock
 from wsproto.utilities import LocalProtocolError
 
+from .journal import Journal
 from .sockets import CLOSE_GOING_AWAY, CLOSE_TOO_SLOW, SocketHub, Subscriber, error_frame
 
 __all__ = ["MAX_INCOMING_BYTES", "handle_frame", "sock", "socket_bp"]
@@ -81,14 +82,16 @@ def handle_frame(hub: SocketHub, sub: Subscriber, data: str | bytes) -> None:
         sub.offer(error_frame("There is no task with this tasktoken.", tasktoken=token))
 
 
-def _writer(ws: Any, sub: Subscriber) -> None:
+def _writer(ws: Any, sub: Subscriber, journal: Journal) -> None:
     """Drain one subscriber's buffer to its socket; only this thread writes to it."""
-    while (frame := sub.take()) is not None:
+    while (item := sub.take()) is not None:
+        frame, task_id, kind = item
         try:
             ws.send(frame)
         except _SEND_ERRORS:
             sub.close()
             return
+        journal.record("frame", connection=sub.id, task=task_id, type=kind or "server")
     if sub.overflowed:
         with contextlib.suppress(*_SEND_ERRORS):
             ws.close(reason=CLOSE_TOO_SLOW, message="subscriber too slow: buffer overflowed")
@@ -103,7 +106,9 @@ def task_socket(ws: Any) -> None:
     hub: SocketHub = current_app.extensions["mock_wiro_hub"]
     sub = Subscriber(hub.buffer_frames)
     hub.connect(sub)
-    writer = threading.Thread(target=_writer, args=(ws, sub), name="mock-wiro-ws", daemon=True)
+    writer = threading.Thread(
+        target=_writer, args=(ws, sub, hub.backend.journal), name="mock-wiro-ws", daemon=True
+    )
     writer.start()
     try:
         while not sub.closed and not sub.overflowed:

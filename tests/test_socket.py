@@ -494,7 +494,7 @@ def test_hub_overflowing_subscriber_never_delays_the_others(wiro: Wiro) -> None:
         assert stuck.overflowed and len(stuck) == 0 and stuck.take(timeout=0) is None
         # a buffer of exactly the task's length is enough
         assert not roomy.overflowed and len(roomy) == len(events)
-        got = [json.loads(f) for f in iter(lambda: roomy.take(timeout=0), None)]
+        got = [json.loads(f[0]) for f in iter(lambda: roomy.take(timeout=0), None)]
         assert pairs(got) == events
     finally:
         hub.unregister(stuck)
@@ -513,8 +513,8 @@ class _Watched(Subscriber):
         self.writer_done = threading.Event()
         self.made.append(self)
 
-    def offer(self, frame: str) -> None:
-        super().offer(frame)
+    def offer(self, frame: str, task_id: str = "", kind: str = "") -> None:
+        super().offer(frame, task_id, kind)
         with self.changed:
             self.offers += 1
             self.changed.notify_all()
@@ -535,10 +535,10 @@ def watched(monkeypatch: pytest.MonkeyPatch) -> list[_Watched]:
     monkeypatch.setattr(ws_module, "Subscriber", cls)
     real_writer = ws_module._writer
 
-    def writer(ws: Any, sub: Subscriber) -> None:
+    def writer(ws: Any, sub: Subscriber, journal: Any) -> None:
         ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         try:
-            real_writer(ws, sub)
+            real_writer(ws, sub, journal)
         finally:
             if isinstance(sub, _Watched):
                 sub.writer_done.set()
