@@ -1,0 +1,30 @@
+"""Every Python example in docs/*.md runs, so the documentation cannot rot."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+DOCS = Path(__file__).resolve().parent.parent / "docs"
+BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
+
+
+def examples() -> list[tuple[str, str]]:
+    found = []
+    for page in sorted(DOCS.glob("*.md")):
+        text = page.read_text()
+        for number, match in enumerate(BLOCK.finditer(text), 1):
+            line = text[: match.start()].count("\n") + 2
+            found.append((f"{page.name}:{line}#{number}", match.group(1)))
+    return found
+
+
+def test_there_are_examples() -> None:
+    assert len(examples()) >= 5
+
+
+@pytest.mark.parametrize(("where", "code"), examples(), ids=[w for w, _ in examples()])
+def test_example_runs(where: str, code: str) -> None:
+    exec(compile(code, where, "exec"), {"__name__": f"docs_example_{where}"})
