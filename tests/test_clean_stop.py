@@ -14,16 +14,36 @@ from mock_wiro.settings import Settings
 from mock_wiro.testing import signed_session
 
 
-def _ours() -> set[threading.Thread]:
-    return {t for t in threading.enumerate() if t.name.startswith(("mock-wiro", "Thread-"))}
+def _threads() -> set[threading.Thread]:
+    return set(threading.enumerate())
 
 
-def _open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
+def _sockets_on_port(port: int) -> list[str]:
+    """This process's TCP sockets whose local or remote port is ``port`` (from /proc)."""
+    inodes = set()
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[8:-1])
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with open(table) as f:
+            for line in f.readlines()[1:]:
+                cols = line.split()
+                local, remote, inode = cols[1], cols[2], cols[9]
+                ports = {int(local.rsplit(":", 1)[1], 16), int(remote.rsplit(":", 1)[1], 16)}
+                if inode in inodes and port in ports:
+                    found.append(line.strip())
+    return found
 
 
-def _one_session() -> None:
+def test_context_manager_leaves_nothing_behind() -> None:
+    before = _threads()
     with MockWiroServer(Settings(clock_mode="instant")) as server:
+        port = server.port
         data_dir = server.backend.data_dir
         api = signed_session(server.create_project(), server.base_url)
         run = {"inputImageFirstUrl": "https://example.com/a.jpg", "callbackUrl": "not a url"}
@@ -34,16 +54,10 @@ def _one_session() -> None:
         api.close()
     conn.shutdown()
     assert not data_dir.exists()
-
-
-def test_context_manager_leaves_nothing_behind() -> None:
-    _one_session()  # first use loads codecs and libraries once; count from the second
-    before_threads = _ours()
-    before_fds = _open_fds()
-    _one_session()
-    # server-side threads end on their own once stopped; bounded wait, no sleep-and-hope
+    # threads started during the session end on their own once stopped (bounded joins)
     deadline = time.monotonic() + 10
-    for thread in _ours() - before_threads:
+    started = _threads() - before
+    for thread in started:
         thread.join(timeout=max(0.0, deadline - time.monotonic()))
-    assert {t.name for t in _ours() - before_threads if t.is_alive()} == set()
-    assert _open_fds() <= before_fds
+    assert {t.name for t in started if t.is_alive()} == set()
+    assert _sockets_on_port(port) == []
