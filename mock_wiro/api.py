@@ -163,7 +163,8 @@ def _run(b: Backend, project: Project, fields: Fields, files: Files) -> dict[str
         names += [a for a, n in IMAGE_FIELD_ALIASES.items() if n == "inputImageFirst"]
     file = next((files[n] for n in names if n in files), None)
     upload = Upload(file.filename or "image", file.stream) if file is not None else None
-    task = b.run(project, params, upload, request_host=request.host)
+    headers = dict(request.headers.items())  # for header-matched scenarios
+    task = b.run(project, params, upload, request_host=request.host, headers=headers)
     return {"errors": [], "taskid": task.id, "socketaccesstoken": task.token, "result": True}
 
 

@@ -83,6 +83,7 @@ def _request_summary(response: Response) -> dict[str, object]:
                 summary["task"] = parsed["taskid"]
     else:
         summary["response_bytes"] = response.content_length
+    summary.update(g.get("mock_wiro_journal_extra", {}))  # e.g. an HTTP fault's mark
     return summary
 
 
@@ -117,6 +118,9 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
         "ping_interval": backend.settings.socket_ping_interval,
         "max_message_size": MAX_INCOMING_BYTES,
     }
+    from .control import require_admin_token  # every /_mock path, whichever blueprint
+
+    app.before_request(require_admin_token)  # first hook: before any body is read
 
     @app.after_request
     def journal_request(response: Response) -> Response:
@@ -126,7 +130,16 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
 
     app.register_blueprint(api)
     app.register_blueprint(control)
+    from .scenario_control import scenario_control  # scenarios, push, hold, release
+
+    app.register_blueprint(scenario_control)
     app.register_blueprint(socket_bp)
+    from .push_fault_control import push_fault_control  # /_mock/{socket,callback}-faults
+
+    app.register_blueprint(push_fault_control)
+    from .fault_control import install as install_faults  # HTTP faults: /_mock/faults
+
+    install_faults(app, backend)  # after journal_request, so it runs first (Flask order)
 
     @app.errorhandler(WiroError)
     def wiro_error(exc: WiroError) -> Response:

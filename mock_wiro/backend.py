@@ -24,7 +24,7 @@ import threading
 import time
 import uuid
 import zipfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import ROUND_FLOOR, Decimal
@@ -50,8 +50,10 @@ from .lifecycle import (
     STATUS_IGNORED_TYPES,
     TIMESTAMP_FIELDS,
     Step,
+    fail_after,
     failure_plan,
     success_plan,
+    with_timings,
 )
 from .models import (
     Event,
@@ -65,6 +67,7 @@ from .models import (
     random_token,
 )
 from .params import RunParams
+from .scenarios import EARLY_FAIL_STAGES, HOLDABLE_STAGES, Scenario, ScenarioBook
 from .settings import (
     CANCELLABLE_STATUSES,
     CONCURRENCY_RATE,
@@ -186,6 +189,9 @@ class Backend:
         self.journal = Journal(self.clock.now)
         self._closers: list[Callable[[], None]] = []
         self._resetters: list[Callable[[], None]] = []
+        self.scenarios = ScenarioBook()
+        """Edge cases matched at Run time (:mod:`mock_wiro.scenarios`); reset clears them."""
+        self.on_reset(self.scenarios.clear)
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------ life
@@ -310,8 +316,10 @@ class Backend:
         params: RunParams,
         upload: Upload | None = None,
         request_host: str = "",
+        headers: Mapping[str, str] | None = None,
     ) -> Task:
-        """Queue a task (``Run/minimax/hailuo-2-3-fast``)."""
+        """Queue a task (``Run/minimax/hailuo-2-3-fast``). ``headers`` (the request's)
+        are what header-matched scenarios look at."""
         with self._lock:
             self._check_can_run(project)
         image_file = (
@@ -351,13 +359,40 @@ class Backend:
                 plan=list(INTAKE),
                 last_time=now,
             )
+            scenario = self.scenarios.match(
+                project.api_key, project.id, params.prompt, headers or {}
+            )
+            early = scenario is not None and scenario.fail_stage in EARLY_FAIL_STAGES
+            if scenario is not None:
+                self._adopt_scenario(task, scenario)
             self._next_task_id += 1
             self._tasks[task.id] = task
             self._tokens[task.token] = task.id
             self._active[task.id] = task
-            self._workers.submit(self._prepare, task)  # runs once we release the lock
+            if not early:
+                self._workers.submit(self._prepare, task)  # runs once we release the lock
             self._emit(task, "task_queue", now, None)
+            if scenario is not None:
+                self.journal.record(
+                    "scenario", scenario=scenario.id, task=task.id, behaviour=scenario.behaviour()
+                )
         return task
+
+    def _adopt_scenario(self, task: Task, scenario: Scenario) -> None:
+        """Apply a matched scenario to a new task: its hold, its timings, and a failure
+        decided before the image check (which then never runs)."""
+        task.scenario = scenario
+        task.hold_at = scenario.hold_stage
+        stage = scenario.fail_stage
+        if stage is not None:
+            task.failure_pexit = scenario.fail_pexit
+        if stage in EARLY_FAIL_STAGES:
+            task.plan = fail_after(task.plan, stage, scenario.fail_lines)
+            task.failure = scenario.fail_message
+            task.validated_at = task.rendered_at = task.last_time
+            task.validated.set()
+            task.rendered.set()
+        task.plan = with_timings(task.plan, scenario.timing_map())
 
     def _check_can_run(self, project: Project) -> None:
         if project.balance < MINIMUM_BALANCE_USD:
@@ -436,10 +471,23 @@ class Backend:
         except OSError as exc:
             failure = f"Could not read input image: {exc}"
         res, dur = task.params.resolution, task.params.duration
+        scenario = task.scenario
         with self._cond:
             task.image_info = info
+            if failure:
+                tail = failure_plan(res, dur, failure)
+            elif scenario is not None and scenario.fail_stage is not None:
+                # the scenario's failure comes after the image check (a bad image wins)
+                full = fail_after(
+                    [*INTAKE, *success_plan(res, dur)], scenario.fail_stage, scenario.fail_lines
+                )
+                tail = full[len(INTAKE) :]
+                failure = scenario.fail_message
+            else:
+                tail = success_plan(res, dur)
             task.failure = failure
-            tail = failure_plan(res, dur, failure) if failure else success_plan(res, dur)
+            if scenario is not None:
+                tail = with_timings(tail, scenario.timing_map())
             task.plan.extend(tail)
             task.validated_at = self.clock.now()
             task.validated.set()
@@ -475,6 +523,94 @@ class Backend:
                 os.replace(tmp, path)
         return RenderResult(path, path.stat().st_size, width, height)
 
+    def _empty_output(self) -> Path:
+        """A zero-byte output file (scenario ``outputs: empty``)."""
+        path = self.data_dir / "outputs" / "empty.mp4"
+        if not path.exists():
+            path.write_bytes(b"")
+        return path
+
+    def _truncated_output(self, full: Path) -> Path:
+        """The first half of a rendered video (scenario ``outputs: truncated``)."""
+        path = full.with_name(full.stem + ".truncated.mp4")
+        if not path.exists():
+            data = full.read_bytes()
+            tmp = path.with_suffix(".part")
+            tmp.write_bytes(data[: len(data) // 2])
+            os.replace(tmp, path)
+        return path
+
+    # ------------------------------------------------------------ hold, release, push
+    def hold(self, task: Task, stage: str) -> Task:
+        """Stop the task just before its next ``stage`` step until :meth:`release`."""
+        if stage not in HOLDABLE_STAGES:
+            raise ValidationError(
+                f"stage must be one of {', '.join(HOLDABLE_STAGES)}; got {stage!r}"
+            )
+        with self._cond:
+            self._pump_locked()
+            if task.terminal:
+                raise StateError(f"task {task.id} has already ended ({task.status})")
+            repeated = stage in ("task_output", "task_error")
+            if not repeated and any(e.type == stage for e in task.events):
+                raise StateError(f"task {task.id} is already past {stage} ({task.status})")
+            task.hold_at = stage
+            self._cond.notify_all()
+            return task
+
+    def release(self, task: Task) -> str | None:
+        """Let a held task go on (its held stage comes no earlier than now). Returns the
+        stage it was held at (None if it was not held)."""
+        with self._cond:
+            held = task.hold_at
+            if held is not None:
+                task.hold_at = None
+                task.not_before = max(task.not_before, self.clock.now())
+                self._pump_locked()
+                self._cond.notify_all()
+            return held
+
+    def push(self, task: Task, stage: str, *, timeout: float = 30.0) -> Task:
+        """Apply every step up to and including the task's next ``stage`` step now, all
+        stamped with the current fake time (never before the task's last frame). Waits
+        (bounded) for the image check or the render when a pushed step needs it; passes
+        through a hold. Later steps follow at their usual delays from there."""
+        if stage not in HOLDABLE_STAGES:
+            raise ValidationError(
+                f"stage must be one of {', '.join(HOLDABLE_STAGES)}; got {stage!r}"
+            )
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._pump_locked()
+            if task.terminal:
+                raise StateError(f"task {task.id} has already ended ({task.status})")
+            # the plan after preprocessing is known once the image is checked
+            while stage not in (s.type for s in task.plan[task.cursor :]):
+                if task.validated.is_set() or task.terminal:
+                    raise StateError(f"task {task.id} will not reach {stage} ({task.status})")
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise StateError(f"task {task.id}: its image check took over {timeout}s")
+                self._cond.wait(remaining)
+            start = len(task.events)
+            while not task.terminal and not any(e.type == stage for e in task.events[start:]):
+                step = task.next_step()
+                if step is None:
+                    break
+                if not self._gate_open(task, step):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise StateError(
+                            f"task {task.id}: the work before {step.type} took over {timeout}s"
+                        )
+                    self._cond.wait(remaining)
+                    continue
+                if task.hold_at == step.type:
+                    task.hold_at = None  # an explicit push passes a hold
+                task.cursor += 1
+                self._apply(task, step, max(self.clock.now(), task.last_time))
+            return task
+
     # ------------------------------------------------------------ the engine
     def _engine(self) -> None:
         with self._cond:
@@ -496,12 +632,17 @@ class Backend:
                 wake = min(wake, wait)
         for task in self._active.values():
             step = task.next_step()
-            if step is None or not self._gate_open(task, step):
+            if step is None or not self._gate_open(task, step) or self._held(task, step):
                 continue
-            wait = self.clock.wall_seconds_until(task.last_time + step.delay * scale)
+            due = max(task.last_time + step.delay * scale, task.not_before)
+            wait = self.clock.wall_seconds_until(due)
             if wait is not None:
                 wake = min(wake, wait)
         return max(wake, 0.0)
+
+    @staticmethod
+    def _held(task: Task, step: Step) -> bool:
+        return task.hold_at is not None and step.type == task.hold_at
 
     @staticmethod
     def _gate_open(task: Task, step: Step) -> bool:
@@ -537,8 +678,12 @@ class Backend:
             except Exception:
                 log.exception("mock-wiro timer error")
         for task in list(self._active.values()):
-            while (step := task.next_step()) is not None and self._gate_open(task, step):
-                due = task.last_time + step.delay * scale
+            while (
+                (step := task.next_step()) is not None
+                and self._gate_open(task, step)
+                and not self._held(task, step)
+            ):
+                due = max(task.last_time + step.delay * scale, task.not_before)
                 if realtime and step.gate is not None:
                     gate_time = task.validated_at if step.gate == "validated" else task.rendered_at
                     due = max(due, gate_time)
@@ -582,8 +727,14 @@ class Backend:
                 disk_path=render.path,
                 route="cdn",
             )
-            self._files[output.accesskey] = output
-            task.outputs = [output]
+            fault = task.scenario.outputs if task.scenario is not None else None
+            if fault == "empty":
+                output.disk_path, output.size = self._empty_output(), 0
+            elif fault == "truncated":  # the URL serves half of ``size``
+                output.disk_path = self._truncated_output(render.path)
+            if fault != "download_404":  # not registered: its URL answers 404
+                self._files[output.accesskey] = output
+            task.outputs = [] if fault == "missing" else [output]
             price = PRICE_TABLE_USD[(task.params.resolution, task.params.duration)]
             task.totalcost = price
             # cps * elapsedseconds == totalcost, as in the seed; no rate for zero time
@@ -591,7 +742,7 @@ class Backend:
             project = self._project_by_id(task.project_id)
             project.balance -= price  # only successful tasks are billed [docs]
         else:
-            task.pexit = FAILED_PEXIT
+            task.pexit = task.failure_pexit or FAILED_PEXIT
             if task.failure and task.failure not in task.stderr:
                 task.stderr.append(task.failure)
 
@@ -642,6 +793,7 @@ class Backend:
             if (
                 step is not None
                 and not self._gate_open(task, step)
+                and not self._held(task, step)
                 and task.last_time + step.delay * scale <= now
             ):
                 return True
@@ -707,7 +859,8 @@ class Backend:
         """Task/Cancel: only a task still in the queue [docs]."""
         with self._cond:
             task = self.find_task(project, ref)
-            if task.status not in CANCELLABLE_STATUSES:
+            refused = task.scenario is not None and task.scenario.cancel_refused
+            if task.status not in CANCELLABLE_STATUSES or refused:
                 raise StateError("Task is not in a cancellable state.")  # [docs]
             self._stop(task, pexit="0")
             return task
@@ -719,6 +872,8 @@ class Backend:
             if task.terminal:
                 what = "was cancelled" if task.status == "task_cancel" else "has already finished"
                 raise StateError(f"Task could not be killed: the task {what} ({task.status}).")
+            if task.scenario is not None and task.scenario.kill_refused is not None:
+                raise StateError(f"Task could not be killed: {task.scenario.kill_refused}")
             self._stop(task, pexit=KILLED_PEXIT)
             return task
 

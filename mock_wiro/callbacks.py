@@ -19,6 +19,16 @@ each one named here:
   ``Optional: Webhook URL for task completion notifications``) is recorded as
   ``undeliverable`` with one attempt and no network traffic.
 
+Callback faults (:mod:`mock_wiro.push_faults`, in ``dispatcher.faults``), consumed
+when a task with a valid URL ends, each journaled as kind ``fault``, channel
+``callback``:
+
+- ``twice``: the successful attempt is POSTed again at once, same body and
+  headers; the copy is in ``Delivery.duplicates`` and journaled as a ``callback``
+  entry with ``duplicate: true`` (``attempts`` and retry numbering are unchanged).
+- ``late``: the first attempt waits until the task's end + ``delay`` fake seconds.
+- ``suppress``: no traffic; the delivery's state is ``suppressed`` (no attempts).
+
 Each attempt runs on its own short-lived thread, with a timeout: a slow or
 failing receiver (however many) never delays the task, the engine, or other
 deliveries.
@@ -39,12 +49,13 @@ from . import __version__
 from .backend import Backend
 from .lifecycle import TERMINAL_STATUSES
 from .models import Event, Task
+from .push_faults import PushFault, PushFaultBook
 
 __all__ = ["CALLBACK_BODY", "Attempt", "CallbackDispatcher", "Delivery", "DeliveryState"]
 
 CALLBACK_BODY: Final = "task_detail_response"  # [A] see the module docs
-DeliveryState = Literal["pending", "delivered", "failed", "undeliverable"]
-FINAL_STATES: Final = frozenset({"delivered", "failed", "undeliverable"})
+DeliveryState = Literal["pending", "delivered", "failed", "undeliverable", "suppressed"]
+FINAL_STATES: Final = frozenset({"delivered", "failed", "undeliverable", "suppressed"})
 
 
 @dataclass(frozen=True)
@@ -87,15 +98,24 @@ class Delivery:
     body: bytes
     state: DeliveryState = "pending"
     attempts: list[Attempt] = field(default_factory=list)
+    duplicates: list[Attempt] = field(default_factory=list)
+    """Copies POSTed by a ``twice`` callback fault (not counted as attempts)."""
+    faults: list[PushFault] = field(default_factory=list)
+    """Callback faults applied to this delivery."""
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict."""
-        return {
+        """A JSON-ready dict (``duplicates`` and ``faults`` only when there are some)."""
+        found: dict[str, Any] = {
             "task_id": self.task_id,
             "url": self.url,
             "state": self.state,
             "attempts": [a.to_json() for a in self.attempts],
         }
+        if self.duplicates:
+            found["duplicates"] = [a.to_json() for a in self.duplicates]
+        if self.faults:
+            found["faults"] = [f.id for f in self.faults]
+        return found
 
 
 def _valid_url(url: str) -> str | None:
@@ -131,8 +151,11 @@ class CallbackDispatcher:
         self._cond = threading.Condition()
         self._threads: set[threading.Thread] = set()  # attempts in flight
         self._closed = False
+        self.faults = PushFaultBook("callback")
+        """Callback fault rules (:mod:`mock_wiro.push_faults`); reset clears them."""
         backend.add_listener(self._on_event)
         backend.on_reset(self._reset)
+        backend.on_reset(self.faults.clear)
 
     def _reset(self) -> None:
         with self._cond:
@@ -167,6 +190,24 @@ class CallbackDispatcher:
             attempt = Attempt(1, event.time, url, None, problem, 0.0)
             self._record(delivery, attempt, final="undeliverable")
             return
+        rules = self.faults.take(task.id, task.token, ("twice", "late", "suppress"))
+        delivery.faults = rules
+        for rule in rules:
+            extra: dict[str, Any] = {}
+            if rule.action == "late":
+                extra = {"delay": rule.delay, "until": event.time + (rule.delay or 0.0)}
+            self.backend.journal.record(
+                "fault", channel="callback", rule=rule.id, action=rule.action, task=task.id, **extra
+            )
+        if any(r.action == "suppress" for r in rules):
+            with self._cond:
+                delivery.state = "suppressed"
+                self._cond.notify_all()
+            return
+        late = [r.delay or 0.0 for r in rules if r.action == "late"]
+        if late:
+            self.backend.call_at(event.time + max(late), lambda: self._submit(delivery))
+            return
         self._submit(delivery)
 
     def _submit(self, delivery: Delivery) -> None:
@@ -192,6 +233,30 @@ class CallbackDispatcher:
 
     def _attempt(self, delivery: Delivery) -> None:
         number = len(delivery.attempts) + 1
+        attempt = self._post(delivery, number)
+        duplicate: Attempt | None = None
+        if attempt.ok and any(r.action == "twice" for r in delivery.faults):
+            duplicate = self._post(delivery, number)  # the same request, again
+        final = attempt.ok or number >= self.attempts
+        # The retry is due from when this attempt failed, read before anyone is told of
+        # it. Record and schedule under the state lock (taken before our own, as the
+        # listener does): a waiter woken by the record that then advances the clock
+        # pumps only after the retry's timer exists.
+        retry_at = self.backend.clock.now() + self.backoff * 2 ** (number - 1)
+        with self.backend.state_lock:
+            state: DeliveryState | None = None
+            if final:
+                state = "delivered" if attempt.ok else "failed"
+            if duplicate is not None:
+                self._record(delivery, attempt, final=None)
+                self._record(delivery, duplicate, final=state, duplicate=True)
+            else:
+                self._record(delivery, attempt, final=state)
+            if not final:
+                self.backend.call_at(retry_at, lambda: self._submit(delivery))
+
+    def _post(self, delivery: Delivery, number: int) -> Attempt:
+        """POST the body once (never under a lock) and say how it went."""
         started_at = self.backend.clock.now()
         start = time.perf_counter()
         status: int | None = None
@@ -213,31 +278,24 @@ class CallbackDispatcher:
             response.close()
         except requests.RequestException as exc:
             error = f"{type(exc).__name__}: {exc}"
-        attempt = Attempt(
-            number, started_at, delivery.url, status, error, time.perf_counter() - start
-        )
-        final = attempt.ok or number >= self.attempts
-        # The retry is due from when this attempt failed, read before anyone is told of
-        # it. Record and schedule under the state lock (taken before our own, as the
-        # listener does): a waiter woken by the record that then advances the clock
-        # pumps only after the retry's timer exists.
-        retry_at = self.backend.clock.now() + self.backoff * 2 ** (number - 1)
-        with self.backend.state_lock:
-            state: DeliveryState | None = None
-            if final:
-                state = "delivered" if attempt.ok else "failed"
-            self._record(delivery, attempt, final=state)
-            if not final:
-                self.backend.call_at(retry_at, lambda: self._submit(delivery))
+        return Attempt(number, started_at, delivery.url, status, error, time.perf_counter() - start)
 
-    def _record(self, delivery: Delivery, attempt: Attempt, *, final: DeliveryState | None) -> None:
+    def _record(
+        self,
+        delivery: Delivery,
+        attempt: Attempt,
+        *,
+        final: DeliveryState | None,
+        duplicate: bool = False,
+    ) -> None:
         with self._cond:
-            delivery.attempts.append(attempt)
+            (delivery.duplicates if duplicate else delivery.attempts).append(attempt)
             if final is not None:
                 delivery.state = final
             self._cond.notify_all()
+        extra = {"duplicate": True} if duplicate else {}
         self.backend.journal.record(
-            "callback", task=delivery.task_id, state=delivery.state, **attempt.to_json()
+            "callback", task=delivery.task_id, state=delivery.state, **attempt.to_json(), **extra
         )
 
     # ---------------------------------------------------------------- reading

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
+import secrets
 import shlex
 import signal
 import sys
@@ -129,7 +131,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env("MOCK_WIRO_PUBLIC_URL"),
         help="MOCK_WIRO_PUBLIC_URL: base of file URLs (default http://<host>:<port>)",
     )
+    serve.add_argument(
+        "--admin-token",
+        default=_env("MOCK_WIRO_ADMIN_TOKEN"),
+        help="MOCK_WIRO_ADMIN_TOKEN: /_mock requests must send X-Admin-Token: <token> "
+        "(default: none on loopback; a random one, printed, on any other host)",
+    )
     return parser
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ``::1``: the hosts that need no admin token."""
+    name = host.strip().strip("[]").lower().rstrip(".")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -146,11 +165,32 @@ def _settings(args: argparse.Namespace) -> Settings:
         socket_replay=args.socket_replay,
         callback_attempts=max(1, args.callback_attempts),
         callback_timeout=args.callback_timeout,
+        admin_token=args.admin_token
+        or (None if is_loopback(args.host) else secrets.token_urlsafe(24)),
     )
     return settings.strict() if args.strict else settings
 
 
-def _banner(server: MockWiroServer, key: str, secret: str, auth: str, demo: bool) -> str:
+def _admin_lines(server: MockWiroServer, generated: bool) -> list[str]:
+    token = server.admin_token
+    if token is None:
+        return []
+    if not generated:
+        return ["  admin:     /_mock needs X-Admin-Token (the --admin-token given)"]
+    return [
+        f"  admin:     X-Admin-Token: {token}  (generated: not on loopback)",
+        f'             curl -H "X-Admin-Token: {token}" {server.url}/_mock/health',
+    ]
+
+
+def _banner(
+    server: MockWiroServer,
+    key: str,
+    secret: str,
+    auth: str,
+    demo: bool,
+    generated_token: bool = False,
+) -> str:
     base = server.base_url
     lines = [
         f"mock-wiro {__version__} serving the Wiro API (minimax/hailuo-2-3-fast)",
@@ -161,6 +201,7 @@ def _banner(server: MockWiroServer, key: str, secret: str, auth: str, demo: bool
         f"  project:   {'demo project, ' if demo else ''}auth {auth}",
         f"  API key:   {key}",
         f"  secret:    {secret}",
+        *_admin_lines(server, generated_token),
         "",
         "Try it (the seed's Run call, signed with openssl):",
         f"  export YOUR_API_KEY={shlex.quote(key)} YOUR_API_SECRET={shlex.quote(secret)}",
@@ -203,7 +244,11 @@ def serve(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_signal)
     signal.signal(signal.SIGTERM, on_signal)
     server.start()
-    print(_banner(server, project.api_key, project.api_secret, project.auth_mode, demo), flush=True)
+    generated = server.admin_token is not None and not args.admin_token
+    banner = _banner(
+        server, project.api_key, project.api_secret, project.auth_mode, demo, generated
+    )
+    print(banner, flush=True)
     while not stop.wait(3600):
         pass
     print("mock-wiro: shutting down", file=sys.stderr, flush=True)

@@ -1,7 +1,10 @@
 """The control surface, outside ``/v1``: ``/_mock/...``, JSON, no credentials.
 
 It drives what a test needs and the real API has no way to do: the clock,
-projects and balances, waiting for a task, reset. Bind the fake to loopback.
+projects and balances, waiting for a task, reset. Bind the fake to loopback, or set
+``Settings.admin_token``: then every ``/_mock`` request must send ``X-Admin-Token``
+(:func:`require_admin_token`, installed app-wide by ``create_app`` so that every
+blueprint under ``/_mock`` is covered).
 
 A POST may carry no body at all, or a JSON object sent as ``Content-Type:
 application/json``. Any other content type is refused (415), even with an empty
@@ -11,6 +14,7 @@ sites without a CORS preflight, and must not be able to reset or advance the fak
 
 from __future__ import annotations
 
+import hmac
 import json
 import math
 from decimal import Decimal, InvalidOperation
@@ -26,7 +30,7 @@ from .errors import WiroError
 from .models import Project, Task
 from .settings import AuthMode
 
-__all__ = ["control"]
+__all__ = ["ADMIN_TOKEN_HEADER", "control", "require_admin_token"]
 
 control = Blueprint("mock_control", __name__, url_prefix="/_mock")
 
@@ -97,6 +101,27 @@ def _read_body() -> None:
     if not isinstance(body, dict):
         raise ControlError("the body must be a JSON object")
     g.control_body = body
+
+
+ADMIN_TOKEN_HEADER = "X-Admin-Token"
+"""The header that carries ``Settings.admin_token`` on ``/_mock`` requests."""
+ADMIN_TOKEN_ERROR = "admin token required: send X-Admin-Token"
+
+
+def require_admin_token() -> ResponseReturnValue | None:
+    """A ``before_request`` hook for the whole app: when the backend's settings have an
+    ``admin_token``, a request to a path under ``/_mock`` without that exact token in
+    ``X-Admin-Token`` (compared in constant time) is answered 401. Other paths pass."""
+    if not request.path.lstrip("/").startswith("_mock"):  # "//_mock/..." too
+        return None
+    token = backend().settings.admin_token
+    if not token:
+        return None
+    given = request.headers.get(ADMIN_TOKEN_HEADER, "")
+    # werkzeug decodes header bytes as latin-1: back to the bytes the client sent
+    if hmac.compare_digest(given.encode("latin-1", "replace"), token.encode("utf-8")):
+        return None
+    return jsonify({"error": ADMIN_TOKEN_ERROR}), 401
 
 
 def _body() -> dict[str, Any]:

@@ -14,7 +14,8 @@ cancelled or killed task.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Final, Literal
 
 __all__ = [
@@ -31,8 +32,10 @@ __all__ = [
     "TIMESTAMP_FIELDS",
     "Gate",
     "Step",
+    "fail_after",
     "failure_plan",
     "success_plan",
+    "with_timings",
 ]
 
 Gate = Literal["validated", "rendered"]
@@ -172,3 +175,30 @@ def failure_plan(resolution: str, duration: str, error: str) -> list[Step]:
         Step("task_error", 1.0, message=error),
         *FAILURE_TAIL,
     ]
+
+
+def fail_after(steps: Iterable[Step], stage: str, lines: Iterable[str]) -> list[Step]:
+    """A scenario's failure: ``steps`` up to and including the first ``stage`` step
+    (nothing for ``task_queue``, which is emitted by Run itself), then one
+    ``task_error`` per stderr line, then the failure tail minus the stages already
+    passed (``task_error_full`` always comes: it is what marks the failure)."""
+    kept: list[Step] = []
+    if stage != "task_queue":
+        for step in steps:
+            kept.append(step)
+            if step.type == stage:
+                break
+        else:
+            raise ValueError(f"stage {stage!r} is not in the plan")
+    errors = [
+        Step("task_error", 1.0 if i == 0 else 0.1, message=line) for i, line in enumerate(lines)
+    ]
+    seen = {s.type for s in kept}
+    tail = [s for s in FAILURE_TAIL if s.type not in seen or s.type == "task_error_full"]
+    return [*kept, *errors, *tail]
+
+
+def with_timings(steps: Iterable[Step], timings: Mapping[str, float]) -> list[Step]:
+    """``steps`` with the delay of every step of a type in ``timings`` replaced (real-world
+    seconds after the previous step, scaled by the clock like the table's)."""
+    return [replace(s, delay=float(timings[s.type])) if s.type in timings else s for s in steps]

@@ -17,6 +17,7 @@ from typing import Literal
 from .images import ImageInfo
 from .lifecycle import TERMINAL_STATUSES, Step
 from .params import RunParams
+from .scenarios import Scenario
 from .settings import AuthMode
 
 __all__ = [
@@ -157,6 +158,14 @@ class Task:
     rendered_at: float = 0.0
     render: RenderResult | None = None
     files_deleted: bool = False
+    scenario: Scenario | None = None
+    """The scenario matched when the task was Run, if any."""
+    failure_pexit: str | None = None
+    """The pexit of a failure (default: the backend's); a scenario's chosen one."""
+    hold_at: str | None = None
+    """The task stops just before its next step of this type until released."""
+    not_before: float = 0.0
+    """Fake time before which no step is applied (set on release)."""
 
     @property
     def terminal(self) -> bool:

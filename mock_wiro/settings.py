@@ -168,6 +168,10 @@ class Settings:
     """[A] Seconds one callback POST may take."""
     callback_backoff: float = 2.0
     """[A] Fake seconds before the 2nd attempt; doubled for each further one."""
+    admin_token: str | None = None
+    """When set (non-empty), every request to a path under ``/_mock`` must send
+    ``X-Admin-Token: <token>`` (else 401). ``mock-wiro serve`` on a non-loopback host
+    generates one unless given."""
     extra: dict[str, str] = field(default_factory=dict)
 
     def strict(self) -> Settings:

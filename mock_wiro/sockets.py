@@ -18,6 +18,11 @@ Design:
 - A buffer that overflows ends that connection (close code 1013, "subscriber too
   slow") instead of dropping frames silently; the client reconnects and
   re-registers, and the replay gives it what it missed.
+- Socket faults (:mod:`mock_wiro.push_faults`, in ``hub.faults``) bind to a
+  connection when it registers a task; a ``delay`` holds a frame on the fake clock
+  (``backend.call_at``, then the same non-blocking offer); ``close`` and
+  ``duplicate`` are applied by the connection's writer; ``drop_on_register`` by
+  :meth:`SocketHub.drop_on_register`.
 """
 
 from __future__ import annotations
@@ -30,8 +35,10 @@ from typing import Any, Final, Literal
 
 from .backend import Backend
 from .models import Event, Task
+from .push_faults import DEFAULT_CLOSE_CODE, ConnectionFaults, PushFaultBook
 
 __all__ = [
+    "CLOSE_FAULT",
     "CLOSE_GOING_AWAY",
     "CLOSE_TOO_SLOW",
     "ERROR_TYPE",
@@ -47,6 +54,7 @@ _connection_ids = itertools.count(1)
 ERROR_TYPE: Final = "error"  # [A] the real API's error frames are undocumented
 CLOSE_TOO_SLOW: Final = 1013  # "try again later": the subscriber's buffer overflowed [A]
 CLOSE_GOING_AWAY: Final = 1001  # the server is shutting down
+CLOSE_FAULT: Final = DEFAULT_CLOSE_CODE  # an injected socket fault's default close code
 
 
 def task_frame(task: Task, event: Event) -> str:
@@ -80,6 +88,7 @@ class Subscriber:
         self.going_away = False
         self.tokens: set[str] = set()
         self.id = next(_connection_ids)  # for the journal
+        self.faults = ConnectionFaults()  # socket faults bound to this connection
 
     def offer(self, frame: str, task_id: str = "", kind: str = "") -> None:
         """Queue a frame (with its task id and type, for the journal); on overflow mark
@@ -129,6 +138,9 @@ class SocketHub:
         self.buffer_frames = buffer_frames
         self._subs: dict[str, list[Subscriber]] = {}  # task id -> subscribers
         self._connected: set[Subscriber] = set()
+        self.faults = PushFaultBook("socket")
+        """Socket fault rules (:mod:`mock_wiro.push_faults`); reset clears them."""
+        backend.on_reset(self.faults.clear)
         backend.add_listener(self._on_event)
         backend.on_close(self.close_all)
 
@@ -139,7 +151,32 @@ class SocketHub:
             return
         frame = task_frame(task, event)
         for sub in subs:
+            self._offer(sub, task, event, frame)
+
+    def _offer(self, sub: Subscriber, task: Task, event: Event, frame: str) -> None:
+        """Offer a frame now, or (a ``delay`` fault) once the fake clock reaches its event
+        time + the delay. Under the state lock; never blocks."""
+        delayed = sub.faults.delay(task.id, event.type)
+        if delayed is None:
             sub.offer(frame, task.id, event.type)
+            return
+        rule, seconds = delayed
+        due = event.time + seconds
+        self.backend.journal.record(
+            "fault",
+            channel="socket",
+            rule=rule.id,
+            action="delay",
+            connection=sub.id,
+            task=task.id,
+            type=event.type,
+            delay=seconds,
+            until=due,
+        )
+        if due <= self.backend.clock.now():
+            sub.offer(frame, task.id, event.type)
+        else:
+            self.backend.call_at(due, lambda: sub.offer(frame, task.id, event.type))
 
     def connect(self, sub: Subscriber) -> None:
         """Note a new connection (so shutdown can say goodbye to it)."""
@@ -167,12 +204,50 @@ class SocketHub:
             subs = self._subs.setdefault(task.id, [])
             if sub in subs:
                 return task  # registering twice doesn't duplicate frames
+            actions = ("close", "duplicate", "delay")
+            rules = self.faults.take(task.id, token, actions, skip=sub.faults.bound())
+            sub.faults.bind(rules, task.id)
+            for rule in rules:
+                self.backend.journal.record(
+                    "fault",
+                    channel="socket",
+                    rule=rule.id,
+                    action=rule.action,
+                    phase="bound",
+                    connection=sub.id,
+                    task=task.id,
+                )
             if self.replay == "history":
                 for event in task.events:
-                    sub.offer(task_frame(task, event), task.id, event.type)
+                    self._offer(sub, task, event, task_frame(task, event))
             subs.append(sub)
             sub.tokens.add(token)
             return task
+
+    def drop_on_register(self, sub: Subscriber, token: str) -> bool:
+        """If a ``drop_on_register`` fault matches the task with this token, mark the
+        connection to be closed (by its writer, before any frame of the task) and say so."""
+        with self.backend.state_lock:
+            task = self.backend.task_by_token(token)
+            if task is None:
+                return False
+            rule = self.faults.take_one(task.id, token, ("drop_on_register",))
+            if rule is None:
+                return False
+            code = rule.code or CLOSE_FAULT
+            sub.faults.close = (code, rule.close_reason)
+            self.backend.journal.record(
+                "fault",
+                channel="socket",
+                rule=rule.id,
+                action=rule.action,
+                connection=sub.id,
+                task=task.id,
+                code=code,
+                reason=rule.close_reason,
+            )
+        sub.close()
+        return True
 
     def unregister(self, sub: Subscriber) -> None:
         """Forget a subscriber everywhere (on disconnect)."""

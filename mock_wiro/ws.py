@@ -18,6 +18,12 @@ whose buffer overflowed gets close code 1013 once the pending send completes; on
 that stopped reading altogether is cut off after ``WRITER_GRACE_SECONDS``. The
 server pings every ``socket_ping_interval`` seconds and drops a client that
 doesn't answer.
+
+Socket faults (:mod:`mock_wiro.push_faults`): a ``drop_on_register`` rule makes a
+``task_info`` close the connection (its code) instead of registering; the writer
+sends a frame twice for a ``duplicate`` rule and closes (its code) right after the
+``after``-th frame for a ``close`` rule. Each is journaled (kind ``fault``, channel
+``socket``); a duplicate's second ``frame`` entry has ``duplicate: true``.
 """
 
 from __future__ import annotations
@@ -33,7 +39,14 @@ from flask_sock import ConnectionClosed, Sock
 from wsproto.utilities import LocalProtocolError
 
 from .journal import Journal
-from .sockets import CLOSE_GOING_AWAY, CLOSE_TOO_SLOW, SocketHub, Subscriber, error_frame
+from .sockets import (
+    CLOSE_FAULT,
+    CLOSE_GOING_AWAY,
+    CLOSE_TOO_SLOW,
+    SocketHub,
+    Subscriber,
+    error_frame,
+)
 
 __all__ = ["MAX_INCOMING_BYTES", "handle_frame", "sock", "socket_bp"]
 
@@ -78,6 +91,8 @@ def handle_frame(hub: SocketHub, sub: Subscriber, data: str | bytes) -> None:
     if not isinstance(token, str) or not token:
         sub.offer(error_frame("Frame of type 'task_info' needs a non-empty string 'tasktoken'"))
         return
+    if hub.drop_on_register(sub, token):
+        return  # a socket fault: the writer closes the connection
     if hub.register(sub, token) is None:
         sub.offer(error_frame("There is no task with this tasktoken.", tasktoken=token))
 
@@ -86,13 +101,46 @@ def _writer(ws: Any, sub: Subscriber, journal: Journal) -> None:
     """Drain one subscriber's buffer to its socket; only this thread writes to it."""
     while (item := sub.take()) is not None:
         frame, task_id, kind = item
-        try:
-            ws.send(frame)
-        except _SEND_ERRORS:
+        plan = sub.faults.plan(task_id, kind)
+        for copy in range(plan.copies):
+            try:
+                ws.send(frame)
+            except _SEND_ERRORS:
+                sub.close()
+                return
+            extra = {"duplicate": True} if copy else {}
+            journal.record("frame", connection=sub.id, task=task_id, type=kind or "server", **extra)
+        if plan.duplicated_by is not None:
+            journal.record(
+                "fault",
+                channel="socket",
+                rule=plan.duplicated_by.id,
+                action="duplicate",
+                connection=sub.id,
+                task=task_id,
+                type=kind,
+            )
+        if plan.close_by is not None:
+            rule = plan.close_by
+            sub.faults.close = (rule.code or CLOSE_FAULT, rule.close_reason)
+            journal.record(
+                "fault",
+                channel="socket",
+                rule=rule.id,
+                action="close",
+                connection=sub.id,
+                task=task_id,
+                after=rule.after,
+                code=sub.faults.close[0],
+                reason=rule.close_reason,
+            )
             sub.close()
-            return
-        journal.record("frame", connection=sub.id, task=task_id, type=kind or "server")
-    if sub.overflowed:
+            break
+    if sub.faults.close is not None:
+        code, reason = sub.faults.close
+        with contextlib.suppress(*_SEND_ERRORS):
+            ws.close(reason=code, message=reason)
+    elif sub.overflowed:
         with contextlib.suppress(*_SEND_ERRORS):
             ws.close(reason=CLOSE_TOO_SLOW, message="subscriber too slow: buffer overflowed")
     elif sub.going_away:

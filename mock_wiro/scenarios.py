@@ -1,0 +1,410 @@
+"""Scenarios: declarative edge cases, matched when a task is Run.
+
+A :class:`Scenario` is plain data (JSON in, JSON out): *matchers* say which Run
+calls it applies to, *behaviours* what happens to the tasks they create. All
+matchers given must match; a scenario without any matches every Run. The first
+matching scenario (in the order they were added) wins, and its ``times``
+(when given) counts down: at 0 it matches no more.
+
+Matchers: ``times`` (the next N matching runs), ``project`` (API key or
+project id), ``header`` (``{"X-Name": "value"}`` or ``"X-Name=value"``; names
+are case-insensitive, values exact), ``prompt_contains`` (a marker in the
+prompt, e.g. ``"[[fail:preprocess]]"``, so a black-box client can trigger it).
+
+Behaviours: ``fail_at`` a stage (with ``pexit``, ``debugerror``, ``stderr``),
+``moderation``, ``hold_at`` a stage / ``stay_queued``, ``timings``,
+``kill_refused`` (a reason), ``cancel_refused``, ``outputs`` (``missing``,
+``empty``, ``download_404``, ``truncated``).
+
+Nothing here knows about HTTP or the backend's threads.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal, cast
+
+from .lifecycle import LIFECYCLE
+
+__all__ = [
+    "EARLY_FAIL_STAGES",
+    "FAILABLE_STAGES",
+    "HOLDABLE_STAGES",
+    "MODERATION_MESSAGE",
+    "MODERATION_PEXIT",
+    "MODERATION_STAGE",
+    "OUTPUT_FAULTS",
+    "OutputFault",
+    "Scenario",
+    "ScenarioBook",
+]
+
+OutputFault = Literal["missing", "empty", "download_404", "truncated"]
+OUTPUT_FAULTS: Final = ("missing", "empty", "download_404", "truncated")
+
+# A content-moderation style failure [A]: Wiro's real wording is undocumented.
+MODERATION_STAGE: Final = "task_start"
+MODERATION_PEXIT: Final = "1"
+MODERATION_MESSAGE: Final = "Input rejected by content moderation (sensitive content)."
+
+# A task can fail right after any of these (the terminal ones, and the failure-only
+# frames, make no sense as a point of failure).
+FAILABLE_STAGES: Final = (
+    "task_queue",
+    "task_accept",
+    "task_preprocess_start",
+    "task_preprocess_end",
+    "task_assign",
+    "task_start",
+    "task_output",
+    "task_output_full",
+    "task_end",
+    "task_postprocess_start",
+)
+# Failing at one of these is decided at Run time (before the image check gate).
+EARLY_FAIL_STAGES: Final = ("task_queue", "task_accept", "task_preprocess_start")
+# A task can be held before any stage that comes after the queue.
+HOLDABLE_STAGES: Final = tuple(s for s in LIFECYCLE if s not in ("task_queue", "task_cancel"))
+
+_FIELDS: Final = (
+    "id",
+    "times",
+    "project",
+    "header",
+    "prompt_contains",
+    "fail_at",
+    "pexit",
+    "debugerror",
+    "stderr",
+    "moderation",
+    "hold_at",
+    "stay_queued",
+    "timings",
+    "kill_refused",
+    "cancel_refused",
+    "outputs",
+)
+
+
+def _opt_str(data: Mapping[str, Any], name: str) -> str | None:
+    value = data.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"scenario {name!r} must be a string; got {value!r}")
+    return value
+
+
+def _bool(data: Mapping[str, Any], name: str) -> bool:
+    value = data.get(name, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"scenario {name!r} must be true or false; got {value!r}")
+    return value
+
+
+def _stage(value: str | None, allowed: tuple[str, ...], name: str) -> str | None:
+    if value is not None and value not in allowed:
+        raise ValueError(f"scenario {name!r} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def _headers(value: object) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        name, sep, wanted = value.partition("=")
+        if not sep or not name.strip():
+            raise ValueError(f"scenario 'header' must look like 'Name=value'; got {value!r}")
+        return ((name.strip().lower(), wanted.strip()),)
+    if isinstance(value, Mapping):
+        pairs = []
+        for name, wanted in value.items():
+            if not isinstance(name, str) or not name.strip() or not isinstance(wanted, str):
+                raise ValueError(f"scenario 'header' must map names to strings; got {value!r}")
+            pairs.append((name.strip().lower(), wanted))
+        return tuple(pairs)
+    if isinstance(value, list | tuple) and all(
+        isinstance(p, list | tuple) and len(p) == 2 and all(isinstance(x, str) for x in p)
+        for p in value
+    ):
+        return tuple((str(n).strip().lower(), str(v)) for n, v in value)
+    raise ValueError(f"scenario 'header' must be 'Name=value' or an object; got {value!r}")
+
+
+def _timings(value: object) -> tuple[tuple[str, float], ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, Mapping):
+        raise ValueError(f"scenario 'timings' must be an object of stage: seconds; got {value!r}")
+    out = []
+    for stage, seconds in value.items():
+        if stage not in LIFECYCLE or stage in ("task_queue", "task_cancel"):
+            raise ValueError(f"scenario 'timings': {stage!r} is not a timed lifecycle stage")
+        if isinstance(seconds, bool):
+            raise ValueError(f"scenario 'timings'[{stage!r}] must be a number; got {seconds!r}")
+        try:
+            number = float(seconds)
+        except (TypeError, ValueError):
+            raise ValueError(
+                f"scenario 'timings'[{stage!r}] must be a number; got {seconds!r}"
+            ) from None
+        if not (math.isfinite(number) and number >= 0):
+            raise ValueError(f"scenario 'timings'[{stage!r}] must be a finite number >= 0")
+        out.append((stage, number))
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One scenario: matchers and behaviours. Build from JSON with :meth:`from_json`."""
+
+    id: str = ""
+    # ---- matchers
+    times: int | None = None
+    """Match only this many runs (None: every matching run)."""
+    project: str | None = None
+    """A project's API key or id."""
+    header: tuple[tuple[str, str], ...] = ()
+    """Request headers (lower-cased name, exact value) that must all be present."""
+    prompt_contains: str | None = None
+    # ---- behaviours
+    fail_at: str | None = None
+    """Fail right after this stage (``task_preprocess_start``: in preprocessing)."""
+    pexit: str = "1"
+    debugerror: str | None = None
+    """The last stderr line (default: a message naming the scenario and stage)."""
+    stderr: tuple[str, ...] = ()
+    """stderr lines before ``debugerror``, each a ``task_error`` frame."""
+    moderation: bool = False
+    """A content-moderation failure at task_start [A]."""
+    hold_at: str | None = None
+    """Stop just before this stage until released."""
+    stay_queued: bool = False
+    """Hold before task_accept."""
+    timings: tuple[tuple[str, float], ...] = ()
+    """Stage delays (real-world seconds, scaled by the clock), replacing the table's."""
+    kill_refused: str | None = None
+    """Task/Kill answers ``Task could not be killed: <reason>``."""
+    cancel_refused: bool = False
+    outputs: OutputFault | None = None
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any], default_id: str = "") -> Scenario:
+        """Validate a JSON object (ValueError naming the bad field)."""
+        if not isinstance(data, Mapping):
+            raise ValueError("a scenario must be a JSON object")
+        unknown = sorted(set(data) - set(_FIELDS))
+        if unknown:
+            raise ValueError(
+                f"unknown scenario field(s) {', '.join(map(repr, unknown))}; "
+                f"known: {', '.join(_FIELDS)}"
+            )
+        times = data.get("times")
+        if times is not None and (isinstance(times, bool) or not isinstance(times, int)):
+            raise ValueError(f"scenario 'times' must be an integer; got {times!r}")
+        if times is not None and times < 1:
+            raise ValueError(f"scenario 'times' must be at least 1; got {times!r}")
+        pexit = data.get("pexit", "1")
+        if isinstance(pexit, int) and not isinstance(pexit, bool):
+            pexit = str(pexit)
+        if not isinstance(pexit, str) or not pexit.strip() or pexit.strip() == "0":
+            raise ValueError(f"scenario 'pexit' must be a non-zero exit code; got {pexit!r}")
+        stderr = data.get("stderr", ())
+        if isinstance(stderr, str):
+            stderr = stderr.splitlines()
+        if not isinstance(stderr, list | tuple) or not all(isinstance(s, str) for s in stderr):
+            raise ValueError(f"scenario 'stderr' must be a list of strings; got {stderr!r}")
+        outputs = _opt_str(data, "outputs")
+        if outputs is not None and outputs not in OUTPUT_FAULTS:
+            raise ValueError(
+                f"scenario 'outputs' must be one of {', '.join(OUTPUT_FAULTS)}; got {outputs!r}"
+            )
+        kill_refused = data.get("kill_refused")
+        if kill_refused is True:
+            kill_refused = "the task is being processed"
+        if kill_refused is False:
+            kill_refused = None
+        if kill_refused is not None and not isinstance(kill_refused, str):
+            raise ValueError(
+                f"scenario 'kill_refused' must be a reason (string); got {kill_refused!r}"
+            )
+        scenario = cls(
+            id=_opt_str(data, "id") or default_id,
+            times=times,
+            project=_opt_str(data, "project"),
+            header=_headers(data.get("header")),
+            prompt_contains=_opt_str(data, "prompt_contains"),
+            fail_at=_stage(_opt_str(data, "fail_at"), FAILABLE_STAGES, "fail_at"),
+            pexit=pexit.strip(),
+            debugerror=_opt_str(data, "debugerror"),
+            stderr=tuple(stderr),
+            moderation=_bool(data, "moderation"),
+            hold_at=_stage(_opt_str(data, "hold_at"), HOLDABLE_STAGES, "hold_at"),
+            stay_queued=_bool(data, "stay_queued"),
+            timings=_timings(data.get("timings")),
+            kill_refused=kill_refused,
+            cancel_refused=_bool(data, "cancel_refused"),
+            outputs=cast("OutputFault | None", outputs),
+        )
+        if scenario.moderation and scenario.fail_at is not None:
+            raise ValueError("a scenario has 'moderation' or 'fail_at', not both")
+        if scenario.stay_queued and scenario.hold_at not in (None, "task_accept"):
+            raise ValueError("a scenario has 'stay_queued' or 'hold_at', not both")
+        return scenario
+
+    # ---- what a task does under it
+    @property
+    def fail_stage(self) -> str | None:
+        """The stage after which the task fails, if it does."""
+        return MODERATION_STAGE if self.moderation else self.fail_at
+
+    @property
+    def fail_pexit(self) -> str:
+        """The failed task's pexit."""
+        return MODERATION_PEXIT if self.moderation else self.pexit
+
+    @property
+    def fail_message(self) -> str:
+        """The failed task's last stderr line (its debugerror's end)."""
+        if self.debugerror is not None:
+            return self.debugerror
+        if self.moderation:
+            return MODERATION_MESSAGE
+        return f"mock-wiro scenario {self.id}: the task failed at {self.fail_at}"
+
+    @property
+    def fail_lines(self) -> list[str]:
+        """Every stderr line of the failure, in order (one ``task_error`` frame each)."""
+        lines = list(self.stderr)
+        if self.fail_message and (not lines or lines[-1] != self.fail_message):
+            lines.append(self.fail_message)
+        return lines
+
+    @property
+    def hold_stage(self) -> str | None:
+        """The stage the task stops before, if any."""
+        return "task_accept" if self.stay_queued else self.hold_at
+
+    def timing_map(self) -> dict[str, float]:
+        """``timings`` as a dict."""
+        return dict(self.timings)
+
+    def matches(
+        self, project_key: str, project_id: str, prompt: str, headers: Mapping[str, str]
+    ) -> bool:
+        """Whether a Run with these properties matches (``headers``: lower-cased names)."""
+        if self.project is not None and self.project not in (project_key, project_id):
+            return False
+        if self.prompt_contains is not None and self.prompt_contains not in prompt:
+            return False
+        return all(headers.get(name) == wanted for name, wanted in self.header)
+
+    def behaviour(self) -> dict[str, Any]:
+        """The behaviour fields that are set, as JSON."""
+        out: dict[str, Any] = {}
+        if self.fail_stage is not None:
+            out |= {
+                "fail_at": self.fail_stage,
+                "pexit": self.fail_pexit,
+                "debugerror": self.fail_message,
+                "stderr": list(self.stderr),
+            }
+        if self.moderation:
+            out["moderation"] = True
+        if self.hold_stage is not None:
+            out["hold_at"] = self.hold_stage
+        if self.stay_queued:
+            out["stay_queued"] = True
+        if self.timings:
+            out["timings"] = self.timing_map()
+        if self.kill_refused is not None:
+            out["kill_refused"] = self.kill_refused
+        if self.cancel_refused:
+            out["cancel_refused"] = True
+        if self.outputs is not None:
+            out["outputs"] = self.outputs
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """The scenario as JSON (what :meth:`from_json` reads back)."""
+        out: dict[str, Any] = {"id": self.id, "times": self.times}
+        if self.project is not None:
+            out["project"] = self.project
+        if self.header:
+            out["header"] = dict(self.header)
+        if self.prompt_contains is not None:
+            out["prompt_contains"] = self.prompt_contains
+        behaviour = self.behaviour()
+        if self.fail_at is None:
+            for key in ("fail_at", "pexit", "debugerror", "stderr"):
+                behaviour.pop(key, None)
+        if self.stay_queued:
+            behaviour.pop("hold_at", None)
+        return out | behaviour
+
+
+class ScenarioBook:
+    """The scenarios of one fake, in order, with what is left of each one's ``times``."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._scenarios: list[Scenario] = []
+        self._remaining: dict[str, int | None] = {}
+        self._ids = itertools.count(1)
+
+    def add(self, scenario: Scenario | Mapping[str, Any]) -> Scenario:
+        """Add a scenario (a :class:`Scenario` or its JSON); an id is given if it has none.
+        An existing scenario with the same id is replaced."""
+        with self._lock:
+            default_id = f"scenario-{next(self._ids)}"
+            if not isinstance(scenario, Scenario):
+                scenario = Scenario.from_json(scenario, default_id)
+            elif not scenario.id:
+                scenario = Scenario.from_json(scenario.to_json() | {"id": default_id})
+            self._scenarios = [s for s in self._scenarios if s.id != scenario.id]
+            self._scenarios.append(scenario)
+            self._remaining[scenario.id] = scenario.times
+            return scenario
+
+    def remove(self, scenario_id: str) -> bool:
+        """Remove one scenario; False if there was none with that id."""
+        with self._lock:
+            before = len(self._scenarios)
+            self._scenarios = [s for s in self._scenarios if s.id != scenario_id]
+            self._remaining.pop(scenario_id, None)
+            return len(self._scenarios) != before
+
+    def clear(self) -> None:
+        """Forget every scenario."""
+        with self._lock:
+            self._scenarios.clear()
+            self._remaining.clear()
+
+    def items(self) -> list[tuple[Scenario, int | None]]:
+        """Every scenario with its remaining count (None: unlimited)."""
+        with self._lock:
+            return [(s, self._remaining.get(s.id)) for s in self._scenarios]
+
+    def match(
+        self, project_key: str, project_id: str, prompt: str, headers: Mapping[str, str]
+    ) -> Scenario | None:
+        """The first scenario matching this Run, counting its ``times`` down."""
+        lowered = {k.lower(): v for k, v in headers.items()}
+        with self._lock:
+            for scenario in self._scenarios:
+                remaining = self._remaining.get(scenario.id)
+                if remaining is not None and remaining <= 0:
+                    continue
+                if scenario.matches(project_key, project_id, prompt, lowered):
+                    if remaining is not None:
+                        self._remaining[scenario.id] = remaining - 1
+                    return scenario
+            return None
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """Every scenario as JSON, with ``remaining``."""
+        return [s.to_json() | {"remaining": left} for s, left in self.items()]
