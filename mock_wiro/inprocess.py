@@ -101,7 +101,7 @@ CALLBACK_ATTEMPT_HEADER = "X-Mock-Wiro-Attempt"
 """The header that marks the fake's own callback POSTs (see :mod:`mock_wiro.callbacks`)."""
 _FAULT_HEADER = "X-Mock-Wiro-Fault"
 """Set by an HTTP fault; ``action=reset`` there means "drop the connection"."""
-_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding", "content-length"})
+_HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding"})
 _NOT_FORWARDED = frozenset({"host", "content-length"})
 
 

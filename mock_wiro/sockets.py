@@ -165,6 +165,7 @@ class SocketHub:
         self.backend.journal.record(
             "fault",
             channel="socket",
+            phase="applied",
             rule=rule.id,
             action="delay",
             connection=sub.id,
@@ -211,9 +212,9 @@ class SocketHub:
                 self.backend.journal.record(
                     "fault",
                     channel="socket",
+                    phase="bound",
                     rule=rule.id,
                     action=rule.action,
-                    phase="bound",
                     connection=sub.id,
                     task=task.id,
                 )
@@ -239,6 +240,7 @@ class SocketHub:
             self.backend.journal.record(
                 "fault",
                 channel="socket",
+                phase="applied",
                 rule=rule.id,
                 action=rule.action,
                 connection=sub.id,

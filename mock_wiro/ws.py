@@ -114,6 +114,7 @@ def _writer(ws: Any, sub: Subscriber, journal: Journal) -> None:
             journal.record(
                 "fault",
                 channel="socket",
+                phase="applied",
                 rule=plan.duplicated_by.id,
                 action="duplicate",
                 connection=sub.id,
@@ -126,6 +127,7 @@ def _writer(ws: Any, sub: Subscriber, journal: Journal) -> None:
             journal.record(
                 "fault",
                 channel="socket",
+                phase="applied",
                 rule=rule.id,
                 action="close",
                 connection=sub.id,

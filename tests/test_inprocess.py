@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.server
+import json
 import re
 import threading
 import time
@@ -90,6 +92,12 @@ def test_hard_coded_client_runs_unchanged() -> None:
 
         video = user_download(output["url"])
         assert len(video) == int(output["size"])
+        head = requests.head(output["url"], timeout=30)
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["Content-Length"] == output["size"]
+        assert head.headers["Content-Type"] == "video/mp4"
+        ranged = requests.get(output["url"], headers={"Range": "bytes=0-7"}, timeout=30)
+        assert ranged.status_code == 206 and ranged.content == video[:8]
         assert video[4:8] == b"ftyp"
         # the input upload is served at an intercepted URL too
         assert fake.backend.public_url == "https://api.wiro.ai"
@@ -150,6 +158,46 @@ def test_callbacks_are_recorded_in_process() -> None:
         [post] = fake.callback_posts
         assert post.url == "https://me.test/hook" and post.attempt == 1
         assert post.body["tasklist"][0]["id"] == run["taskid"]
+
+
+def test_callbacks_over_the_network() -> None:
+    received: list[bytes] = []
+
+    class Receiver(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            received.append(self.rfile.read(int(self.headers["Content-Length"])))
+            self.send_response(204)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), Receiver) as receiver:
+        thread = threading.Thread(target=receiver.serve_forever, daemon=True)
+        thread.start()
+        try:
+            hook = f"http://127.0.0.1:{receiver.server_port}/hook"
+            with intercept(callbacks="network", passthrough=(hook,)) as fake:
+                # a passthrough prefix reaches the real network, for user code too
+                assert requests.post(hook, data=b"{}", timeout=10).status_code == 204
+                run = requests.post(
+                    f"{WIRO}/Run/minimax/hailuo-2-3-fast",
+                    headers=_headers(fake.api_key, fake.api_secret, "1700000004"),
+                    data={"inputImageFirstUrl": "", "prompt": "x", "callbackUrl": hook},
+                    files={"inputImageFirst": ("a.jpg", image_bytes("landscape_16x9.jpg"))},
+                    timeout=30,
+                ).json()
+                fake.advance(600)
+                assert fake.callbacks.wait_for(run["taskid"], timeout=10)
+                delivery = fake.callbacks.delivery(run["taskid"])
+                assert delivery is not None and delivery.state == "delivered"
+                assert fake.callback_posts == []
+        finally:
+            receiver.shutdown()
+            thread.join(timeout=5)
+    body = received[-1]
+    assert len(received) == 2
+    assert json.loads(body)["tasklist"][0]["id"] == run["taskid"]
 
 
 def test_inside_an_existing_responses_mock() -> None:
