@@ -66,7 +66,7 @@ from __future__ import annotations
 import contextlib
 import json
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -86,10 +86,9 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from .app import create_app
 from .backend import Backend
-from .callbacks import CallbackDispatcher
-from .journal import Entry, Journal
-from .models import Project, Task
-from .settings import DEFAULT_DEMO_BALANCE_USD, AuthMode, ClockMode, Settings
+from .controls import FakeControls
+from .models import Project
+from .settings import DEFAULT_DEMO_BALANCE_USD, AuthMode, Settings
 
 __all__ = ["DEFAULT_BASE_URLS", "CallbackPost", "InProcessFake", "intercept"]
 
@@ -162,7 +161,7 @@ def _header_text(value: str | bytes) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
-class InProcessFake:
+class InProcessFake(FakeControls):
     """The fake of one :func:`intercept` block: its backend, app, project and controls."""
 
     def __init__(
@@ -207,70 +206,10 @@ class InProcessFake:
         """The default project's API secret."""
         return self.project.api_secret
 
-    @property
-    def callbacks(self) -> CallbackDispatcher:
-        """Callback deliveries, with every attempt."""
-        callbacks: CallbackDispatcher = self.app.extensions["mock_wiro_callbacks"]
-        return callbacks
-
-    @property
-    def journal(self) -> Journal:
-        """Every request, frame and callback attempt in order."""
-        return self.backend.journal
-
-    # ------------------------------------------------------------ control, from Python
-    def create_project(
-        self,
-        api_key: str | None = None,
-        api_secret: str | None = None,
-        *,
-        auth: AuthMode = "signature",
-        balance: Decimal | str | float = DEFAULT_DEMO_BALANCE_USD,
-        name: str = "",
-    ) -> Project:
-        """A new project (random credentials unless given)."""
-        return self.backend.create_project(
-            api_key, api_secret, auth_mode=auth, balance=balance, name=name
-        )
-
-    def advance(self, seconds: float) -> float:
-        """Advance the fake clock and apply everything due; returns the new fake time."""
-        return self.backend.advance(seconds)
-
-    def set_clock(self, mode: ClockMode, speed: float | None = None) -> None:
-        """Switch the clock's mode (``realtime``, ``manual``, ``instant``) and speed."""
-        self.backend.clock.set_mode(mode, speed)
-        self.backend.pump()
-
     def reset(self) -> None:
-        """Forget every task, file and callback delivery (projects stay)."""
-        self.backend.reset()
+        """Forget every task, file, callback delivery and recorded callback POST."""
+        super().reset()
         self.callback_posts.clear()
-
-    def task(self, task_id: str) -> Task:
-        """A task by id (any project)."""
-        task = self.backend.task_by_id(task_id)
-        if task is None:
-            raise KeyError(f"no task {task_id!r}")
-        return task
-
-    def wait_for_task(
-        self, task_id: str, statuses: Iterable[str] | None = None, timeout: float = 30.0
-    ) -> Task:
-        """Block until the task reaches one of ``statuses`` (default: terminal); raise
-        TimeoutError otherwise. With a manual clock, :meth:`advance` first."""
-        task = self.task(task_id)
-        if not self.backend.wait_for(task, statuses, timeout=timeout):
-            wanted = "a terminal status" if statuses is None else " or ".join(statuses)
-            raise TimeoutError(f"task {task_id} is {task.status}, not {wanted}, after {timeout}s")
-        return task
-
-    def wait_for(self, predicate: Callable[[Entry], bool], timeout: float = 30.0) -> Entry:
-        """Block until a journal entry matches ``predicate``; raise TimeoutError otherwise."""
-        entry = self.backend.journal.wait_for(predicate, timeout=timeout)
-        if entry is None:
-            raise TimeoutError(f"no journal entry matched within {timeout}s")
-        return entry
 
     def frames(self, task_id: str) -> list[dict[str, Any]]:
         """The frames the WebSocket would have sent for the task so far, in order (the

@@ -3,27 +3,19 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable
-from decimal import Decimal
 from types import TracebackType
 
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from .app import create_app
 from .backend import Backend
-from .callbacks import CallbackDispatcher
-from .faults import FaultRule, FaultSet, Phase
-from .journal import Entry, Journal
-from .models import Project, Task
-from .push_faults import PushFault
-from .scenarios import Scenario
-from .settings import DEFAULT_DEMO_BALANCE_USD, AuthMode, ClockMode, Settings
-from .sockets import SocketHub
+from .controls import FakeControls
+from .settings import Settings
 
 __all__ = ["MockWiroServer"]
 
 
-class MockWiroServer:
+class MockWiroServer(FakeControls):
     """The fake on ``host:port`` (``port=0`` picks a free one), served from a thread.
 
     ::
@@ -57,18 +49,6 @@ class MockWiroServer:
         self._stopped = False
 
     @property
-    def hub(self) -> SocketHub:
-        """The WebSocket fan-out."""
-        hub: SocketHub = self.app.extensions["mock_wiro_hub"]
-        return hub
-
-    @property
-    def callbacks(self) -> CallbackDispatcher:
-        """Callback deliveries, with every attempt."""
-        callbacks: CallbackDispatcher = self.app.extensions["mock_wiro_callbacks"]
-        return callbacks
-
-    @property
     def base_url(self) -> str:
         """The REST base: ``<url>/v1``."""
         return self.url + "/v1"
@@ -83,209 +63,6 @@ class MockWiroServer:
         """The token ``/_mock`` requests must send as ``X-Admin-Token`` (None: no token;
         the Python control methods here need none, they call the backend directly)."""
         return self.settings.admin_token or None
-
-    # ------------------------------------------------------------ control, from Python
-    def create_project(
-        self,
-        api_key: str | None = None,
-        api_secret: str | None = None,
-        *,
-        auth: AuthMode = "signature",
-        balance: Decimal | str | float = DEFAULT_DEMO_BALANCE_USD,
-        name: str = "",
-    ) -> Project:
-        """A new project on this fake (random credentials unless given)."""
-        return self.backend.create_project(
-            api_key, api_secret, auth_mode=auth, balance=balance, name=name
-        )
-
-    def advance(self, seconds: float) -> float:
-        """Advance the fake clock and apply everything due; returns the new fake time."""
-        return self.backend.advance(seconds)
-
-    def set_clock(self, mode: ClockMode, speed: float | None = None) -> None:
-        """Switch the clock's mode (``realtime``, ``manual``, ``instant``) and speed."""
-        self.backend.clock.set_mode(mode, speed)
-        self.backend.pump()
-
-    def reset(self) -> None:
-        """Forget every task, file, folder and callback delivery (projects stay)."""
-        self.backend.reset()
-
-    def task(self, task_id: str) -> Task:
-        """A task by id (any project)."""
-        task = self.backend.task_by_id(task_id)
-        if task is None:
-            raise KeyError(f"no task {task_id!r}")
-        return task
-
-    def wait_for_task(
-        self, task_id: str, statuses: Iterable[str] | None = None, timeout: float = 30.0
-    ) -> Task:
-        """Block until the task reaches one of ``statuses`` (default: terminal); raise
-        TimeoutError with its current status otherwise. No sleeps."""
-        task = self.task(task_id)
-        if not self.backend.wait_for(task, statuses, timeout=timeout):
-            wanted = "a terminal status" if statuses is None else " or ".join(statuses)
-            raise TimeoutError(f"task {task_id} is {task.status}, not {wanted}, after {timeout}s")
-        return task
-
-    @property
-    def journal(self) -> Journal:
-        """Every request, frame, callback attempt (and fault/scenario) in order."""
-        return self.backend.journal
-
-    def wait_for(self, predicate: Callable[[Entry], bool], timeout: float = 30.0) -> Entry:
-        """Block until a journal entry matches ``predicate`` (past or future); raise
-        TimeoutError otherwise. The way to wait in a test: no sleeps."""
-        entry = self.backend.journal.wait_for(predicate, timeout=timeout)
-        if entry is None:
-            raise TimeoutError(f"no journal entry matched within {timeout}s")
-        return entry
-
-    # ------------------------------------------------------------ scenarios and steering
-    def add_scenario(self, scenario: Scenario | None = None, /, **fields: object) -> Scenario:
-        """Add a scenario (a :class:`~mock_wiro.scenarios.Scenario`, or its JSON fields as
-        keywords: ``add_scenario(prompt_contains="[[fail]]", fail_at="task_start")``)."""
-        return self.backend.scenarios.add(scenario if scenario is not None else fields)
-
-    def clear_scenarios(self) -> None:
-        """Forget every scenario."""
-        self.backend.scenarios.clear()
-
-    def push(self, task_id: str, stage: str, timeout: float = 30.0) -> Task:
-        """Apply every step of the task up to and including ``stage`` now."""
-        return self.backend.push(self.task(task_id), stage, timeout=timeout)
-
-    def hold(self, task_id: str, stage: str) -> Task:
-        """Stop the task just before its next ``stage`` step until :meth:`release`."""
-        return self.backend.hold(self.task(task_id), stage)
-
-    def release(self, task_id: str) -> str | None:
-        """Let a held task go on; returns the stage it was held at (None if not held)."""
-        return self.backend.release(self.task(task_id))
-
-    # ------------------------------------------------------------ HTTP faults
-    @property
-    def faults(self) -> FaultSet:
-        """The HTTP fault rules (:mod:`mock_wiro.faults`)."""
-        found: FaultSet = self.app.extensions["mock_wiro_faults"]
-        return found
-
-    def add_fault(
-        self,
-        path: str,
-        *,
-        method: str | None = None,
-        when: Phase = "before",
-        times: int | None = None,
-        probability: float | None = None,
-        seed: int | str | None = None,
-        status: int | None = None,
-        retry_after: int | None = None,
-        message: str | None = None,
-        latency: float | None = None,
-        hang: bool | float | None = None,
-        reset: bool = False,
-        malformed: bool = False,
-    ) -> FaultRule:
-        """Add an HTTP fault rule, as ``POST /_mock/faults`` does (ValueError if bad).
-
-        Examples::
-
-            server.add_fault("/v1/Task/Detail", status=429, retry_after=2, times=1)
-            server.add_fault("/v1/Run/*", when="after", status=502)  # task made, reply lost
-            server.add_fault("/v1/*", probability=0.2, seed=7, reset=True)
-        """
-        given: dict[str, object] = {
-            "path": path,
-            "method": method,
-            "when": when,
-            "times": times,
-            "probability": probability,
-            "seed": seed,
-            "status": status,
-            "retry_after": retry_after,
-            "message": message,
-            "latency": latency,
-            "hang": hang,
-            "reset": reset or None,
-            "malformed": malformed or None,
-        }
-        return self.faults.add({k: v for k, v in given.items() if v is not None})
-
-    def release_fault(self, rule_id: str | None = None) -> int:
-        """Release the requests a rule (default: every rule) holds; how many were."""
-        return self.faults.release(rule_id)
-
-    def remove_fault(self, rule_id: str) -> bool:
-        """Delete a fault rule (releasing what it holds); False if there was none."""
-        return self.faults.remove(rule_id)
-
-    def clear_faults(self) -> None:
-        """Delete every fault rule (releasing every held request)."""
-        self.faults.clear()
-
-    # ------------------------------------------------------------ socket and callback faults
-    def add_socket_fault(
-        self,
-        action: str,
-        *,
-        task: str | None = None,
-        token: str | None = None,
-        times: int = 1,
-        after: int | None = None,
-        code: int | None = None,
-        reason: str | None = None,
-        nth: int | None = None,
-        type: str | None = None,
-        delay: float | None = None,
-    ) -> PushFault:
-        """Add a socket fault, as ``POST /_mock/socket-faults`` does (ValueError if bad).
-
-        For example::
-
-            server.add_socket_fault("close", after=3, code=4000)  # the next connection
-            server.add_socket_fault("duplicate", task=taskid, type="task_start")
-            server.add_socket_fault("delay", token=token, delay=5)  # fake seconds
-            server.add_socket_fault("drop_on_register", times=2)
-        """
-        given = {
-            "action": action,
-            "task": task,
-            "token": token,
-            "times": times,
-            "after": after,
-            "code": code,
-            "reason": reason,
-            "nth": nth,
-            "type": type,
-            "delay": delay,
-        }
-        return self.hub.faults.add({k: v for k, v in given.items() if v is not None})
-
-    def add_callback_fault(
-        self,
-        action: str,
-        *,
-        task: str | None = None,
-        token: str | None = None,
-        times: int = 1,
-        delay: float | None = None,
-    ) -> PushFault:
-        """Add a callback fault, as ``POST /_mock/callback-faults`` does (ValueError if
-        bad): ``"twice"``, ``"late"`` (``delay`` fake seconds) or ``"suppress"``."""
-        given = {"action": action, "task": task, "token": token, "times": times, "delay": delay}
-        return self.callbacks.faults.add({k: v for k, v in given.items() if v is not None})
-
-    def remove_push_fault(self, rule_id: str) -> bool:
-        """Delete a socket (``sf...``) or callback (``cf...``) fault; False if none."""
-        return self.hub.faults.remove(rule_id) or self.callbacks.faults.remove(rule_id)
-
-    def clear_push_faults(self) -> None:
-        """Delete every socket and callback fault."""
-        self.hub.faults.clear()
-        self.callbacks.faults.clear()
 
     def start(self) -> MockWiroServer:
         """Start serving in a daemon thread."""
