@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import os
 import secrets
 import shlex
@@ -16,7 +15,7 @@ from types import FrameType
 
 from . import __version__
 from .server import MockWiroServer
-from .settings import DEFAULT_DEMO_BALANCE_USD, RUN_PATH, ClockMode, Settings
+from .settings import DEFAULT_DEMO_BALANCE_USD, RUN_PATH, ClockMode, Settings, is_loopback
 
 __all__ = ["build_parser", "main"]
 
@@ -138,17 +137,6 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: none on loopback; a random one, printed, on any other host)",
     )
     return parser
-
-
-def is_loopback(host: str) -> bool:
-    """True for ``localhost``, 127.0.0.0/8 and ``::1``: the hosts that need no admin token."""
-    name = host.strip().strip("[]").lower().rstrip(".")
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:
-        return False
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import secrets
 import threading
+from dataclasses import replace
 from types import TracebackType
 
 from werkzeug.serving import BaseWSGIServer, make_server
@@ -10,7 +12,7 @@ from werkzeug.serving import BaseWSGIServer, make_server
 from .app import create_app
 from .backend import Backend
 from .controls import FakeControls
-from .settings import Settings
+from .settings import Settings, is_loopback
 
 __all__ = ["MockWiroServer"]
 
@@ -28,7 +30,11 @@ class MockWiroServer(FakeControls):
     def __init__(
         self, settings: Settings | None = None, *, host: str = "127.0.0.1", port: int = 0
     ) -> None:
-        self.settings = settings or Settings()
+        settings = settings or Settings()
+        if not is_loopback(host) and not settings.admin_token:
+            # off loopback the control surface must not be open to the network
+            settings = replace(settings, admin_token=secrets.token_urlsafe(24))
+        self.settings = settings
         self.backend = Backend(self.settings)
         self.app = create_app(backend=self.backend)
         try:

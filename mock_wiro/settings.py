@@ -9,6 +9,7 @@ source named.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -46,6 +47,7 @@ __all__ = [
     "ExternalUrlPolicy",
     "Settings",
     "UnknownFieldPolicy",
+    "is_loopback",
 ]
 
 AuthMode = Literal["signature", "apikey"]
@@ -115,6 +117,17 @@ CANCELLABLE_STATUSES = frozenset({"task_queue"})  # [docs] "for tasks on queue"
 # the contract leaves open which statuses before task_assign it accepts.
 KILLED_PEXIT = "-9"  # [A] pexit of a killed task (SIGKILL); a cancelled one keeps "0"
 TASK_ID_START = 534574  # [A] first task id; the seed shows ids in this range
+
+
+def is_loopback(host: str) -> bool:
+    """True for ``localhost``, 127.0.0.0/8 and ``::1``: the hosts that need no admin token."""
+    name = host.strip().strip("[]").lower().rstrip(".")
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
 
 
 def _env(name: str) -> str | None:

@@ -176,3 +176,7 @@ def task_socket(ws: Any) -> None:
             with contextlib.suppress(OSError):
                 ws.sock.shutdown(socket.SHUT_RDWR)
             writer.join(timeout=WRITER_GRACE_SECONDS)
+        # Wake simple-websocket's reader thread, blocked in recv() on a client that may
+        # never answer our close frame; closing the socket alone doesn't wake a recv().
+        with contextlib.suppress(OSError):
+            ws.sock.shutdown(socket.SHUT_RD)

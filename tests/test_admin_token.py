@@ -200,3 +200,17 @@ def test_cli_on_loopback_needs_no_token_unless_given() -> None:
         assert ok.status_code == 200
     finally:
         assert _stop(process) == 0
+
+
+def test_python_server_off_loopback_gets_a_token_too() -> None:
+    from mock_wiro.server import MockWiroServer
+
+    with MockWiroServer(host="0.0.0.0") as server:
+        token = server.admin_token
+        assert token
+        url = f"http://127.0.0.1:{server.port}/_mock/reset"
+        assert requests.post(url, timeout=10).status_code == 401
+        ok = requests.post(url, headers={"X-Admin-Token": token}, timeout=10)
+        assert ok.status_code == 200
+    with MockWiroServer() as local:  # loopback: none needed
+        assert local.admin_token is None
