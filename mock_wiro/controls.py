@@ -56,6 +56,24 @@ class FakeControls:
             api_key, api_secret, auth_mode=auth, balance=balance, name=name
         )
 
+    def set_balance(self, project: Project, balance: Decimal | str | float) -> None:
+        """Change a project's balance (to reach codes 96 and 97)."""
+        self.backend.set_balance(project, balance)
+
+    def tasks(self) -> list[Task]:
+        """Every task of every project, oldest first."""
+        return self.backend.all_tasks()
+
+    @property
+    def now(self) -> float:
+        """The fake clock's time (Unix seconds)."""
+        return self.backend.clock.now()
+
+    @property
+    def clock_mode(self) -> ClockMode:
+        """The clock's mode: ``realtime``, ``manual`` or ``instant``."""
+        return self.backend.clock.mode
+
     def advance(self, seconds: float) -> float:
         """Advance the fake clock and apply everything due; returns the new fake time."""
         return self.backend.advance(seconds)
@@ -105,6 +123,14 @@ class FakeControls:
         """Add a scenario (a :class:`~mock_wiro.scenarios.Scenario`, or its JSON fields as
         keywords: ``add_scenario(prompt_contains="[[fail]]", fail_at="task_start")``)."""
         return self.backend.scenarios.add(scenario if scenario is not None else fields)
+
+    def scenarios(self) -> list[Scenario]:
+        """The scenarios waiting to match, in the order they are tried."""
+        return [scenario for scenario, _ in self.backend.scenarios.items()]
+
+    def remove_scenario(self, scenario_id: str) -> bool:
+        """Forget one scenario; False if there was none with that id."""
+        return self.backend.scenarios.remove(scenario_id)
 
     def clear_scenarios(self) -> None:
         """Forget every scenario."""

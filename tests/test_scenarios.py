@@ -8,6 +8,7 @@ nothing sleeps.
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -428,3 +429,22 @@ def test_readme_example_runs() -> None:
     section = readme.split("## Scenarios\n", 1)[1].split("\n## ", 1)[0]
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     exec(compile(code, "README.md#scenarios", "exec"), {"__name__": "readme_scenarios"})
+
+
+def test_every_control_is_a_python_method() -> None:
+    from mock_wiro.server import MockWiroServer
+    from mock_wiro.settings import Settings
+
+    with MockWiroServer(Settings(clock_mode="manual")) as server:
+        project = server.create_project(balance="25")
+        server.set_balance(project, "0.40")
+        assert project.balance == Decimal("0.40")
+        assert server.clock_mode == "manual"
+        before = server.now
+        assert server.advance(5) == pytest.approx(before + 5) and server.now == pytest.approx(
+            before + 5
+        )
+        rule = server.add_scenario(id="s-x", stay_queued=True)
+        assert [s.id for s in server.scenarios()] == [rule.id]
+        assert server.remove_scenario(rule.id) and server.scenarios() == []
+        assert server.tasks() == []
