@@ -28,7 +28,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
 
-from .lifecycle import LIFECYCLE
+from .lifecycle import LIFECYCLE, TERMINAL_STATUSES
 
 __all__ = [
     "EARLY_FAIL_STAGES",
@@ -53,17 +53,10 @@ MODERATION_MESSAGE: Final = "Input rejected by content moderation (sensitive con
 
 # A task can fail right after any of these (the terminal ones, and the failure-only
 # frames, make no sense as a point of failure).
-FAILABLE_STAGES: Final = (
-    "task_queue",
-    "task_accept",
-    "task_preprocess_start",
-    "task_preprocess_end",
-    "task_assign",
-    "task_start",
-    "task_output",
-    "task_output_full",
-    "task_end",
-    "task_postprocess_start",
+FAILABLE_STAGES: Final = tuple(
+    stage
+    for stage in LIFECYCLE
+    if stage not in TERMINAL_STATUSES and stage not in ("task_error", "task_error_full")
 )
 # Failing at one of these is decided at Run time (before the image check gate).
 EARLY_FAIL_STAGES: Final = ("task_queue", "task_accept", "task_preprocess_start")
