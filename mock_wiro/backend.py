@@ -384,9 +384,8 @@ class Backend:
         task.scenario = scenario
         task.hold_at = scenario.hold_stage
         stage = scenario.fail_stage
-        if stage is not None:
-            task.failure_pexit = scenario.fail_pexit
         if stage in EARLY_FAIL_STAGES:
+            task.failure_pexit = scenario.fail_pexit
             task.plan = fail_after(task.plan, stage, scenario.fail_lines)
             task.failure = scenario.fail_message
             task.validated_at = task.rendered_at = task.last_time
@@ -483,6 +482,7 @@ class Backend:
                 )
                 tail = full[len(INTAKE) :]
                 failure = scenario.fail_message
+                task.failure_pexit = scenario.fail_pexit
             else:
                 tail = success_plan(res, dur)
             task.failure = failure
@@ -554,6 +554,8 @@ class Backend:
             repeated = stage in ("task_output", "task_error")
             if not repeated and any(e.type == stage for e in task.events):
                 raise StateError(f"task {task.id} is already past {stage} ({task.status})")
+            if task.validated.is_set() and stage not in (s.type for s in task.plan[task.cursor :]):
+                raise StateError(f"task {task.id} will not reach {stage} ({task.status})")
             task.hold_at = stage
             self._cond.notify_all()
             return task

@@ -308,6 +308,7 @@ class FaultSet:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._drawn: dict[int, threading.Event] = {}  # thread -> its hold, from draw()
         self._rules: list[FaultRule] = []
         self._next_id = 1
         self._closed = False
@@ -384,6 +385,12 @@ class FaultSet:
                 elif rule.remaining is not None:
                     rule.remaining -= 1
                 rule.hits += 1
+                if rule.action in ("hang", "latency"):
+                    # registered as held at once, under this lock: a release arriving
+                    # before the request starts waiting is not missed
+                    event = threading.Event()
+                    rule._holds.add(event)
+                    self._drawn[threading.get_ident()] = event
                 return rule
             return None
 
@@ -391,9 +398,9 @@ class FaultSet:
     def holding(self, rule: FaultRule) -> Iterator[threading.Event]:
         """An event set when the rule (or every rule) is released, registered as held
         for the duration of the ``with`` block. Already set once the set is closed."""
-        event = threading.Event()
         with self._lock:
-            if self._closed:
+            event = self._drawn.pop(threading.get_ident(), None) or threading.Event()
+            if self._closed or rule not in self._rules:  # closed, cleared or removed
                 event.set()
             else:
                 rule._holds.add(event)

@@ -353,10 +353,12 @@ def intercept(
             # first the backend: no callback thread may outlive the patch (it would then
             # reach the network)
             closed = True
-            fake.backend.close()
-            if owned:
-                rmock.stop(allow_assert=False)
-                rmock.reset()
+            try:
+                fake.backend.close()
+            finally:  # whatever happens, requests is unpatched
+                if owned:
+                    rmock.stop(allow_assert=False)
+                    rmock.reset()
     finally:
         if not closed:
             fake.backend.close()

@@ -21,6 +21,7 @@ Nothing here knows about HTTP or the backend's threads.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import math
 import threading
@@ -55,7 +56,7 @@ MODERATION_MESSAGE: Final = "Input rejected by content moderation (sensitive con
 # frames, make no sense as a point of failure).
 FAILABLE_STAGES: Final = tuple(
     stage
-    for stage in LIFECYCLE
+    for stage in LIFECYCLE[: LIFECYCLE.index("task_end")]  # stderr frames come before task_end
     if stage not in TERMINAL_STATUSES and stage not in ("task_error", "task_error_full")
 )
 # Failing at one of these is decided at Run time (before the image check gate).
@@ -331,13 +332,20 @@ class Scenario:
             out["header"] = dict(self.header)
         if self.prompt_contains is not None:
             out["prompt_contains"] = self.prompt_contains
-        behaviour = self.behaviour()
-        if self.fail_at is None:
-            for key in ("fail_at", "pexit", "debugerror", "stderr"):
-                behaviour.pop(key, None)
-        if self.stay_queued:
-            behaviour.pop("hold_at", None)
-        return out | behaviour
+        given = {
+            "fail_at": self.fail_at,
+            "pexit": self.pexit if self.fail_at is not None else None,
+            "debugerror": self.debugerror,
+            "stderr": list(self.stderr) or None,
+            "moderation": self.moderation or None,
+            "hold_at": self.hold_at,
+            "stay_queued": self.stay_queued or None,
+            "timings": self.timing_map() or None,
+            "kill_refused": self.kill_refused,
+            "cancel_refused": self.cancel_refused or None,
+            "outputs": self.outputs,
+        }
+        return out | {k: v for k, v in given.items() if v is not None}
 
 
 class ScenarioBook:
@@ -357,7 +365,7 @@ class ScenarioBook:
             if not isinstance(scenario, Scenario):
                 scenario = Scenario.from_json(scenario, default_id)
             elif not scenario.id:
-                scenario = Scenario.from_json(scenario.to_json() | {"id": default_id})
+                scenario = dataclasses.replace(scenario, id=default_id)
             self._scenarios = [s for s in self._scenarios if s.id != scenario.id]
             self._scenarios.append(scenario)
             self._remaining[scenario.id] = scenario.times
