@@ -472,6 +472,8 @@ class Backend:
         res, dur = task.params.resolution, task.params.duration
         scenario = task.scenario
         with self._cond:
+            if self._tasks.get(task.id) is not task:
+                return  # forgotten by a reset while its image was being checked
             task.image_info = info
             if failure:
                 tail = failure_plan(res, dur, failure)
@@ -588,6 +590,8 @@ class Backend:
                 raise StateError(f"task {task.id} has already ended ({task.status})")
             # the plan after preprocessing is known once the image is checked
             while stage not in (s.type for s in task.plan[task.cursor :]):
+                if self._tasks.get(task.id) is not task:
+                    raise StateError(f"task {task.id} was forgotten by a reset")
                 if task.validated.is_set() or task.terminal:
                     raise StateError(f"task {task.id} will not reach {stage} ({task.status})")
                 remaining = deadline - time.monotonic()
@@ -595,7 +599,11 @@ class Backend:
                     raise StateError(f"task {task.id}: its image check took over {timeout}s")
                 self._cond.wait(remaining)
             start = len(task.events)
-            while not task.terminal and not any(e.type == stage for e in task.events[start:]):
+            while (
+                not task.terminal
+                and self._tasks.get(task.id) is task  # not forgotten by a reset meanwhile
+                and not any(e.type == stage for e in task.events[start:])
+            ):
                 step = task.next_step()
                 if step is None:
                     break
