@@ -115,3 +115,18 @@ def require_tool(name: str) -> str:
             pytest.fail(reason + " (required: MOCK_WIRO_REQUIRE_TOOLS=1)")
         pytest.skip(reason)
     return path
+
+
+@pytest.fixture
+def callback_posts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The URLs the fake's callback dispatcher POSTs to, in order (a spy around the
+    ``requests.post`` it calls; the POSTs still go out)."""
+    posted: list[str] = []
+    real_post = requests.post
+
+    def spy(target: str, *args: Any, **kwargs: Any) -> requests.Response:
+        posted.append(target)
+        return real_post(target, *args, **kwargs)
+
+    monkeypatch.setattr("mock_wiro.callbacks.requests.post", spy)
+    return posted

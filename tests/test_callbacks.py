@@ -453,17 +453,10 @@ def test_hung_receivers_do_not_delay_other_deliveries(
 # --------------------------------------------------------------------- bad URLs
 @pytest.mark.parametrize("url", [SEED_CALLBACK, "ftp://x", "http://"])
 def test_invalid_callback_url_is_undeliverable(
-    wiro: Wiro, monkeypatch: pytest.MonkeyPatch, url: str
+    wiro: Wiro, callback_posts: list[str], url: str
 ) -> None:
     server = wiro.server
-    posted: list[str] = []
-    real_post = requests.post
-
-    def spy(target: str, *args: Any, **kwargs: Any) -> requests.Response:
-        posted.append(target)
-        return real_post(target, *args, **kwargs)
-
-    monkeypatch.setattr("mock_wiro.callbacks.requests.post", spy)
+    posted = callback_posts
     run = wiro.run(callbackUrl=url)  # accepted [A]
     taskid = run["taskid"]
     assert wiro.detail(taskid)["callbackurl"] == url

@@ -270,17 +270,10 @@ def test_callback_late_waits_for_the_fake_clock(wiro: Wiro, receiver: Receiver) 
 
 
 def test_callback_suppressed_sends_nothing(
-    wiro: Wiro, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+    wiro: Wiro, receiver: Receiver, callback_posts: list[str]
 ) -> None:
     server = wiro.server
-    posted: list[str] = []
-    real_post = requests.post
-
-    def spy(target: str, *args: Any, **kwargs: Any) -> requests.Response:
-        posted.append(target)
-        return real_post(target, *args, **kwargs)
-
-    monkeypatch.setattr("mock_wiro.callbacks.requests.post", spy)
+    posted = callback_posts
     server.add_callback_fault("suppress", times=1)
     suppressed = run_with(wiro, receiver.script("/never", 200))
     server.backend.advance(300)
