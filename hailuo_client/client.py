@@ -1,31 +1,63 @@
-"""The Wiro client for MiniMax Hailuo 2.3 Fast: ``Client``, ``Task`` and ``Output``."""
+"""The Wiro client for MiniMax Hailuo 2.3 Fast: ``Client`` and its ``RetryPolicy``.
+
+Which calls are retried (the rule that keeps a retry from billing twice):
+
+- **Safe** (Task/Detail, Task/List, Task/InputOutputDelete, downloads): retried on
+  transport errors, HTTP 5xx and 429 (after ``Retry-After``), with exponential
+  backoff and full jitter.
+- **Everything else** (Run, Cancel, Kill, FolderCreate, Upload): retried only when
+  the request provably never reached the server (the TCP connection could not be
+  made). A Run whose answer was lost raises :class:`RunOutcomeUnknown`.
+"""
 
 from __future__ import annotations
 
+import builtins
 import email.utils
+import logging
 import os
+import random
+import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, Literal
+from typing import IO, Any, Literal, TypeVar
 
 import requests
 
 from ._signing import NonceSource, auth_headers
+from ._socket import DEFAULT_SOCKET_URL, SocketLost, TaskSocket, default_socket_url
+from .checks import check_image, check_options
 from .exceptions import (
     APIError,
     AuthenticationError,
     ConcurrencyLimitError,
+    DownloadError,
     InsufficientBalanceError,
+    InvalidInput,
     NotFoundError,
+    RateLimitError,
+    RunOutcomeUnknown,
+    ServerError,
     TaskCancelled,
     TaskFailed,
     TransportError,
+    ValidationError,
     WaitTimeout,
 )
+from .models import Event, File, Output, Status, Task, parse_int
 
-__all__ = ["DEFAULT_BASE_URL", "MODEL_PATH", "Client", "Output", "Task"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "DEFAULT_SOCKET_URL",
+    "MODEL_PATH",
+    "Client",
+    "ImageInput",
+    "RetryPolicy",
+]
+
+log = logging.getLogger("hailuo_client")
 
 DEFAULT_BASE_URL = "https://api.wiro.ai/v1"
 """The real REST base [seed]."""
@@ -33,84 +65,616 @@ DEFAULT_BASE_URL = "https://api.wiro.ai/v1"
 MODEL_PATH = "Run/minimax/hailuo-2-3-fast"
 """The Run endpoint of Hailuo 2.3 Fast, relative to the base URL [seed]."""
 
-TERMINAL_STATUSES = frozenset({"task_postprocess_end", "task_cancel"})
-"""Statuses after which a task never changes [docs]. ``task_end`` is not one."""
-
 MAX_POLL_INTERVAL = 10.0
 """Cap of the polling backoff, in seconds."""
 
+SOCKET_IDLE_CHECK = 30.0
+"""Seconds without a frame after which ``wait`` checks the task over REST (a silent socket)."""
+
+DOWNLOAD_CHUNK = 1 << 20
+"""Bytes per write while streaming a download to disk."""
+
 ImageInput = str | os.PathLike[str] | bytes | IO[bytes]
-Resolution = Literal["768P", "1080P"]
+"""An image for Run: a path, bytes, a binary file object, or an ``http(s)`` URL string."""
+
+Via = Literal["auto", "socket", "poll"]
+EventHandler = Callable[[Event], object]
+_T = TypeVar("_T")
 
 _CODE_ERRORS: dict[int, type[APIError]] = {
     1: NotFoundError,
     96: ConcurrencyLimitError,
     97: InsufficientBalanceError,
+    98: AuthenticationError,
+    99: AuthenticationError,
 }
+_VALIDATION_HINTS = ("Request parameter", "Request files", "is required", "required")
 
 
 @dataclass(frozen=True)
-class Output:
-    """One output file of a finished task."""
+class RetryPolicy:
+    """How safe calls are retried: ``attempts`` tries in all, full-jitter exponential backoff.
 
-    url: str
-    name: str
-    size: int
-    contenttype: str
+    The n-th retry waits a uniformly random time in ``[0, min(max_backoff,
+    backoff * 2**n)]`` (AWS's "full jitter"), except after HTTP 429 with a
+    ``Retry-After``, which is waited exactly.
+    """
 
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Output:
-        """Build from one entry of the API's ``outputs`` (numbers arrive as strings)."""
-        return cls(
-            url=str(data.get("url", "")),
-            name=str(data.get("name", "")),
-            size=_to_int(data.get("size")),
-            contenttype=str(data.get("contenttype", "")),
+    attempts: int = 4
+    backoff: float = 0.5
+    max_backoff: float = 8.0
+
+    def delay(self, retry: int, rng: random.Random) -> float:
+        """Seconds to wait before retry number ``retry`` (0 for the first)."""
+        return rng.uniform(0.0, min(self.max_backoff, self.backoff * 2.0**retry))
+
+
+class _NotSent(TransportError):
+    """The connection could not be made: the request provably never reached the server."""
+
+
+class Client:
+    """A client for Hailuo 2.3 Fast on Wiro.
+
+    Credentials and URLs fall back to ``WIRO_API_KEY``, ``WIRO_API_SECRET``,
+    ``WIRO_BASE_URL`` and ``WIRO_SOCKET_URL``. With a secret every request is
+    signed with a fresh, strictly increasing nonce; without one only ``x-api-key``
+    is sent. ``timeout`` bounds each HTTP request. ``sleep``, ``monotonic`` and
+    ``rng`` are the seams tests use for a fake clock and reproducible jitter.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        api_secret: str | None = None,
+        *,
+        base_url: str | None = None,
+        socket_url: str | None = None,
+        timeout: float = 30.0,
+        session: requests.Session | None = None,
+        retry: RetryPolicy | None = None,
+        sleep: Callable[[float], object] = time.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
+        rng: random.Random | None = None,
+    ) -> None:
+        key = api_key if api_key is not None else os.environ.get("WIRO_API_KEY")
+        if not key:
+            raise ValueError("no API key: pass api_key or set WIRO_API_KEY")
+        self.api_key = key
+        secret = api_secret if api_secret is not None else os.environ.get("WIRO_API_SECRET")
+        self.api_secret: str | None = secret or None
+        base = base_url or os.environ.get("WIRO_BASE_URL") or DEFAULT_BASE_URL
+        self.base_url = base.rstrip("/")
+        self.socket_url = (
+            socket_url
+            or os.environ.get("WIRO_SOCKET_URL")
+            or default_socket_url(self.base_url, DEFAULT_BASE_URL)
+        )
+        self.timeout = timeout
+        self.session = session if session is not None else requests.Session()
+        self.retry = retry if retry is not None else RetryPolicy()
+        self._sleep = sleep
+        self._monotonic = monotonic
+        self._rng = rng if rng is not None else random.Random()
+        self._nonces = NonceSource()
+
+    def __repr__(self) -> str:
+        mode = "signature" if self.api_secret else "api-key"
+        return f"Client(base_url={self.base_url!r}, auth={mode})"
+
+    def close(self) -> None:
+        """Close the HTTP session's pooled connections."""
+        self.session.close()
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- transport -------------------------------------------------------------
+
+    def _send(
+        self,
+        path: str,
+        *,
+        json: Mapping[str, Any] | None = None,
+        data: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[str, bytes]] | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """One signed POST to ``path``; the envelope, or a typed error. Never retries."""
+        url = f"{self.base_url}/{path.lstrip('/')}"
+        headers = auth_headers(self.api_key, self.api_secret, self._nonces.next())
+        try:
+            response = self.session.post(
+                url,
+                json=json,
+                data=data,
+                files=files,
+                headers=headers,
+                timeout=timeout if timeout is not None else self.timeout,
+            )
+        except requests.RequestException as exc:
+            if _never_sent(exc):
+                raise _NotSent(f"POST {url}: could not connect: {exc}") from exc
+            raise TransportError(f"POST {url} failed: {exc}") from exc
+        return _envelope(url, response)
+
+    def _call(
+        self,
+        path: str,
+        *,
+        safe: bool,
+        json: Mapping[str, Any] | None = None,
+        data: Mapping[str, str] | None = None,
+        files: Mapping[str, tuple[str, bytes]] | None = None,
+    ) -> dict[str, Any]:
+        """``_send`` with the retry rule: ``safe`` calls retry on any transient failure."""
+        return self._retrying(
+            lambda: self._send(path, json=json, data=data, files=files), safe=safe
         )
 
+    def _retrying(self, attempt: Callable[[], _T], *, safe: bool) -> _T:
+        retries = 0
+        while True:
+            try:
+                return attempt()
+            except _NotSent as exc:
+                error: Exception = exc
+                wait = None
+            except RateLimitError as exc:
+                if not safe:
+                    raise
+                error, wait = exc, exc.retry_after
+            except (ServerError, TransportError) as exc:
+                if not safe:
+                    raise
+                error, wait = exc, None
+            if retries + 1 >= self.retry.attempts:
+                raise error
+            delay = wait if wait is not None else self.retry.delay(retries, self._rng)
+            log.info("retrying in %.2f s after: %s", delay, error)
+            self._sleep(delay)
+            retries += 1
 
-@dataclass(frozen=True)
-class Task:
-    """A snapshot of a task. ``token`` is its ``socketaccesstoken``."""
+    # -- running ---------------------------------------------------------------
 
-    id: str
-    token: str
-    status: str
-    pexit: str
-    outputs: tuple[Output, ...]
-    debugerror: str
-    totalcost: str
+    def run(
+        self,
+        image: ImageInput,
+        prompt: str = "",
+        *,
+        prompt_optimizer: bool = True,
+        resolution: str = "768P",
+        duration: int = 6,
+        callback_url: str = "",
+        check: bool = True,
+    ) -> Task:
+        """Start Hailuo 2.3 Fast on ``image`` (path, bytes, binary file object or URL).
 
-    @property
-    def terminal(self) -> bool:
-        """True once the task can no longer change (``task_postprocess_end`` or ``task_cancel``)."""
-        return self.status in TERMINAL_STATUSES
-
-    @property
-    def succeeded(self) -> bool:
-        """True when the task finished with ``pexit == "0"``."""
-        return self.status == "task_postprocess_end" and self.pexit == "0"
-
-    @classmethod
-    def from_api(cls, data: Mapping[str, Any]) -> Task:
-        """Build from one entry of ``tasklist``."""
-        outputs = data.get("outputs") or []
-        return cls(
-            id=str(data.get("id", "")),
-            token=str(data.get("socketaccesstoken", "")),
-            status=str(data.get("status", "")),
-            pexit=str(data.get("pexit", "")),
-            outputs=tuple(Output.from_api(o) for o in outputs if isinstance(o, Mapping)),
-            debugerror=str(data.get("debugerror") or ""),
-            totalcost=str(data.get("totalcost", "")),
+        With ``check`` (the default) the options and a local image are checked
+        against the model's rules first, raising :class:`InvalidInput` before any
+        request is made. Returns a ``Task`` (status ``task_queue``) bound to this client.
+        Never retried unless the connection could not be made; a lost answer raises
+        :class:`RunOutcomeUnknown`.
+        """
+        if check:
+            check_options(resolution, duration, prompt)
+        fields = {
+            "prompt": prompt,
+            "promptOptimizer": "true" if prompt_optimizer else "false",
+            "resolution": resolution,
+            "duration": str(duration),
+            "callbackUrl": callback_url,
+        }
+        files: dict[str, tuple[str, bytes]] | None = None
+        if isinstance(image, str) and image.startswith(("http://", "https://")):
+            fields["inputImageFirstUrl"] = image  # the API fetches it: nothing to check here
+        else:
+            name, content = _read_image(image)
+            if check:
+                check_image(content, name)
+            fields["inputImageFirstUrl"] = ""
+            files = {"inputImageFirst": (name, content)}
+        try:
+            body = self._call(MODEL_PATH, safe=False, data=fields, files=files)
+        except _NotSent:
+            raise
+        except (TransportError, ServerError) as exc:
+            raise RunOutcomeUnknown(
+                f"{exc}. The Run may have reached the server and started a task; it was "
+                "not retried. Check Client.list() before running again."
+            ) from exc
+        return Task(
+            id=parse_int(body.get("taskid")) or 0,
+            token=str(body.get("socketaccesstoken") or ""),
+            status=Status.QUEUE,
+            raw_status=Status.QUEUE.value,
+            raw=body,
+            _client=self,
         )
 
+    def generate(
+        self,
+        image: ImageInput,
+        prompt: str = "",
+        *,
+        timeout: float = 900.0,
+        via: Via = "auto",
+        on_event: EventHandler | None = None,
+        **run_options: Any,
+    ) -> Task:
+        """``run`` then ``wait``: the finished task, or TaskFailed/TaskCancelled/WaitTimeout."""
+        task = self.run(image, prompt, **run_options)
+        return self.wait(task, timeout=timeout, via=via, on_event=on_event)
 
-def _to_int(value: object) -> int:
+    # -- tasks -----------------------------------------------------------------
+
+    def detail(self, task: Task | str | int) -> Task:
+        """Fetch a task by ``Task``, id or socket access token. Retried (safe)."""
+        return self._one("Task/Detail", _task_ref(task, token_key="tasktoken"), safe=True)
+
+    def cancel(self, task: Task | str | int) -> Task:
+        """Cancel a task still queued; NotFoundError (code 1) once it has started."""
+        return self._one("Task/Cancel", _task_ref(task, token_key="socketaccesstoken"), safe=False)
+
+    def kill(self, task: Task | str | int) -> Task:
+        """Stop a running task; it ends in ``task_cancel``."""
+        return self._one("Task/Kill", _task_ref(task, token_key="socketaccesstoken"), safe=False)
+
+    def list(self, start: int = 0, limit: int = 20) -> list[Task]:
+        """The project's tasks, ``limit`` of them from ``start``. Retried (safe)."""
+        body = self._call("Task/List", safe=True, json={"start": str(start), "limit": str(limit)})
+        return [
+            Task.from_api(t, self) for t in body.get("tasklist") or [] if isinstance(t, Mapping)
+        ]
+
+    def delete_io(self, task: Task | str) -> None:
+        """Delete a finished task's input and output files. Idempotent, so retried."""
+        token = task.token if isinstance(task, Task) else task
+        self._call("Task/InputOutputDelete", safe=True, json={"tasktoken": token})
+
+    def _one(self, path: str, body: Mapping[str, str], *, safe: bool) -> Task:
+        answer = self._call(path, safe=safe, json=body)
+        return self._first_task(path, answer)
+
+    def _first_task(self, path: str, answer: Mapping[str, Any]) -> Task:
+        tasks = answer.get("tasklist") or []
+        if not tasks or not isinstance(tasks[0], Mapping):
+            raise APIError(0, f"{path}: expected one task in tasklist, got {tasks!r}", 200)
+        return Task.from_api(tasks[0], self)
+
+    # -- files -----------------------------------------------------------------
+
+    def create_folder(self, name: str, parent_id: str | None = None) -> File:
+        """Create a folder in the project's file storage (File/FolderCreate)."""
+        body: dict[str, str] = {"name": name}
+        if parent_id:
+            body["parentid"] = parent_id
+        answer = self._call("File/FolderCreate", safe=False, json=body)
+        return _files(answer)[0]
+
+    def upload(
+        self, file: str | os.PathLike[str] | bytes | IO[bytes], folder_id: str | None = None
+    ) -> builtins.list[File]:
+        """Upload a file (File/Upload); a ZIP is extracted, hence a list. Its ``url`` can be Run."""
+        name, content = _read_image(file, default_name="upload.bin")
+        data = {"folderid": folder_id} if folder_id else None
+        answer = self._call("File/Upload", safe=False, data=data, files={"file": (name, content)})
+        return _files(answer)
+
+    # -- waiting ---------------------------------------------------------------
+
+    def wait(
+        self,
+        task: Task | str | int,
+        timeout: float = 600.0,
+        *,
+        via: Via = "auto",
+        on_event: EventHandler | None = None,
+        poll_interval: float = 1.0,
+    ) -> Task:
+        """Wait until the task is terminal; return it when it succeeded.
+
+        ``via="socket"`` (and ``"auto"``, the default) follows the task's WebSocket:
+        it reconnects after a drop (``RetryPolicy.attempts`` times in a row), checks
+        the task over REST after every (re)connect and after ``SOCKET_IDLE_CHECK``
+        seconds of silence, and on a terminal frame confirms it with Task/Detail.
+        ``"auto"`` falls back to polling when the socket keeps failing; ``"socket"``
+        raises TransportError instead. ``via="poll"`` polls Task/Detail with
+        exponential backoff from ``poll_interval`` (capped at ``MAX_POLL_INTERVAL``),
+        waiting ``Retry-After`` on HTTP 429 and retrying 5xx and transport errors.
+
+        One overall deadline of ``timeout`` seconds covers everything. ``on_event``
+        gets each new :class:`Event` (lifecycle steps and progress), duplicates
+        removed. Only ``task_postprocess_end`` and ``task_cancel`` end the wait.
+
+        Raises TaskFailed, TaskCancelled, WaitTimeout, or the APIError that
+        polling cannot get past (authentication, not found).
+        """
+        if via not in ("auto", "socket", "poll"):
+            raise InvalidInput(f"via must be 'auto', 'socket' or 'poll'; got {via!r}")
+        watch = _Watch(self, task, self._monotonic() + timeout, timeout, on_event)
+        if via == "poll":
+            return watch.poll(poll_interval)
+        return watch.socket(poll_interval, strict=via == "socket")
+
+    # -- downloads -------------------------------------------------------------
+
+    def download(
+        self, target: Task | Output | str, dest: str | os.PathLike[str] | None = None
+    ) -> Path:
+        """Stream an output (a Task's video, an Output, or a URL) to ``dest``; return the path.
+
+        ``dest`` may be a file path or an existing directory (default: the current
+        directory); the file name defaults to ``hailuo-<taskid>.mp4`` or the output's
+        name. The body goes to a temporary file beside ``dest``, is checked against
+        ``Content-Length`` and the output's ``size``, and only then renamed into
+        place; a mismatch raises DownloadError and leaves nothing behind. Transport
+        errors and 5xx are retried. No credentials are sent (output URLs are public
+        CDN links, possibly on another host).
+        """
+        url, size, name = _download_target(target)
+        path = Path(dest) if dest is not None else Path.cwd()
+        if path.is_dir():
+            path = path / name
+        return self._retrying(lambda: self._download_once(url, size, path), safe=True)
+
+    def _download_once(self, url: str, size: int | None, path: Path) -> Path:
+        try:
+            response = self.session.get(url, stream=True, timeout=self.timeout)
+        except requests.RequestException as exc:
+            if _never_sent(exc):
+                raise _NotSent(f"GET {url}: could not connect: {exc}") from exc
+            raise DownloadError(f"GET {url} failed: {exc}") from exc
+        with response:
+            status = response.status_code
+            if status >= 500:
+                raise ServerError(0, f"GET {url}: HTTP {status}", status)
+            if status != 200:
+                raise NotFoundError(0, f"GET {url}: HTTP {status} {response.reason}", status)
+            declared = response.headers.get("Content-Length")
+            if declared is not None and not declared.isdigit():
+                declared = None
+            expected = size or (int(declared) if declared else None)
+            try:
+                _stream_to(path, response, expected, url)
+            except requests.RequestException as exc:
+                raise DownloadError(f"GET {url} broke off: {exc}") from exc
+        return path
+
+
+class _Watch:
+    """The state of one ``wait``: deadline, events already delivered, last snapshot."""
+
+    def __init__(
+        self,
+        client: Client,
+        task: Task | str | int,
+        deadline: float,
+        timeout: float,
+        on_event: EventHandler | None,
+    ) -> None:
+        self.client = client
+        self.task = task
+        self.deadline = deadline
+        self.timeout = timeout
+        self.on_event = on_event
+        self.seen_frames: set[str] = set()
+        self.last_status: Status | None = None
+        self.last: Task | None = task if isinstance(task, Task) else None
+        self.problem = ""
+
+    def remaining(self) -> float:
+        return self.deadline - self.client._monotonic()
+
+    def timed_out(self) -> WaitTimeout:
+        detail = f"last status {self.last.status.value}" if self.last else "no status seen"
+        if self.problem:
+            detail += f"; {self.problem}"
+        return WaitTimeout(f"task not finished after {self.timeout} s ({detail})", self.last)
+
+    def emit(self, event: Event) -> None:
+        if event.status is not Status.OUTPUT and event.status is not Status.ERROR:
+            self.last_status = event.status
+        if self.on_event is not None:
+            self.on_event(event)
+
+    def observe(self, task: Task) -> Task:
+        """Record a REST snapshot; emit a ``poll`` event when the status moved on."""
+        self.last = task
+        if task.status is not self.last_status:
+            self.emit(Event(status=task.status, task_id=task.id, source="poll"))
+        return task
+
+    def finish(self, task: Task) -> Task:
+        if task.status is Status.CANCEL:
+            raise TaskCancelled(task)
+        if task.pexit != 0:
+            raise TaskFailed(task)
+        return task
+
+    def detail_once(self) -> Task:
+        timeout = min(self.client.timeout, max(self.remaining(), 0.001))
+        ref = _task_ref(self.task, token_key="tasktoken")
+        answer = self.client._send("Task/Detail", json=ref, timeout=timeout)
+        return self.observe(self.client._first_task("Task/Detail", answer))
+
+    def peek(self) -> Task | None:
+        """One Detail; None on a transient failure (the caller carries on)."""
+        try:
+            return self.detail_once()
+        except (TransportError, ServerError, RateLimitError) as exc:
+            self.problem = str(exc)
+            return None
+
+    # -- polling ---------------------------------------------------------------
+
+    def poll(self, poll_interval: float) -> Task:
+        interval = poll_interval
+        while True:
+            delay, forced = interval, False  # forced: the server named the delay
+            try:
+                current = self.detail_once()
+            except RateLimitError as exc:
+                self.problem = str(exc)
+                if exc.retry_after is not None:
+                    delay, forced = exc.retry_after, True
+            except (TransportError, ServerError) as exc:
+                self.problem = str(exc)
+            else:
+                self.problem = ""
+                if current.terminal:
+                    return self.finish(current)
+            remaining = self.remaining()
+            if remaining <= 0 or (forced and delay > remaining):
+                raise self.timed_out()
+            self.client._sleep(min(delay, remaining))
+            interval = min(interval * 2, MAX_POLL_INTERVAL)
+
+    # -- socket ----------------------------------------------------------------
+
+    def token(self) -> str:
+        if isinstance(self.task, Task) and self.task.token:
+            return self.task.token
+        if isinstance(self.task, str) and not self.task.isdigit():
+            return self.task
+        found = self.client.detail(self.task)
+        self.task = found
+        return found.token
+
+    def socket(self, poll_interval: float, *, strict: bool) -> Task:
+        client = self.client
+        token = self.token()
+        failures = 0
+        while True:
+            remaining = self.remaining()
+            if remaining <= 0:
+                raise self.timed_out()
+            try:
+                with TaskSocket(client.socket_url, token, min(client.timeout, remaining)) as sock:
+                    # Registered. A late subscriber may get no replay [A], so look once.
+                    snapshot = self.peek()
+                    if snapshot is not None and snapshot.terminal:
+                        return self.finish(snapshot)
+                    if self.follow(sock):
+                        failures = 0
+                        break
+            except SocketLost as exc:
+                failures += 1
+                self.problem = f"socket: {exc}"
+                if exc.permanent or failures >= client.retry.attempts:
+                    if strict:
+                        raise TransportError(f"task socket failed: {exc}") from exc
+                    log.warning("task socket failed (%s); falling back to polling", exc)
+                    break
+                snapshot = self.peek()  # it may have ended while the socket was down
+                if snapshot is not None and snapshot.terminal:
+                    return self.finish(snapshot)
+                delay = min(client.retry.delay(failures - 1, client._rng), max(self.remaining(), 0))
+                log.info("task socket lost (%s); reconnecting in %.2f s", exc, delay)
+                client._sleep(delay)
+        return self.poll(poll_interval)  # confirms a terminal frame, or carries on by REST
+
+    def follow(self, sock: TaskSocket) -> bool:
+        """Read frames until a terminal one (True); SocketLost or WaitTimeout otherwise."""
+        while True:
+            remaining = self.remaining()
+            if remaining <= 0:
+                raise self.timed_out()
+            received = sock.receive(min(remaining, SOCKET_IDLE_CHECK))
+            if received is None:  # silence: make sure the task did not end unseen
+                snapshot = self.peek()
+                if snapshot is not None and snapshot.terminal:
+                    return True
+                continue
+            text, frame = received
+            if text in self.seen_frames:  # a replay after reconnecting, or a duplicate
+                continue
+            self.seen_frames.add(text)
+            event = Event.from_frame(frame)
+            self.emit(event)
+            if event.status.terminal:
+                return True
+
+
+def _never_sent(exc: BaseException) -> bool:
+    """True when the exception proves the request never left: the connection failed."""
+    if isinstance(exc, requests.ConnectTimeout):
+        return True
+    if not isinstance(exc, requests.ConnectionError):
+        return False
+    seen: set[int] = set()
+    stack: list[object] = [exc]
+    while stack:
+        item = stack.pop()
+        if not isinstance(item, BaseException) or id(item) in seen:
+            continue
+        seen.add(id(item))
+        name = type(item).__name__
+        if name in ("NewConnectionError", "ConnectTimeoutError", "NameResolutionError"):
+            return True
+        if isinstance(item, ConnectionRefusedError):
+            return True
+        stack.extend([item.__cause__, item.__context__, getattr(item, "reason", None)])
+        stack.extend(item.args)
+    return False
+
+
+def _stream_to(path: Path, response: requests.Response, expected: int | None, url: str) -> None:
+    """Write the body to a temporary file beside ``path``; rename it there once checked."""
+    declared = response.headers.get("Content-Length")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    tmp = Path(tmp_name)
     try:
-        return int(str(value))
+        written = 0
+        with os.fdopen(fd, "wb") as out:
+            for chunk in response.iter_content(DOWNLOAD_CHUNK):
+                written += len(chunk)
+                if expected is not None and written > expected:
+                    raise DownloadError(f"GET {url}: more than the expected {expected} bytes")
+                out.write(chunk)
+        if expected is not None and written != expected:
+            raise DownloadError(f"GET {url}: got {written} bytes, expected {expected}")
+        if declared and declared.isdigit() and int(declared) != written:
+            raise DownloadError(f"GET {url}: got {written} bytes, Content-Length said {declared}")
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def _envelope(url: str, response: requests.Response) -> dict[str, Any]:
+    """Map an HTTP answer to the envelope or to the error tree."""
+    body: Any
+    try:
+        body = response.json()
     except ValueError:
-        return 0
+        body = None
+    message = _first_error(body) or response.reason or ""
+    code = _first_code(body)
+    status = response.status_code
+    if status == 401:
+        raise AuthenticationError(code, message, status)
+    if status == 404:
+        raise NotFoundError(code, message, status)
+    if status == 429:
+        raise RateLimitError(code, message, status, _retry_after(response))
+    if status >= 500:
+        raise ServerError(code, message or f"HTTP {status}", status)
+    if not isinstance(body, dict):
+        raise TransportError(
+            f"POST {url}: expected a JSON object, got HTTP {status} {response.text[:200]!r}"
+        )
+    if status >= 400 or body.get("result") is not True:
+        error = _CODE_ERRORS.get(code)
+        if error is None:
+            is_validation = code == 0 and any(hint in message for hint in _VALIDATION_HINTS)
+            error = ValidationError if is_validation else APIError
+        raise error(code, message or "unknown error", status)
+    return body
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -129,222 +693,51 @@ def _retry_after(response: requests.Response) -> float | None:
     return max(0.0, when.timestamp() - time.time())
 
 
-class _RateLimited(APIError):
-    """HTTP 429 (internal: ``wait`` retries it after ``retry_after`` seconds)."""
-
-    def __init__(self, message: str, retry_after: float | None) -> None:
-        super().__init__(0, message, 429)
-        self.retry_after = retry_after
-
-
-class Client:
-    """A client for Hailuo 2.3 Fast on Wiro.
-
-    Credentials and base URL fall back to ``WIRO_API_KEY``, ``WIRO_API_SECRET`` and
-    ``WIRO_BASE_URL``. With a secret every request is signed with a fresh nonce;
-    without one only ``x-api-key`` is sent. ``sleep`` and ``monotonic`` are the
-    clock seams ``wait`` uses (tests pass a fake clock).
-    """
-
-    def __init__(
-        self,
-        api_key: str | None = None,
-        api_secret: str | None = None,
-        *,
-        base_url: str | None = None,
-        timeout: float = 30.0,
-        session: requests.Session | None = None,
-        sleep: Callable[[float], object] = time.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        key = api_key if api_key is not None else os.environ.get("WIRO_API_KEY")
-        if not key:
-            raise ValueError("no API key: pass api_key or set WIRO_API_KEY")
-        self.api_key = key
-        secret = api_secret if api_secret is not None else os.environ.get("WIRO_API_SECRET")
-        self.api_secret: str | None = secret or None
-        base = base_url or os.environ.get("WIRO_BASE_URL") or DEFAULT_BASE_URL
-        self.base_url = base.rstrip("/")
-        self.timeout = timeout
-        self.session = session if session is not None else requests.Session()
-        self._sleep = sleep
-        self._monotonic = monotonic
-        self._nonces = NonceSource()
-
-    # -- transport -------------------------------------------------------------
-
-    def _request(
-        self,
-        path: str,
-        json: Mapping[str, Any] | None = None,
-        data: Mapping[str, str] | None = None,
-        files: Mapping[str, tuple[str, bytes | IO[bytes]]] | None = None,
-    ) -> dict[str, Any]:
-        """POST ``path`` (relative to the base URL); return the envelope or raise a typed error."""
-        url = f"{self.base_url}/{path.lstrip('/')}"
-        headers = auth_headers(self.api_key, self.api_secret, self._nonces.next())
-        try:
-            response = self.session.post(
-                url, json=json, data=data, files=files, headers=headers, timeout=self.timeout
-            )
-        except requests.RequestException as exc:
-            raise TransportError(f"POST {url} failed: {exc}") from exc
-        body: Any
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        message = _first_error(body) or response.reason or ""
-        code = _first_code(body)
-        if response.status_code == 401:
-            raise AuthenticationError(code, message, 401)
-        if response.status_code == 404:
-            raise NotFoundError(code, message, 404)
-        if response.status_code == 429:
-            raise _RateLimited(message, _retry_after(response))
-        if not isinstance(body, dict):
-            raise TransportError(
-                f"POST {url}: expected a JSON object, got HTTP {response.status_code} "
-                f"{response.text[:200]!r}"
-            )
-        if response.status_code >= 400 or body.get("result") is not True:
-            error = _CODE_ERRORS.get(code, APIError)
-            raise error(code, message or "unknown error", response.status_code)
-        return body
-
-    # -- API -------------------------------------------------------------------
-
-    def run(
-        self,
-        image: ImageInput,
-        prompt: str = "",
-        *,
-        prompt_optimizer: bool = True,
-        resolution: Resolution = "768P",
-        duration: int = 6,
-        callback_url: str = "",
-    ) -> Task:
-        """Start Hailuo 2.3 Fast on ``image`` (path, bytes, binary file object or URL).
-
-        Raises ValueError before any request for a combination the model refuses
-        (10 s only at 768P [minimax]).
-        """
-        if resolution not in ("768P", "1080P"):
-            raise ValueError(f"resolution must be '768P' or '1080P'; got {resolution!r}")
-        if duration not in (6, 10):
-            raise ValueError(f"duration must be 6 or 10; got {duration!r}")
-        if resolution == "1080P" and duration == 10:
-            raise ValueError("duration 10 is only available at 768P; got 1080P")
-        fields = {
-            "prompt": prompt,
-            "promptOptimizer": "true" if prompt_optimizer else "false",
-            "resolution": resolution,
-            "duration": str(duration),
-            "callbackUrl": callback_url,
-        }
-        files: dict[str, tuple[str, bytes | IO[bytes]]] | None = None
-        if isinstance(image, str) and image.startswith(("http://", "https://")):
-            fields["inputImageFirstUrl"] = image
-        else:
-            fields["inputImageFirstUrl"] = ""
-            files = {"inputImageFirst": _image_file(image)}
-        body = self._request(MODEL_PATH, data=fields, files=files)
-        return Task(
-            id=str(body.get("taskid", "")),
-            token=str(body.get("socketaccesstoken", "")),
-            status="task_queue",
-            pexit="",
-            outputs=(),
-            debugerror="",
-            totalcost="",
-        )
-
-    def detail(self, task: Task | str) -> Task:
-        """Fetch a task by ``Task``, id (all digits) or socket access token."""
-        return self._one("Task/Detail", _task_ref(task, token_key="tasktoken"))
-
-    def cancel(self, task: Task | str) -> Task:
-        """Cancel a task still queued; NotFoundError (code 1) once it has started."""
-        return self._one("Task/Cancel", _task_ref(task, token_key="socketaccesstoken"))
-
-    def kill(self, task: Task | str) -> Task:
-        """Stop a running task; it ends in ``task_cancel``."""
-        return self._one("Task/Kill", _task_ref(task, token_key="socketaccesstoken"))
-
-    def list(self, start: int = 0, limit: int = 20) -> list[Task]:
-        """The project's tasks, ``limit`` of them from ``start``."""
-        body = self._request("Task/List", json={"start": str(start), "limit": str(limit)})
-        return [Task.from_api(t) for t in body.get("tasklist") or [] if isinstance(t, Mapping)]
-
-    def delete_io(self, task: Task | str) -> None:
-        """Delete a finished task's input and output files (idempotent)."""
-        token = task.token if isinstance(task, Task) else task
-        self._request("Task/InputOutputDelete", json={"tasktoken": token})
-
-    def wait(self, task: Task | str, timeout: float = 600.0, poll_interval: float = 1.0) -> Task:
-        """Poll until the task is terminal; return it when it succeeded.
-
-        Polls with exponential backoff (doubling from ``poll_interval``, capped at
-        ``MAX_POLL_INTERVAL``) under one overall deadline of ``timeout`` seconds: the
-        last sleep is shortened to end at the deadline, then one final poll is made.
-        HTTP 429 waits ``Retry-After`` (WaitTimeout at once if that passes the deadline);
-        transport errors and HTTP 5xx are retried (Task/Detail is safe to repeat).
-        Raises TaskFailed, TaskCancelled, WaitTimeout, or any other APIError.
-        """
-        deadline = self._monotonic() + timeout
-        interval = poll_interval
-        last_problem = ""
-        while True:
-            delay = interval
-            forced = False  # the server named the delay: never shorten it
-            try:
-                current = self.detail(task)
-            except _RateLimited as exc:
-                last_problem = str(exc)
-                if exc.retry_after is not None:
-                    delay, forced = exc.retry_after, True
-            except TransportError as exc:
-                last_problem = str(exc)
-            except APIError as exc:
-                if exc.status < 500:
-                    raise
-                last_problem = str(exc)
-            else:
-                last_problem = f"last status {current.status}"
-                if current.status == "task_cancel":
-                    raise TaskCancelled(current)
-                if current.status == "task_postprocess_end":
-                    if current.pexit != "0":
-                        raise TaskFailed(current)
-                    return current
-            remaining = deadline - self._monotonic()
-            if remaining <= 0 or (forced and delay > remaining):
-                raise WaitTimeout(f"task not finished after {timeout} s ({last_problem})")
-            self._sleep(min(delay, remaining))
-            interval = min(interval * 2, MAX_POLL_INTERVAL)
-
-    def _one(self, path: str, body: Mapping[str, str]) -> Task:
-        answer = self._request(path, json=body)
-        tasks = answer.get("tasklist") or []
-        if not tasks or not isinstance(tasks[0], Mapping):
-            raise APIError(0, f"{path}: expected one task in tasklist, got {tasks!r}", 200)
-        return Task.from_api(tasks[0])
-
-
-def _task_ref(task: Task | str, *, token_key: str) -> dict[str, str]:
+def _task_ref(task: Task | str | int, *, token_key: str) -> dict[str, str]:
     if isinstance(task, Task):
-        return {"taskid": task.id}
-    return {"taskid": task} if task.isdigit() else {token_key: task}
+        return {"taskid": str(task.id)} if task.id else {token_key: task.token}
+    text = str(task)
+    return {"taskid": text} if text.isdigit() else {token_key: text}
 
 
-def _image_file(image: str | os.PathLike[str] | bytes | IO[bytes]) -> tuple[str, bytes | IO[bytes]]:
-    if isinstance(image, bytes):
-        return ("image", image)
+def _read_image(
+    image: str | os.PathLike[str] | bytes | IO[bytes], default_name: str = "image"
+) -> tuple[str, bytes]:
+    if isinstance(image, bytes | bytearray):
+        return (default_name, bytes(image))
     if isinstance(image, str | os.PathLike):
         path = Path(image)
-        return (path.name, path.read_bytes())
-    name = getattr(image, "name", "image")
-    return (Path(str(name)).name, image.read())
+        try:
+            return (path.name, path.read_bytes())
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {path}: {exc.strerror or exc}") from exc
+    name = getattr(image, "name", default_name)
+    content = image.read()
+    if not isinstance(content, bytes):
+        raise InvalidInput("file objects must be opened in binary mode ('rb')")
+    return (Path(str(name)).name, content)
+
+
+def _download_target(target: Task | Output | str) -> tuple[str, int | None, str]:
+    if isinstance(target, str):
+        name = target.rsplit("/", 1)[-1].split("?", 1)[0] or "download.mp4"
+        return target, None, name
+    if isinstance(target, Task):
+        output = target.video
+        if output is None:
+            hint = "" if target.terminal else f" (status {target.status.value}; wait() first)"
+            raise InvalidInput(f"task {target.id} has no output to download{hint}")
+        suffix = Path(output.name).suffix or ".mp4"
+        return output.url, output.size or None, f"hailuo-{target.id}{suffix}"
+    return target.url, target.size or None, target.name or "output.mp4"
+
+
+def _files(answer: Mapping[str, Any]) -> list[File]:
+    entries = answer.get("list") or []
+    files = [File.from_api(e) for e in entries if isinstance(e, Mapping)]
+    if not files:
+        raise APIError(0, f"expected a non-empty list, got {entries!r}", 200)
+    return files
 
 
 def _first_error(body: object) -> str:
@@ -359,5 +752,8 @@ def _first_code(body: object) -> int:
     if isinstance(body, dict):
         errors = body.get("errors")
         if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            return _to_int(errors[0].get("code", 0))
+            try:
+                return int(str(errors[0].get("code", 0)))
+            except ValueError:
+                return 0
     return 0

@@ -3,14 +3,21 @@
 ::
 
     WiroError
+     ├── InvalidInput (also a ValueError)       refused locally, before any request
      ├── APIError(code, message, status)        the API refused a call
-     │    ├── AuthenticationError               HTTP 401
+     │    ├── AuthenticationError               HTTP 401, codes 98 and 99
      │    ├── NotFoundError                     code 1 (or HTTP 404)
+     │    ├── ValidationError                   code 0 with a validation message
      │    ├── ConcurrencyLimitError             code 96
-     │    └── InsufficientBalanceError          code 97
+     │    ├── InsufficientBalanceError          code 97
+     │    ├── RateLimitError(retry_after)       HTTP 429
+     │    └── ServerError                       HTTP 5xx
      ├── TransportError                         no usable HTTP answer
-     ├── TaskFailed(task)                       finished with pexit != "0"
-     ├── TaskCancelled(task)                    ended in task_cancel
+     │    ├── RunOutcomeUnknown                 a Run may have reached the server
+     │    └── DownloadError                     a download broke or had the wrong size
+     ├── TaskError(task)                        the *task* ended badly
+     │    ├── TaskFailed                        finished with pexit != 0 (see .debugerror)
+     │    └── TaskCancelled                     ended in task_cancel
      └── WaitTimeout                            wait()'s deadline passed
 """
 
@@ -19,17 +26,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .client import Task
+    from .models import Task
 
 __all__ = [
     "APIError",
     "AuthenticationError",
     "ConcurrencyLimitError",
+    "DownloadError",
     "InsufficientBalanceError",
+    "InvalidInput",
     "NotFoundError",
+    "RateLimitError",
+    "RunOutcomeUnknown",
+    "ServerError",
     "TaskCancelled",
+    "TaskError",
     "TaskFailed",
     "TransportError",
+    "ValidationError",
     "WaitTimeout",
     "WiroError",
 ]
@@ -37,6 +51,10 @@ __all__ = [
 
 class WiroError(Exception):
     """Base of every error this client raises."""
+
+
+class InvalidInput(WiroError, ValueError):
+    """Refused locally before any request (and any cost): a bad option or image."""
 
 
 class APIError(WiroError):
@@ -50,11 +68,15 @@ class APIError(WiroError):
 
 
 class AuthenticationError(APIError):
-    """HTTP 401: unknown API key, missing or wrong signature."""
+    """HTTP 401 (unknown API key, missing or wrong signature), or codes 98/99."""
 
 
 class NotFoundError(APIError):
     """Code 1 (not found / not allowed in this state) or HTTP 404 (unknown path)."""
+
+
+class ValidationError(APIError):
+    """Code 0 with a validation message (``Request parameter [...]``, ``... is required``)."""
 
 
 class ConcurrencyLimitError(APIError):
@@ -65,25 +87,64 @@ class InsufficientBalanceError(APIError):
     """Code 97: the balance is below the minimum."""
 
 
+class RateLimitError(APIError):
+    """HTTP 429; ``retry_after`` is the server's ``Retry-After`` in seconds, if it sent one."""
+
+    def __init__(self, code: int, message: str, status: int, retry_after: float | None) -> None:
+        super().__init__(code, message, status)
+        self.retry_after = retry_after
+
+
+class ServerError(APIError):
+    """HTTP 5xx from the server or a proxy in front of it."""
+
+
 class TransportError(WiroError):
     """The request got no usable answer (connection, timeout, non-JSON body)."""
 
 
-class TaskFailed(WiroError):
-    """A task finished (``task_postprocess_end``) with ``pexit != "0"``."""
+class RunOutcomeUnknown(TransportError):
+    """A Run request may have reached the server but its answer was lost.
 
-    def __init__(self, task: Task) -> None:
-        super().__init__(f"task {task.id} failed (pexit {task.pexit}): {task.debugerror}")
+    It is never retried, since a retry could start (and bill) a second task.
+    Look for the task with ``Client.list()`` before running again.
+    """
+
+
+class DownloadError(TransportError):
+    """A download failed, or its byte count differs from the output's ``size``."""
+
+
+class TaskError(WiroError):
+    """The task (not the call) ended badly; ``task`` is its final snapshot."""
+
+    def __init__(self, message: str, task: Task) -> None:
+        super().__init__(message)
         self.task = task
 
 
-class TaskCancelled(WiroError):
+class TaskFailed(TaskError):
+    """A task finished (``task_postprocess_end``) with ``pexit != 0``; see ``debugerror``."""
+
+    def __init__(self, task: Task) -> None:
+        super().__init__(f"task {task.id} failed (pexit {task.pexit}): {task.debugerror}", task)
+        self.debugerror = task.debugerror
+        self.pexit = task.pexit
+
+
+class TaskCancelled(TaskError):
     """A task ended in ``task_cancel`` (cancelled or killed)."""
 
     def __init__(self, task: Task) -> None:
-        super().__init__(f"task {task.id} was cancelled")
-        self.task = task
+        super().__init__(f"task {task.id} was cancelled", task)
 
 
 class WaitTimeout(WiroError):
-    """``wait()`` reached its overall deadline before the task ended."""
+    """``wait()`` reached its overall deadline before the task ended.
+
+    ``task`` is the last snapshot seen (None if none was), so the caller can kill it.
+    """
+
+    def __init__(self, message: str, task: Task | None = None) -> None:
+        super().__init__(message)
+        self.task = task

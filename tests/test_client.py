@@ -18,6 +18,8 @@ from hailuo_client import (
     ConcurrencyLimitError,
     InsufficientBalanceError,
     NotFoundError,
+    RetryPolicy,
+    ServerError,
     Task,
     TaskCancelled,
     TaskFailed,
@@ -47,21 +49,39 @@ def test_all_is_the_public_api() -> None:
     assert sorted(hailuo_client.__all__) == sorted(
         [
             "DEFAULT_BASE_URL",
+            "DEFAULT_SOCKET_URL",
             "APIError",
             "AuthenticationError",
             "Client",
             "ConcurrencyLimitError",
+            "DownloadError",
+            "Event",
+            "File",
+            "ImageReport",
             "InsufficientBalanceError",
+            "InvalidInput",
             "NotFoundError",
             "Output",
+            "Progress",
+            "RateLimitError",
+            "RetryPolicy",
+            "RunOutcomeUnknown",
+            "ServerError",
+            "Status",
             "Task",
             "TaskCancelled",
+            "TaskError",
             "TaskFailed",
             "TransportError",
+            "ValidationError",
             "WaitTimeout",
             "WiroError",
+            "check_image",
+            "check_options",
         ]
     )
+    for name in hailuo_client.__all__:
+        assert getattr(hailuo_client, name).__doc__, f"{name} has no docstring"
 
 
 def test_settings_fall_back_to_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -89,13 +109,13 @@ def test_run_from_local_image(client: Client, kind: str) -> None:
         "file": io.BytesIO(image_bytes(IMAGE)),
     }[kind]
     task = client.run(image, "a calm sea", duration=6)
-    assert task.id.isdigit() and task.token
+    assert isinstance(task.id, int) and task.id > 0 and task.token
     assert client.detail(task).id == task.id
 
 
 def test_run_from_url(client: Client) -> None:
     task = client.run("https://example.com/first-frame.jpg", "a calm sea")
-    assert task.id.isdigit()
+    assert isinstance(task.id, int) and task.id > 0
     assert client.detail(task.token).id == task.id
 
 
@@ -132,7 +152,7 @@ def test_kill_running_task(client: Client, mock_wiro: Any) -> None:
     killed = client.kill(task)
     assert killed.status == "task_cancel"
     with pytest.raises(TaskCancelled) as info:
-        client.wait(task)
+        client.wait(task, via="poll")
     assert info.value.task.id == task.id
 
 
@@ -146,7 +166,7 @@ def test_list(client: Client) -> None:
 
 
 def test_delete_io_after_success(client: Client) -> None:
-    task = client.wait(client.run(image_path(IMAGE), "p"))
+    task = client.wait(client.run(image_path(IMAGE), "p"), via="poll")
     client.delete_io(task)
     client.delete_io(task)  # idempotent
 
@@ -168,7 +188,7 @@ def test_unknown_task_is_not_found(client: Client) -> None:
 
 def test_unknown_path_is_not_found(client: Client) -> None:
     with pytest.raises(NotFoundError) as info:
-        client._request("No/Such/Path", json={})
+        client._send("No/Such/Path", json={})
     assert info.value.status == 404
 
 
@@ -190,18 +210,18 @@ def test_insufficient_balance(client: Client, mock_wiro: Any, mock_wiro_project:
 
 def test_wait_success(client: Client) -> None:
     task = client.run(image_path(IMAGE), "a calm sea")
-    done = client.wait(task, timeout=600)
-    assert done.succeeded and done.terminal and done.pexit == "0"
+    done = client.wait(task, timeout=600, via="poll")
+    assert done.succeeded and done.terminal and done.pexit == 0
     assert done.outputs and done.outputs[0].url and done.outputs[0].size > 0
     assert done.outputs[0].contenttype == "video/mp4"
 
 
 def test_wait_failure_raises_task_failed(client: Client) -> None:
-    task = client.run(image_path("too_wide_3x1.jpg"), "p")
+    task = client.run(image_path("too_wide_3x1.jpg"), "p", check=False)
     with pytest.raises(TaskFailed) as info:
-        client.wait(task, timeout=600)
+        client.wait(task, timeout=600, via="poll")
     failed = info.value.task
-    assert failed.pexit != "0" and failed.terminal and not failed.succeeded
+    assert failed.pexit != 0 and failed.terminal and not failed.succeeded
     assert failed.debugerror and failed.debugerror in str(info.value)
     assert failed.outputs == ()
 
@@ -210,7 +230,7 @@ def test_wait_cancelled_raises_task_cancelled(client: Client) -> None:
     task = client.run(image_path(IMAGE), "p")
     client.cancel(task)
     with pytest.raises(TaskCancelled):
-        client.wait(task)
+        client.wait(task, via="poll")
 
 
 def test_wait_timeout_with_a_clock_that_never_moves(mock_wiro: Any, mock_wiro_project: Any) -> None:
@@ -230,7 +250,7 @@ def test_wait_timeout_with_a_clock_that_never_moves(mock_wiro: Any, mock_wiro_pr
     )
     task = c.run(image_path(IMAGE), "p")
     with pytest.raises(WaitTimeout):
-        c.wait(task, timeout=30, poll_interval=1.0)
+        c.wait(task, timeout=30, poll_interval=1.0, via="poll")
     # doubling, capped at 10 s, the last sleep cut to end exactly at the deadline
     assert sleeps == [1.0, 2.0, 4.0, 8.0, 10.0, 5.0]
 
@@ -246,7 +266,7 @@ def test_wait_timeout_tiny_deadline(mock_wiro: Any, mock_wiro_project: Any) -> N
     )
     task = c.run(image_path(IMAGE), "p")
     with pytest.raises(WaitTimeout, match="task_queue"):
-        c.wait(task, timeout=0.01)
+        c.wait(task, timeout=0.01, via="poll")
 
 
 def test_wait_timeout_when_retry_after_passes_the_deadline(
@@ -263,7 +283,7 @@ def test_wait_timeout_when_retry_after_passes_the_deadline(
     task = c.run(image_path(IMAGE), "p")
     faulty.add_fault("/v1/Task/Detail", status=429, retry_after=60, times=1)
     with pytest.raises(WaitTimeout, match="429"):
-        c.wait(task, timeout=30)
+        c.wait(task, timeout=30, via="poll")
     assert sleeps == []
 
 
@@ -271,12 +291,12 @@ def test_wait_retries_server_errors(faulty: Any, client: Client) -> None:
     task = client.run(image_path(IMAGE), "p")
     faulty.add_fault("/v1/Task/Detail", status=502, times=2)
     faulty.add_fault("/v1/Task/Detail", reset=True, times=1)
-    assert client.wait(task, timeout=600).succeeded
+    assert client.wait(task, timeout=600, via="poll").succeeded
 
 
 def test_wait_does_not_retry_client_errors(client: Client) -> None:
     with pytest.raises(NotFoundError):
-        client.wait("999999", timeout=600)
+        client.wait("999999", timeout=600, via="poll")
 
 
 def test_task_is_frozen(client: Client) -> None:
@@ -308,23 +328,34 @@ def test_wait_honours_retry_after_on_429(faulty: Any, mock_wiro_project: Any) ->
     )
     task = c.run(image_path(IMAGE), "p")
     faulty.add_fault("/v1/Task/Detail", status=429, retry_after=7, times=2)
-    assert c.wait(task, timeout=600).succeeded
+    assert c.wait(task, timeout=600, via="poll").succeeded
     assert sleeps[:2] == [7.0, 7.0]
 
 
-def test_server_error_is_api_error(faulty: Any, client: Client) -> None:
+def test_server_error_is_api_error(faulty: Any, mock_wiro_project: Any) -> None:
+    c = make_client(faulty, mock_wiro_project, retry=RetryPolicy(attempts=1))
     faulty.add_fault("/v1/Task/List", status=502, times=1)
-    with pytest.raises(APIError) as info:
-        client.list()
-    assert info.value.status == 502
-    assert client.list() == []
+    with pytest.raises(ServerError) as info:
+        c.list()
+    assert isinstance(info.value, APIError) and info.value.status == 502
+    assert c.list() == []
 
 
-def test_dropped_connection_is_transport_error(faulty: Any, client: Client) -> None:
+def test_dropped_connection_is_transport_error(faulty: Any, mock_wiro_project: Any) -> None:
+    c = make_client(faulty, mock_wiro_project, retry=RetryPolicy(attempts=1))
     faulty.add_fault("/v1/Task/List", reset=True, times=1)
     with pytest.raises(TransportError):
-        client.list()
+        c.list()
+    assert c.list() == []
+
+
+@pytest.mark.parametrize("fault", [{"status": 502}, {"status": 503}, {"reset": True}])
+def test_list_is_retried_past_transient_faults(
+    faulty: Any, client: Client, fault: dict[str, Any]
+) -> None:
+    faulty.add_fault("/v1/Task/List", times=2, **fault)
     assert client.list() == []
+    assert len(faulty.journal.entries(kind="request", path="/v1/Task/List")) == 3
 
 
 def test_client_shares_no_code_with_the_fake() -> None:
