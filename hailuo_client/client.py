@@ -462,7 +462,7 @@ class _Watch:
         self.timeout = timeout
         self.on_event = on_event
         self.seen_frames: set[str] = set()
-        self.last_status: Status | None = None
+        self.emitted: set[Status] = set()
         self.last: Task | None = task if isinstance(task, Task) else None
         self.problem = ""
 
@@ -476,16 +476,18 @@ class _Watch:
         return WaitTimeout(f"task not finished after {self.timeout} s ({detail})", self.last)
 
     def emit(self, event: Event) -> None:
-        if event.status is not Status.OUTPUT and event.status is not Status.ERROR:
-            self.last_status = event.status
+        """Deliver an event once: each lifecycle status once, whichever view saw it first."""
+        if event.status not in _REPEATING:
+            if event.status in self.emitted:
+                return
+            self.emitted.add(event.status)
         if self.on_event is not None:
             self.on_event(event)
 
     def observe(self, task: Task) -> Task:
-        """Record a REST snapshot; emit a ``poll`` event when the status moved on."""
+        """Record a REST snapshot; emit a ``poll`` event for a status not seen before."""
         self.last = task
-        if task.status is not self.last_status:
-            self.emit(Event(status=task.status, task_id=task.id, source="poll"))
+        self.emit(Event(status=task.status, task_id=task.id, source="poll"))
         return task
 
     def finish(self, task: Task) -> Task:
@@ -597,6 +599,9 @@ class _Watch:
             self.emit(event)
             if event.status.terminal:
                 return True
+
+
+_REPEATING = frozenset({Status.OUTPUT, Status.ERROR})  # progress and log lines come many times
 
 
 def _never_sent(exc: BaseException) -> bool:

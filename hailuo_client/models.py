@@ -154,7 +154,7 @@ class Task:
     pexit: int | None = None
     outputs: tuple[Output, ...] = ()
     debugerror: str = ""
-    debugoutput: str = ""
+    debugoutput: str = field(default="", repr=False)
     totalcost: Decimal | None = None
     cps: Decimal | None = None
     elapsedseconds: Decimal | None = None
