@@ -17,7 +17,7 @@ import email.utils
 import logging
 import os
 import random
-import tempfile
+import secrets
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -463,6 +463,7 @@ class _Watch:
         self.on_event = on_event
         self.seen_frames: set[str] = set()
         self.emitted: set[Status] = set()
+        self.rank = 0
         self.last: Task | None = task if isinstance(task, Task) else None
         self.problem = ""
 
@@ -476,18 +477,25 @@ class _Watch:
         return WaitTimeout(f"task not finished after {self.timeout} s ({detail})", self.last)
 
     def emit(self, event: Event) -> None:
-        """Deliver an event once: each lifecycle status once, whichever view saw it first."""
+        """Deliver an event once, in lifecycle order, whichever view saw it first.
+
+        Each lifecycle status is delivered once; one earlier than a status already
+        delivered (a socket replaying history after a poll saw further) is dropped.
+        """
         if event.status not in _REPEATING:
-            if event.status in self.emitted:
+            rank = _RANK.get(event.status, 0)
+            if event.status in self.emitted or (rank and rank < self.rank):
                 return
             self.emitted.add(event.status)
+            self.rank = max(self.rank, rank)
         if self.on_event is not None:
             self.on_event(event)
 
-    def observe(self, task: Task) -> Task:
+    def observe(self, task: Task, *, report: bool = True) -> Task:
         """Record a REST snapshot; emit a ``poll`` event for a status not seen before."""
         self.last = task
-        self.emit(Event(status=task.status, task_id=task.id, source="poll"))
+        if report:
+            self.emit(Event(status=task.status, task_id=task.id, source="poll"))
         return task
 
     def finish(self, task: Task) -> Task:
@@ -497,16 +505,19 @@ class _Watch:
             raise TaskFailed(task)
         return task
 
-    def detail_once(self) -> Task:
+    def detail_once(self, *, report: bool = True) -> Task:
         timeout = min(self.client.timeout, max(self.remaining(), 0.001))
         ref = _task_ref(self.task, token_key="tasktoken")
         answer = self.client._send("Task/Detail", json=ref, timeout=timeout)
-        return self.observe(self.client._first_task("Task/Detail", answer))
+        return self.observe(self.client._first_task("Task/Detail", answer), report=report)
 
     def peek(self) -> Task | None:
-        """One Detail; None on a transient failure (the caller carries on)."""
+        """One Detail while the socket leads (reported only if terminal); None on a blip."""
         try:
-            return self.detail_once()
+            task = self.detail_once(report=False)
+            if task.terminal:
+                self.observe(task)
+            return task
         except (TransportError, ServerError, RateLimitError) as exc:
             self.problem = str(exc)
             return None
@@ -602,6 +613,10 @@ class _Watch:
 
 
 _REPEATING = frozenset({Status.OUTPUT, Status.ERROR})  # progress and log lines come many times
+_RANK: dict[Status, int] = {
+    status: n for n, status in enumerate(Status, start=1) if status is not Status.UNKNOWN
+}
+_RANK[Status.CANCEL] = _RANK[Status.POSTPROCESS_END]  # either can end a task, from any stage
 
 
 def _never_sent(exc: BaseException) -> bool:
@@ -631,8 +646,9 @@ def _stream_to(path: Path, response: requests.Response, expected: int | None, ur
     """Write the body to a temporary file beside ``path``; rename it there once checked."""
     declared = response.headers.get("Content-Length")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    tmp = Path(tmp_name)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
+    # O_EXCL: never follow or clobber someone else's file; 0o666 lets the umask decide.
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
     try:
         written = 0
         with os.fdopen(fd, "wb") as out:

@@ -1,0 +1,432 @@
+"""``hailuo``: MiniMax Hailuo 2.3 Fast from the command line.
+
+::
+
+    hailuo generate cat.jpg --prompt "the cat turns its head" --out cat.mp4
+    hailuo generate cat.jpg --prompt "..." --no-wait --json   # {"id": ..., "token": ...}
+    hailuo watch 534574          # follow a task to its end, download nothing
+    hailuo status 534574 | cancel ID | kill ID | download ID --out v.mp4 | upload FILE | list
+
+Credentials and URLs come from ``WIRO_API_KEY``, ``WIRO_API_SECRET``,
+``WIRO_BASE_URL`` and ``WIRO_SOCKET_URL`` (or the matching options), so the same
+command runs against the fake and the real API. On a terminal, progress is a
+live display on stderr; elsewhere it is one plain line per step. The result goes
+to stdout (``--json`` for a JSON object). Exit codes: see ``EXIT_*``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any, Final
+
+from .client import Client
+from .exceptions import (
+    APIError,
+    InvalidInput,
+    TaskCancelled,
+    TaskError,
+    TaskFailed,
+    TransportError,
+    WaitTimeout,
+    WiroError,
+)
+from .models import Event, File, Status, Task
+
+__all__ = [
+    "EXIT_API_ERROR",
+    "EXIT_CANCELLED",
+    "EXIT_INTERRUPTED",
+    "EXIT_OK",
+    "EXIT_TASK_FAILED",
+    "EXIT_TIMEOUT",
+    "EXIT_TRANSPORT_ERROR",
+    "EXIT_USAGE",
+    "main",
+]
+
+EXIT_OK: Final = 0
+"""The command did what was asked (for generate/watch: the task succeeded)."""
+EXIT_TASK_FAILED: Final = 1
+"""The task finished with a non-zero pexit."""
+EXIT_USAGE: Final = 2
+"""Bad arguments, missing credentials, or an input refused before any request."""
+EXIT_CANCELLED: Final = 3
+"""The task ended in task_cancel (cancelled or killed)."""
+EXIT_TIMEOUT: Final = 4
+"""The wait's deadline passed; the task may still be running."""
+EXIT_API_ERROR: Final = 5
+"""The API refused a call (authentication, not found, validation, codes 96/97...)."""
+EXIT_TRANSPORT_ERROR: Final = 6
+"""No usable answer from the server (network, timeouts, a broken download)."""
+EXIT_INTERRUPTED: Final = 130
+"""Interrupted (Ctrl-C); a running task keeps running."""
+
+_STAGES: Final = {
+    Status.QUEUE: "queued",
+    Status.ACCEPT: "accepted",
+    Status.PREPROCESS_START: "preprocessing",
+    Status.PREPROCESS_END: "preprocessed",
+    Status.ASSIGN: "assigned to a worker",
+    Status.START: "starting",
+    Status.OUTPUT: "generating",
+    Status.OUTPUT_FULL: "generated",
+    Status.ERROR_FULL: "generated (with errors)",
+    Status.END: "finishing",
+    Status.POSTPROCESS_START: "uploading the video",
+    Status.POSTPROCESS_END: "done",
+    Status.CANCEL: "cancelled",
+}
+
+
+class _UsageError(Exception):
+    """A problem with the command line itself (exit 2)."""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hailuo",
+        description="MiniMax Hailuo 2.3 Fast image-to-video on the Wiro API.",
+        epilog=(
+            "environment: WIRO_API_KEY, WIRO_API_SECRET, WIRO_BASE_URL, WIRO_SOCKET_URL. "
+            "exit codes: 0 success, 1 task failed, 2 usage error, 3 cancelled, "
+            "4 timeout, 5 API error, 6 transport error, 130 interrupted."
+        ),
+    )
+    parser.add_argument("--api-key", help="API key (default: $WIRO_API_KEY)")
+    parser.add_argument("--api-secret", help="API secret (default: $WIRO_API_SECRET)")
+    parser.add_argument("--base-url", help="REST base (default: $WIRO_BASE_URL or the real API)")
+    parser.add_argument("--socket-url", help="task socket (default: $WIRO_SOCKET_URL or derived)")
+    parser.add_argument(
+        "--http-timeout", type=float, default=30.0, help="seconds per HTTP request (default 30)"
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--json", action="store_true", help="print the result as JSON")
+        return sub
+
+    def waiting(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument("--via", choices=("auto", "socket", "poll"), default="auto")
+        sub.add_argument(
+            "--timeout", type=float, default=900.0, help="overall wait in seconds (default 900)"
+        )
+
+    gen = command("generate", "Animate IMAGE (path or http(s) URL) into a video.")
+    gen.add_argument("image")
+    gen.add_argument("--prompt", "-p", default="", help="what should happen (up to 2000 chars)")
+    gen.add_argument("--resolution", choices=("768P", "1080P"), default="768P")
+    gen.add_argument("--duration", type=int, choices=(6, 10), default=6, help="seconds")
+    gen.add_argument("--no-optimizer", action="store_true", help="turn the prompt optimizer off")
+    gen.add_argument("--callback-url", default="", help="URL Wiro POSTs to when the task ends")
+    gen.add_argument("--out", "-o", help="where to save the video (default hailuo-<id>.mp4)")
+    gen.add_argument("--no-wait", action="store_true", help="print the task and exit")
+    gen.add_argument("--no-check", action="store_true", help="skip the local image checks")
+    waiting(gen)
+
+    for name, help_text in (
+        ("status", "Show a task (by id or token)."),
+        ("cancel", "Cancel a queued task."),
+        ("kill", "Kill a running task."),
+    ):
+        command(name, help_text).add_argument("task")
+    watch = command("watch", "Follow a task to its end (download nothing).")
+    watch.add_argument("task")
+    waiting(watch)
+    download = command("download", "Download a finished task's video.")
+    download.add_argument("task")
+    download.add_argument("--out", "-o", help="file or directory (default hailuo-<id>.mp4)")
+    upload = command("upload", "Upload a file; its URL can be given to generate.")
+    upload.add_argument("file")
+    upload.add_argument("--folder", help="folder id")
+    listing = command("list", "List the project's tasks.")
+    listing.add_argument("--limit", type=int, default=20)
+    return parser
+
+
+class _Reporter:
+    """Shows a task's progress: a live display on a terminal, plain lines elsewhere."""
+
+    def __init__(self, stream: IO[str], live: bool) -> None:
+        self.stream = stream
+        self.live = live
+        self._progress: Any = None
+        self._bar: Any = None
+        self._last_line = ""
+
+    def __enter__(self) -> _Reporter:
+        if self.live:
+            from rich.console import Console
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                SpinnerColumn,
+                TaskProgressColumn,
+                TextColumn,
+                TimeElapsedColumn,
+            )
+
+            console = Console(file=self.stream, force_terminal=True)
+            self._progress = Progress(
+                SpinnerColumn(),
+                TextColumn("[bold]{task.description}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TimeElapsedColumn(),
+                console=console,
+            )
+            self._progress.start()
+            self._bar = self._progress.add_task("submitting", total=100)
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+
+    def note(self, text: str) -> None:
+        """A one-off message (above the live display on a terminal)."""
+        if self._progress is not None:
+            self._progress.console.print(text, markup=False, highlight=False)
+        else:
+            print(text, file=self.stream, flush=True)
+
+    def event(self, event: Event) -> None:
+        """Show one wait event."""
+        stage = _STAGES.get(event.status, event.raw_type or event.status.value)
+        percent = event.progress.percentage if event.progress else None
+        if self._progress is not None:
+            description = f"task {event.task_id}: {stage}"
+            if percent is not None:
+                self._progress.update(self._bar, description=description, completed=percent)
+            else:
+                done = 100 if event.status is Status.POSTPROCESS_END else None
+                self._progress.update(self._bar, description=description, completed=done)
+            return
+        if event.status is Status.ERROR:
+            return  # stderr lines of the model: not progress
+        line = f"task {event.task_id}: {stage}"
+        if percent is not None:
+            line += f" {percent:.0f}%"
+        if line != self._last_line:  # one line per step, not per unparsed output frame
+            print(line, file=self.stream, flush=True)
+            self._last_line = line
+
+
+def _task_json(task: Task, saved: Path | None = None) -> dict[str, Any]:
+    video = task.video
+    return {
+        "id": str(task.id),
+        "token": task.token,
+        "status": task.raw_status or task.status.value,
+        "pexit": task.pexit,
+        "succeeded": task.succeeded,
+        "debugerror": task.debugerror,
+        "totalcost": str(task.totalcost) if task.totalcost is not None else None,
+        "url": video.url if video else None,
+        "size": video.size if video else None,
+        "saved": str(saved) if saved else None,
+    }
+
+
+def _file_json(file: File) -> dict[str, Any]:
+    return {"id": file.id, "name": file.name, "url": file.url, "size": file.size}
+
+
+def _client(args: argparse.Namespace) -> Client:
+    try:
+        return Client(
+            args.api_key,
+            args.api_secret,
+            base_url=args.base_url,
+            socket_url=args.socket_url,
+            timeout=args.http_timeout,
+        )
+    except ValueError as exc:
+        raise _UsageError(str(exc)) from None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code (see ``EXIT_*``)."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help is 0, a usage error 2
+        return int(exc.code or 0)
+    out, err = sys.stdout, sys.stderr
+    running: list[Task] = []  # the task being waited on, for the Ctrl-C message
+    try:
+        return _COMMANDS[args.command](args, out, err, running)
+    except _UsageError as exc:
+        print(f"hailuo: error: {exc}", file=err)
+        return EXIT_USAGE
+    except InvalidInput as exc:
+        print(f"hailuo: refused before sending: {exc}", file=err)
+        return EXIT_USAGE
+    except TaskError as exc:
+        _print_result(args, out, exc.task)
+        print(f"hailuo: {exc}", file=err)
+        return EXIT_CANCELLED if isinstance(exc, TaskCancelled) else EXIT_TASK_FAILED
+    except WaitTimeout as exc:
+        print(f"hailuo: {exc}", file=err)
+        if exc.task is not None:
+            print(f"hailuo: the task may still be running: hailuo kill {exc.task.id}", file=err)
+        return EXIT_TIMEOUT
+    except APIError as exc:
+        print(f"hailuo: {exc}", file=err)
+        return EXIT_API_ERROR
+    except TransportError as exc:
+        print(f"hailuo: {exc}", file=err)
+        return EXIT_TRANSPORT_ERROR
+    except WiroError as exc:  # pragma: no cover - every subclass is handled above
+        print(f"hailuo: {exc}", file=err)
+        return EXIT_API_ERROR
+    except KeyboardInterrupt:
+        if running:
+            task = running[-1]
+            print(
+                f"\nhailuo: interrupted; task {task.id} keeps running "
+                f"(hailuo watch {task.id} / hailuo kill {task.id})",
+                file=err,
+            )
+        return EXIT_INTERRUPTED
+
+
+def _print_result(
+    args: argparse.Namespace, out: IO[str], task: Task, saved: Path | None = None
+) -> None:
+    if getattr(args, "json", False):
+        print(json.dumps(_task_json(task, saved)), file=out, flush=True)
+
+
+def _follow(
+    args: argparse.Namespace, client: Client, task: Task | str, err: IO[str], running: list[Task]
+) -> Task:
+    if isinstance(task, Task):
+        running.append(task)
+    with _Reporter(err, live=err.isatty()) as reporter:
+        if isinstance(task, Task):
+            reporter.note(f"task {task.id} submitted (token {task.token})")
+        return client.wait(task, timeout=args.timeout, via=args.via, on_event=reporter.event)
+
+
+def _generate(args: argparse.Namespace, out: IO[str], err: IO[str], running: list[Task]) -> int:
+    client = _client(args)
+    image: str = args.image
+    if not image.startswith(("http://", "https://")) and not Path(image).is_file():
+        raise _UsageError(f"no such image file: {image}")
+    task = client.run(
+        image,
+        args.prompt,
+        prompt_optimizer=not args.no_optimizer,
+        resolution=args.resolution,
+        duration=args.duration,
+        callback_url=args.callback_url,
+        check=not args.no_check,
+    )
+    if args.no_wait:
+        if args.json:
+            print(json.dumps(_task_json(task)), file=out)
+        else:
+            print(f"task {task.id} token {task.token}", file=out)
+        return EXIT_OK
+    done = _follow(args, client, task, err, running)
+    saved = client.download(done, args.out)
+    if args.json:
+        _print_result(args, out, done, saved)
+    else:
+        print(f"saved {saved}", file=out)
+    return EXIT_OK
+
+
+def _watch(args: argparse.Namespace, out: IO[str], err: IO[str], running: list[Task]) -> int:
+    client = _client(args)
+    done = _follow(args, client, args.task, err, running)
+    if args.json:
+        _print_result(args, out, done)
+    else:
+        video = done.video
+        print(f"task {done.id} succeeded: {video.url if video else 'no output'}", file=out)
+    return EXIT_OK
+
+
+def _single(action: str) -> Callable[[argparse.Namespace, IO[str], IO[str], list[Task]], int]:
+    def command(args: argparse.Namespace, out: IO[str], err: IO[str], running: list[Task]) -> int:
+        client = _client(args)
+        task: Task = getattr(client, action)(args.task)
+        if args.json:
+            _print_result(args, out, task)
+        else:
+            line = f"task {task.id}: {task.raw_status or task.status.value}"
+            if task.pexit is not None:
+                line += f" (pexit {task.pexit})"
+            if task.debugerror:
+                line += f": {task.debugerror}"
+            video = task.video
+            if video is not None:
+                line += f" {video.url}"
+            print(line, file=out)
+        return EXIT_OK
+
+    command.__doc__ = f"``hailuo {action}``."
+    return command
+
+
+def _download(args: argparse.Namespace, out: IO[str], err: IO[str], running: list[Task]) -> int:
+    client = _client(args)
+    task = client.detail(args.task)
+    if not task.terminal:
+        raise _UsageError(f"task {task.id} is {task.status.value}, not finished: hailuo watch it")
+    if task.cancelled:
+        raise TaskCancelled(task)
+    if task.failed:
+        raise TaskFailed(task)
+    saved = client.download(task, args.out)
+    if args.json:
+        _print_result(args, out, task, saved)
+    else:
+        print(f"saved {saved}", file=out)
+    return EXIT_OK
+
+
+def _upload(args: argparse.Namespace, out: IO[str], err: IO[str], running: list[Task]) -> int:
+    client = _client(args)
+    path = Path(args.file)
+    if not path.is_file():
+        raise _UsageError(f"no such file: {path}")
+    files = client.upload(path, folder_id=args.folder)
+    for file in files:
+        if args.json:
+            print(json.dumps(_file_json(file)), file=out)
+        else:
+            print(f"{file.id} {file.url}", file=out)
+    return EXIT_OK
+
+
+def _list(args: argparse.Namespace, out: IO[str], err: IO[str], running: list[Task]) -> int:
+    client = _client(args)
+    for task in client.list(limit=args.limit):
+        if args.json:
+            print(json.dumps(_task_json(task)), file=out)
+        else:
+            print(f"{task.id} {task.raw_status or task.status.value}", file=out)
+    return EXIT_OK
+
+
+_COMMANDS: Final[dict[str, Callable[[argparse.Namespace, IO[str], IO[str], list[Task]], int]]] = {
+    "generate": _generate,
+    "watch": _watch,
+    "status": _single("detail"),
+    "cancel": _single("cancel"),
+    "kill": _single("kill"),
+    "download": _download,
+    "upload": _upload,
+    "list": _list,
+}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
