@@ -201,10 +201,14 @@ class _Reporter:
         if self._progress is not None:
             description = f"task {event.task_id}: {stage}"
             if percent is not None:
-                self._progress.update(self._bar, description=description, completed=percent)
+                self._progress.update(
+                    self._bar, description=description, completed=percent, refresh=True
+                )
             else:
                 done = 100 if event.status is Status.POSTPROCESS_END else None
-                self._progress.update(self._bar, description=description, completed=done)
+                self._progress.update(
+                    self._bar, description=description, completed=done, refresh=True
+                )
             return
         if event.status is Status.ERROR:
             return  # stderr lines of the model: not progress
