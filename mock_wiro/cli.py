@@ -203,6 +203,11 @@ def _banner(
         f"    -F {shlex.quote('prompt=' + SEED_PROMPT)} \\",
         '    -F "promptOptimizer=true" -F "resolution=768P" -F "duration=6"',
         "",
+        "Or with the hailuo CLI (installed alongside):",
+        f"  export WIRO_API_KEY={shlex.quote(key)} WIRO_API_SECRET={shlex.quote(secret)} "
+        f"WIRO_BASE_URL={shlex.quote(base)}",
+        '  hailuo generate path/to/image.jpg --prompt "waves roll in" --out video.mp4',
+        "",
         "Ctrl-C to stop.",
     ]
     return "\n".join(lines)

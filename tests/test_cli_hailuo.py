@@ -306,3 +306,25 @@ def test_terminal_gets_a_live_progress_display(fast_fake: MockWiroServer, tmp_pa
     assert "100%" in screen and "generating" in screen
     assert f"saved {out}" in screen
     assert out.stat().st_size > 0
+
+
+def test_the_serve_banner_line_drives_hailuo(tmp_path: Path) -> None:
+    """Two real processes: ``mock-wiro serve`` and ``hailuo``, joined only by the banner's
+    ``export WIRO_...`` line, as a user would copy it."""
+    import shlex
+
+    from .test_seed_curl import start_serve
+
+    served = start_serve(tmp_path, "--speed", "400")
+    try:
+        (export,) = [line for line in served.banner if line.strip().startswith("export WIRO_")]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("WIRO_")}
+        for assignment in shlex.split(export.strip())[1:]:
+            name, _, value = assignment.partition("=")
+            env[name] = value
+        out = tmp_path / "banner.mp4"
+        result = hailuo("generate", image_path("square.webp"), "-p", "x", "-o", out, env=env)
+        assert result.returncode == 0, result.stderr
+        assert out.stat().st_size > 0
+    finally:
+        assert served.stop() == 0
