@@ -97,12 +97,14 @@ class RetryPolicy:
 
     The n-th retry waits a uniformly random time in ``[0, min(max_backoff,
     backoff * 2**n)]`` (AWS's "full jitter"), except after HTTP 429 with a
-    ``Retry-After``, which is waited exactly.
+    ``Retry-After``, which is waited exactly (up to ``max_retry_after``).
     """
 
     attempts: int = 4
     backoff: float = 0.5
     max_backoff: float = 8.0
+    max_retry_after: float = 60.0
+    """A ``Retry-After`` longer than this is not waited: the RateLimitError is raised."""
 
     def delay(self, retry: int, rng: random.Random) -> float:
         """Seconds to wait before retry number ``retry`` (0 for the first)."""
@@ -224,7 +226,7 @@ class Client:
                 error: Exception = exc
                 wait = None
             except RateLimitError as exc:
-                if not safe:
+                if not safe or (exc.retry_after or 0) > self.retry.max_retry_after:
                     raise
                 error, wait = exc, exc.retry_after
             except (ServerError, TransportError) as exc:

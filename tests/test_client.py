@@ -363,3 +363,18 @@ def test_client_shares_no_code_with_the_fake() -> None:
     for source in package.glob("*.py"):
         assert "mock_wiro" not in source.read_text(encoding="utf-8"), source
     assert (package / "py.typed").is_file()
+
+
+def test_every_public_name_has_a_docstring_and_type_hints() -> None:
+    import inspect
+
+    for name in hailuo_client.__all__:
+        obj = getattr(hailuo_client, name)
+        if not inspect.isclass(obj):
+            continue
+        for attr, member in vars(obj).items():
+            if attr.startswith("_") or not callable(member):
+                continue
+            function = member.__func__ if isinstance(member, classmethod) else member
+            assert function.__doc__, f"{name}.{attr} has no docstring"
+            assert "return" in function.__annotations__, f"{name}.{attr} lacks a return type"
