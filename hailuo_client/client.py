@@ -425,23 +425,31 @@ class Client:
 
     def _download_once(self, url: str, size: int | None, path: Path) -> Path:
         try:
-            response = self.session.get(url, stream=True, timeout=self.timeout)
+            # identity: byte counts must match Content-Length and the output's size
+            response = self.session.get(
+                url, stream=True, timeout=self.timeout, headers={"Accept-Encoding": "identity"}
+            )
         except requests.RequestException as exc:
             if _never_sent(exc):
                 raise _NotSent(f"GET {url}: could not connect: {exc}") from exc
             raise DownloadError(f"GET {url} failed: {exc}") from exc
         with response:
             status = response.status_code
+            problem = f"GET {url}: HTTP {status} {response.reason}"
+            if status == 429:
+                raise RateLimitError(0, problem, status, _retry_after(response))
             if status >= 500:
-                raise ServerError(0, f"GET {url}: HTTP {status}", status)
+                raise ServerError(0, problem, status)
+            if status in (404, 410):
+                raise NotFoundError(0, problem, status)
             if status != 200:
-                raise NotFoundError(0, f"GET {url}: HTTP {status} {response.reason}", status)
+                raise APIError(0, problem, status)
             declared = response.headers.get("Content-Length")
-            if declared is not None and not declared.isdigit():
-                declared = None
-            expected = size or (int(declared) if declared else None)
+            encoded = response.headers.get("Content-Encoding", "identity").lower() != "identity"
+            if declared is not None and (encoded or not declared.isdigit()):
+                declared = None  # a compressed length says nothing about the decoded bytes
             try:
-                _stream_to(path, response, expected, url)
+                _stream_to(path, response, size or (int(declared) if declared else None), url)
             except requests.RequestException as exc:
                 raise DownloadError(f"GET {url} broke off: {exc}") from exc
         return path
@@ -484,7 +492,7 @@ class _Watch:
         Each lifecycle status is delivered once; one earlier than a status already
         delivered (a socket replaying history after a poll saw further) is dropped.
         """
-        if event.status not in _REPEATING:
+        if event.status not in _REPEATING or event.source == "poll":  # polls carry no content
             rank = _RANK.get(event.status, 0)
             if event.status in self.emitted or (rank and rank < self.rank):
                 return
@@ -647,6 +655,8 @@ def _never_sent(exc: BaseException) -> bool:
 def _stream_to(path: Path, response: requests.Response, expected: int | None, url: str) -> None:
     """Write the body to a temporary file beside ``path``; rename it there once checked."""
     declared = response.headers.get("Content-Length")
+    if response.headers.get("Content-Encoding", "identity").lower() != "identity":
+        declared = None
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.part")
     # O_EXCL: never follow or clobber someone else's file; 0o666 lets the umask decide.
