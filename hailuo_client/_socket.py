@@ -74,6 +74,10 @@ class TaskSocket:
         """Close the connection (idempotent, never raises)."""
         with contextlib.suppress(Exception):  # already broken: nothing to close politely
             self._ws.close(timeout=1)
+        # After the server's close frame, websocket-client's close() returns early and
+        # leaves the TCP socket open; shutdown() always releases it.
+        with contextlib.suppress(Exception):
+            self._ws.shutdown()  # type: ignore[no-untyped-call]
 
     def receive(self, timeout: float) -> tuple[str, dict[str, Any]] | None:
         """The next frame as ``(text, parsed)``, or None if none came within ``timeout``."""

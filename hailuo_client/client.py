@@ -575,6 +575,7 @@ class _Watch:
             remaining = self.remaining()
             if remaining <= 0:
                 raise self.timed_out()
+            frames_before = len(self.seen_frames)
             try:
                 with TaskSocket(client.socket_url, token, min(client.timeout, remaining)) as sock:
                     # Registered. A late subscriber may get no replay [A], so look once.
@@ -582,9 +583,10 @@ class _Watch:
                     if snapshot is not None and snapshot.terminal:
                         return self.finish(snapshot)
                     if self.follow(sock):
-                        failures = 0
                         break
             except SocketLost as exc:
+                if len(self.seen_frames) > frames_before:
+                    failures = 0  # that connection made progress: count drops in a row only
                 failures += 1
                 self.problem = f"socket: {exc}"
                 if exc.permanent or failures >= client.retry.attempts:
