@@ -1,0 +1,109 @@
+"""The Wiro API contract as data: what every test checks against.
+
+Each value names its source as ``../shared/wiro-api.md`` does: [seed] the model page,
+[docs] Wiro's documentation. The shapes come from the seed's example responses in
+``fixtures/seed/`` (golden data), not from any implementation.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Final
+
+from fixtures import seed_response
+
+MODEL_RUN: Final = "Run/minimax/hailuo-2-3-fast"  # [seed]
+
+LIFECYCLE: Final = (  # [docs], in order; task_output repeats, task_error_full is optional
+    "task_queue",
+    "task_accept",
+    "task_preprocess_start",
+    "task_preprocess_end",
+    "task_assign",
+    "task_start",
+    "task_output",
+    "task_output_full",
+    "task_error_full",
+    "task_end",
+    "task_postprocess_start",
+    "task_postprocess_end",
+)
+TERMINAL: Final = frozenset({"task_postprocess_end", "task_cancel"})  # [docs]
+INTERIM: Final = frozenset({"task_output", "task_error"})  # may repeat [docs]
+
+SUCCESS_FRAMES: Final = re.compile(
+    r"task_queue task_accept task_preprocess_start task_preprocess_end task_assign "
+    r"task_start (task_(output|error) )*task_output_full (task_error_full )?task_end "
+    r"task_postprocess_start task_postprocess_end"
+)
+"""The socket frame types of a task that ran to its end, joined by spaces [docs]."""
+
+# 401s, code 0 [docs]
+NOT_FOUNDED: Final = "Project authorization is not founded."
+SIGNATURE_REQUIRED: Final = (
+    "Project requires signature authentication. x-signature and x-nonce headers are required."
+)
+NOT_VALID: Final = "Project authorization is not valid."
+
+# Task errors [docs]
+ID_REQUIRED: Final = "taskid or socketaccesstoken is required"
+NO_TASK: Final = "There is no task yet."
+NOT_CANCELLABLE: Final = "Task is not in a cancellable state."
+KILL_REFUSED_PREFIX: Final = "Task could not be killed"
+
+# Run validation [docs]
+FILES_REQUIRED: Final = "Request files [inputImageFirst] required"
+NOT_A_NUMBER: Final = "Request parameter [{name}] must be integer or float"
+CONCURRENCY_CODE: Final = 96
+BALANCE_CODE: Final = 97
+
+SEED_DETAIL: Final[dict[str, Any]] = seed_response("task_detail_response")
+SEED_TASK: Final[dict[str, Any]] = SEED_DETAIL["tasklist"][0]
+SEED_OUTPUT: Final[dict[str, Any]] = SEED_TASK["outputs"][0]
+SEED_RUN: Final[dict[str, Any]] = seed_response("run_response")
+SEED_KILL: Final[dict[str, Any]] = seed_response("task_kill_response")
+SEED_CANCEL: Final[dict[str, Any]] = seed_response("task_cancel_response")
+
+NULLABLE_TASK_FIELDS: Final = frozenset(k for k, v in SEED_TASK.items() if v is None)
+"""Fields the seed shows as ``null`` (guestid, marketplaceid): null or a string."""
+NEWER_TASK_FIELDS: Final = frozenset({"modeldescription", "modelslugowner", "modelslugproject"})
+"""Fields newer docs add to the seed's set [docs]: allowed, not required."""
+
+
+def lifecycle_rank(status: str) -> int:
+    """Position of a lifecycle status (task_error ranks with task_output); -1 if unknown."""
+    if status == "task_error":
+        status = "task_output"
+    return LIFECYCLE.index(status) if status in LIFECYCLE else -1
+
+
+def type_name(value: object) -> str:
+    """A JSON type name for messages."""
+    return {
+        str: "string",
+        int: "integer",
+        float: "number",
+        bool: "boolean",
+        list: "array",
+        dict: "object",
+        type(None): "null",
+    }[type(value)]
+
+
+def check_like_seed(actual: dict[str, Any], seed: dict[str, Any], where: str) -> list[str]:
+    """Every seed field present with the seed's JSON type (nulls: null or string);
+    fields beyond the seed's are allowed. Returns the problems found."""
+    problems = []
+    for key, example in seed.items():
+        if key not in actual:
+            problems.append(f"{where}: missing {key!r}")
+            continue
+        value = actual[key]
+        if example is None:
+            if value is not None and not isinstance(value, str):
+                problems.append(f"{where}.{key}: {type_name(value)}, expected null or string")
+        elif type_name(value) != type_name(example):
+            problems.append(
+                f"{where}.{key}: {type_name(value)} {value!r:.60}, expected {type_name(example)}"
+            )
+    return problems
