@@ -38,6 +38,14 @@ SUCCESS_FRAMES: Final = re.compile(
 )
 """The socket frame types of a task that ran to its end, joined by spaces [docs]."""
 
+SUCCESS_FRAMES_LATE: Final = re.compile(
+    r"(((((task_queue )?task_accept )?task_preprocess_start )?task_preprocess_end )?"
+    r"task_assign )?task_start (task_(output|error) )*task_output_full (task_error_full )?"
+    r"task_end task_postprocess_start task_postprocess_end"
+)
+"""``SUCCESS_FRAMES`` for a subscriber that may have registered after the first steps:
+what a late subscriber receives is undocumented [A], so only a prefix may be missing."""
+
 # 401s, code 0 [docs]
 NOT_FOUNDED: Final = "Project authorization is not founded."
 SIGNATURE_REQUIRED: Final = (

@@ -80,12 +80,16 @@ def test_the_seeds_openssl_signature_line(api: Api) -> None:
     if not api.api_secret:
         pytest.skip("the main project is API-key-only")
     nonce = fresh_nonce("s")
-    line = subprocess.run(
-        ["openssl", "dgst", "-sha256", "-hmac", api.api_key],
-        input=(api.api_secret + nonce).encode(),
-        capture_output=True,
-        check=True,
-    ).stdout.decode().strip()
+    line = (
+        subprocess.run(
+            ["openssl", "dgst", "-sha256", "-hmac", api.api_key],
+            input=(api.api_secret + nonce).encode(),
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .strip()
+    )
     assert line.endswith(sign(api.api_key, api.api_secret, nonce))
     headers = {"x-api-key": api.api_key, "x-nonce": nonce, "x-signature": line}
     api.ok(LIST, LIST_BODY, headers=headers)

@@ -121,7 +121,7 @@ class Api:
         json_body: Mapping[str, Any] | None = None,
         *,
         data: Mapping[str, str] | None = None,
-        files: Mapping[str, tuple[str, bytes, str]] | None = None,
+        files: Mapping[str, Any] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         """POST ``path`` (relative to the base URL) with auth headers unless ``headers``."""
@@ -138,7 +138,7 @@ class Api:
             body: Any = response.json()
         except ValueError:
             body = response.text[:2000]
-        sent = dict(json_body or data or {})
+        sent = {**(json_body or {}), **(data or {})}
         if files:
             sent["files"] = {k: {"name": v[0], "bytes": len(v[1])} for k, v in files.items()}
         self.recorder.record(

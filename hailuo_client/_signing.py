@@ -11,7 +11,7 @@ import hmac
 import threading
 import time
 
-__all__ = ["NonceSource", "auth_headers", "sign"]
+__all__ = ["PROCESS_NONCES", "NonceSource", "auth_headers", "sign"]
 
 
 def sign(api_key: str, api_secret: str, nonce: str) -> str:
@@ -35,6 +35,11 @@ class NonceSource:
         with self._lock:
             self._last = max(self._last + 1, time.time_ns() // 1_000_000)
             return str(self._last)
+
+
+PROCESS_NONCES = NonceSource()
+"""The nonce source every Client in this process shares, so two Clients of one project
+never send the same nonce (a server rejecting reused nonces would refuse one)."""
 
 
 def auth_headers(api_key: str, api_secret: str | None, nonce: str) -> dict[str, str]:

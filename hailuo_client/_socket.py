@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import time
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -80,14 +81,26 @@ class TaskSocket:
             self._ws.shutdown()  # type: ignore[no-untyped-call]
 
     def receive(self, timeout: float) -> tuple[str, dict[str, Any]] | None:
-        """The next frame as ``(text, parsed)``, or None if none came within ``timeout``."""
-        self._ws.settimeout(max(timeout, 0.001))
-        try:
-            opcode, frame_data = self._ws.recv_data_frame()
-        except websocket.WebSocketTimeoutException:
-            return None
-        except (OSError, websocket.WebSocketException) as exc:
-            raise SocketLost(f"socket closed: {exc or type(exc).__name__}") from exc
+        """The next data frame as ``(text, parsed)``, or None if none came within ``timeout``.
+
+        Pings and pongs do not count: websocket-client answers a ping inside its read,
+        which would restart a plain socket timeout on every ping and never time out.
+        """
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._ws.settimeout(remaining)
+            try:
+                opcode, frame_data = self._ws.recv_data_frame(control_frame=True)
+            except websocket.WebSocketTimeoutException:
+                return None
+            except (OSError, websocket.WebSocketException) as exc:
+                raise SocketLost(f"socket closed: {exc or type(exc).__name__}") from exc
+            if opcode in (websocket.ABNF.OPCODE_PING, websocket.ABNF.OPCODE_PONG):
+                continue  # a keepalive (already answered), not a frame of the task
+            break
         if opcode == websocket.ABNF.OPCODE_CLOSE:
             raw = bytes(frame_data.data or b"")
             code = int.from_bytes(raw[:2], "big") if len(raw) >= 2 else None

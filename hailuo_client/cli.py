@@ -17,7 +17,9 @@ to stdout (``--json`` for a JSON object). Exit codes: see ``EXIT_*``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -25,7 +27,6 @@ from typing import IO, Any, Final
 
 from .client import Client
 from .exceptions import (
-    APIError,
     InvalidInput,
     TaskCancelled,
     TaskError,
@@ -38,8 +39,10 @@ from .models import Event, File, Status, Task
 
 __all__ = [
     "EXIT_API_ERROR",
+    "EXIT_BROKEN_PIPE",
     "EXIT_CANCELLED",
     "EXIT_INTERRUPTED",
+    "EXIT_LOCAL_ERROR",
     "EXIT_OK",
     "EXIT_TASK_FAILED",
     "EXIT_TIMEOUT",
@@ -62,6 +65,10 @@ EXIT_API_ERROR: Final = 5
 """The API refused a call (authentication, not found, validation, codes 96/97...)."""
 EXIT_TRANSPORT_ERROR: Final = 6
 """No usable answer from the server (network, timeouts, a broken download)."""
+EXIT_LOCAL_ERROR: Final = 7
+"""A local file could not be read or written (the output path, the image)."""
+EXIT_BROKEN_PIPE: Final = 141
+"""stdout was closed by its reader (as a command killed by SIGPIPE exits)."""
 EXIT_INTERRUPTED: Final = 130
 """Interrupted (Ctrl-C); a running task keeps running."""
 
@@ -93,7 +100,7 @@ def _parser() -> argparse.ArgumentParser:
         epilog=(
             "environment: WIRO_API_KEY, WIRO_API_SECRET, WIRO_BASE_URL, WIRO_SOCKET_URL. "
             "exit codes: 0 success, 1 task failed, 2 usage error, 3 cancelled, "
-            "4 timeout, 5 API error, 6 transport error, 130 interrupted."
+            "4 timeout, 5 API error, 6 transport error, 7 local file error, 130 interrupted."
         ),
     )
     parser.add_argument("--api-key", help="API key (default: $WIRO_API_KEY)")
@@ -261,63 +268,100 @@ def main(argv: Sequence[str] | None = None) -> int:
     except SystemExit as exc:  # argparse: --help is 0, a usage error 2
         return int(exc.code or 0)
     out, err = sys.stdout, sys.stderr
-    running: list[Task] = []  # the task being waited on, for the Ctrl-C message
+    state = _State()
     try:
-        return _COMMANDS[args.command](args, out, err, running)
-    except _UsageError as exc:
-        print(f"hailuo: error: {exc}", file=err)
-        return EXIT_USAGE
-    except InvalidInput as exc:
-        print(f"hailuo: refused before sending: {exc}", file=err)
-        return EXIT_USAGE
-    except TaskError as exc:
-        _print_result(args, out, exc.task)
-        print(f"hailuo: {exc}", file=err)
-        return EXIT_CANCELLED if isinstance(exc, TaskCancelled) else EXIT_TASK_FAILED
-    except WaitTimeout as exc:
-        print(f"hailuo: {exc}", file=err)
-        if exc.task is not None:
-            print(f"hailuo: the task may still be running: hailuo kill {exc.task.id}", file=err)
-        return EXIT_TIMEOUT
-    except APIError as exc:
-        print(f"hailuo: {exc}", file=err)
-        return EXIT_API_ERROR
-    except TransportError as exc:
-        print(f"hailuo: {exc}", file=err)
-        return EXIT_TRANSPORT_ERROR
-    except WiroError as exc:  # pragma: no cover - every subclass is handled above
-        print(f"hailuo: {exc}", file=err)
-        return EXIT_API_ERROR
+        return _COMMANDS[args.command](args, out, err, state)
+    except BrokenPipeError:  # e.g. `hailuo list | head -1`: the reader left; say nothing
+        with contextlib.suppress(OSError):  # no second error when Python flushes at exit
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
-        if running:
-            task = running[-1]
-            print(
-                f"\nhailuo: interrupted; task {task.id} keeps running "
-                f"(hailuo watch {task.id} / hailuo kill {task.id})",
-                file=err,
-            )
+        if state.waiting is not None:
+            hint = f"hailuo watch {state.waiting} / hailuo kill {state.waiting}"
+            _fail(args, out, err, f"interrupted; task {state.waiting} keeps running ({hint})")
+        elif state.finished is not None:
+            hint = f"hailuo download {state.finished}"
+            _fail(args, out, err, f"interrupted; task {state.finished} had finished ({hint})")
         return EXIT_INTERRUPTED
+    except Exception as exc:
+        code, message = _exit_for(exc)
+        if isinstance(exc, TaskError):
+            _print_result(args, out, exc.task, error=message, code=code)
+            print(f"hailuo: {message}", file=err)
+        else:
+            _fail(args, out, err, message, code)
+        if isinstance(exc, WaitTimeout) and exc.task is not None:
+            print(f"hailuo: the task may still be running: hailuo kill {exc.task.id}", file=err)
+        return code
+
+
+def _exit_for(exc: Exception) -> tuple[int, str]:
+    """The exit code and message for an exception escaping a command (re-raises others)."""
+    if isinstance(exc, _UsageError):
+        return EXIT_USAGE, f"error: {exc}"
+    if isinstance(exc, InvalidInput):
+        return EXIT_USAGE, f"refused before sending: {exc}"
+    if isinstance(exc, TaskCancelled):
+        return EXIT_CANCELLED, str(exc)
+    if isinstance(exc, TaskError):
+        return EXIT_TASK_FAILED, str(exc)
+    if isinstance(exc, WaitTimeout):
+        return EXIT_TIMEOUT, str(exc)
+    if isinstance(exc, TransportError):
+        return EXIT_TRANSPORT_ERROR, str(exc)
+    if isinstance(exc, WiroError):
+        return EXIT_API_ERROR, str(exc)
+    if isinstance(exc, OSError):
+        return EXIT_LOCAL_ERROR, f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+    raise exc
+
+
+def _fail(
+    args: argparse.Namespace, out: IO[str], err: IO[str], message: str, code: int = 0
+) -> None:
+    """Report a failure: on stderr, and with --json as ``{"error", "exit"}`` on stdout."""
+    print(f"hailuo: {message}", file=err)
+    if getattr(args, "json", False):
+        print(json.dumps({"error": message, "exit": code}), file=out, flush=True)
+
+
+class _State:
+    """What a command is doing, for the Ctrl-C message."""
+
+    def __init__(self) -> None:
+        self.waiting: str | None = None  # a task being waited on
+        self.finished: str | None = None  # a task done, its video being downloaded
 
 
 def _print_result(
-    args: argparse.Namespace, out: IO[str], task: Task, saved: Path | None = None
+    args: argparse.Namespace,
+    out: IO[str],
+    task: Task,
+    saved: Path | None = None,
+    *,
+    error: str | None = None,
+    code: int = 0,
 ) -> None:
     if getattr(args, "json", False):
-        print(json.dumps(_task_json(task, saved)), file=out, flush=True)
+        answer = _task_json(task, saved)
+        if error is not None:
+            answer.update(error=error, exit=code)
+        print(json.dumps(answer), file=out, flush=True)
 
 
 def _follow(
-    args: argparse.Namespace, client: Client, task: Task | str, err: IO[str], running: list[Task]
+    args: argparse.Namespace, client: Client, task: Task | str, err: IO[str], state: _State
 ) -> Task:
-    if isinstance(task, Task):
-        running.append(task)
+    state.waiting = str(task.id) if isinstance(task, Task) else task
     with _Reporter(err, live=err.isatty()) as reporter:
         if isinstance(task, Task):
             reporter.note(f"task {task.id} submitted (token {task.token})")
-        return client.wait(task, timeout=args.timeout, via=args.via, on_event=reporter.event)
+        done = client.wait(task, timeout=args.timeout, via=args.via, on_event=reporter.event)
+    state.waiting, state.finished = None, str(done.id)
+    return done
 
 
-def _generate(args: argparse.Namespace, out: IO[str], err: IO[str], running: list[Task]) -> int:
+def _generate(args: argparse.Namespace, out: IO[str], err: IO[str], state: _State) -> int:
     client = _client(args)
     image: str = args.image
     if not image.startswith(("http://", "https://")) and not Path(image).is_file():
@@ -337,7 +381,7 @@ def _generate(args: argparse.Namespace, out: IO[str], err: IO[str], running: lis
         else:
             print(f"task {task.id} token {task.token}", file=out)
         return EXIT_OK
-    done = _follow(args, client, task, err, running)
+    done = _follow(args, client, task, err, state)
     saved = client.download(done, args.out)
     if args.json:
         _print_result(args, out, done, saved)
@@ -346,9 +390,9 @@ def _generate(args: argparse.Namespace, out: IO[str], err: IO[str], running: lis
     return EXIT_OK
 
 
-def _watch(args: argparse.Namespace, out: IO[str], err: IO[str], running: list[Task]) -> int:
+def _watch(args: argparse.Namespace, out: IO[str], err: IO[str], state: _State) -> int:
     client = _client(args)
-    done = _follow(args, client, args.task, err, running)
+    done = _follow(args, client, args.task, err, state)
     if args.json:
         _print_result(args, out, done)
     else:
@@ -357,8 +401,8 @@ def _watch(args: argparse.Namespace, out: IO[str], err: IO[str], running: list[T
     return EXIT_OK
 
 
-def _single(action: str) -> Callable[[argparse.Namespace, IO[str], IO[str], list[Task]], int]:
-    def command(args: argparse.Namespace, out: IO[str], err: IO[str], running: list[Task]) -> int:
+def _single(action: str) -> Callable[[argparse.Namespace, IO[str], IO[str], _State], int]:
+    def command(args: argparse.Namespace, out: IO[str], err: IO[str], state: _State) -> int:
         client = _client(args)
         task: Task = getattr(client, action)(args.task)
         if args.json:
@@ -379,7 +423,7 @@ def _single(action: str) -> Callable[[argparse.Namespace, IO[str], IO[str], list
     return command
 
 
-def _download(args: argparse.Namespace, out: IO[str], err: IO[str], running: list[Task]) -> int:
+def _download(args: argparse.Namespace, out: IO[str], err: IO[str], state: _State) -> int:
     client = _client(args)
     task = client.detail(args.task)
     if not task.terminal:
@@ -396,31 +440,30 @@ def _download(args: argparse.Namespace, out: IO[str], err: IO[str], running: lis
     return EXIT_OK
 
 
-def _upload(args: argparse.Namespace, out: IO[str], err: IO[str], running: list[Task]) -> int:
+def _upload(args: argparse.Namespace, out: IO[str], err: IO[str], state: _State) -> int:
     client = _client(args)
     path = Path(args.file)
     if not path.is_file():
         raise _UsageError(f"no such file: {path}")
     files = client.upload(path, folder_id=args.folder)
-    for file in files:
-        if args.json:
-            print(json.dumps(_file_json(file)), file=out)
-        else:
-            print(f"{file.id} {file.url}", file=out)
+    if args.json:
+        print(json.dumps([_file_json(file) for file in files]), file=out)
+    for file in [] if args.json else files:
+        print(f"{file.id} {file.url}", file=out)
     return EXIT_OK
 
 
-def _list(args: argparse.Namespace, out: IO[str], err: IO[str], running: list[Task]) -> int:
+def _list(args: argparse.Namespace, out: IO[str], err: IO[str], state: _State) -> int:
     client = _client(args)
-    for task in client.list(limit=args.limit):
-        if args.json:
-            print(json.dumps(_task_json(task)), file=out)
-        else:
-            print(f"{task.id} {task.raw_status or task.status.value}", file=out)
+    tasks = client.list(limit=args.limit)
+    if args.json:
+        print(json.dumps([_task_json(task) for task in tasks]), file=out)
+    for task in [] if args.json else tasks:
+        print(f"{task.id} {task.raw_status or task.status.value}", file=out)
     return EXIT_OK
 
 
-_COMMANDS: Final[dict[str, Callable[[argparse.Namespace, IO[str], IO[str], list[Task]], int]]] = {
+_COMMANDS: Final[dict[str, Callable[[argparse.Namespace, IO[str], IO[str], _State], int]]] = {
     "generate": _generate,
     "watch": _watch,
     "status": _single("detail"),

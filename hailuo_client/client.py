@@ -26,7 +26,7 @@ from typing import IO, Any, Literal, TypeVar
 
 import requests
 
-from ._signing import NonceSource, auth_headers
+from ._signing import PROCESS_NONCES, auth_headers
 from ._socket import DEFAULT_SOCKET_URL, SocketLost, TaskSocket, default_socket_url
 from .checks import check_image, check_options
 from .exceptions import (
@@ -74,6 +74,9 @@ SOCKET_IDLE_CHECK = 30.0
 DOWNLOAD_CHUNK = 1 << 20
 """Bytes per write while streaming a download to disk."""
 
+MAX_DOWNLOAD_BYTES = 4 << 30
+"""A download of unknown size is stopped past this many bytes (4 GiB)."""
+
 ImageInput = str | os.PathLike[str] | bytes | IO[bytes]
 """An image for Run: a path, bytes, a binary file object, or an ``http(s)`` URL string."""
 
@@ -109,6 +112,10 @@ class RetryPolicy:
     def delay(self, retry: int, rng: random.Random) -> float:
         """Seconds to wait before retry number ``retry`` (0 for the first)."""
         return rng.uniform(0.0, min(self.max_backoff, self.backoff * 2.0**retry))
+
+
+class _Oversize(DownloadError):
+    """More bytes than expected: the server sends something else; retrying won't help."""
 
 
 class _NotSent(TransportError):
@@ -158,7 +165,7 @@ class Client:
         self._sleep = sleep
         self._monotonic = monotonic
         self._rng = rng if rng is not None else random.Random()
-        self._nonces = NonceSource()
+        self._nonces = PROCESS_NONCES
 
     def __repr__(self) -> str:
         mode = "signature" if self.api_secret else "api-key"
@@ -230,7 +237,7 @@ class Client:
                     raise
                 error, wait = exc, exc.retry_after
             except (ServerError, TransportError) as exc:
-                if not safe:
+                if not safe or isinstance(exc, _Oversize):
                     raise
                 error, wait = exc, None
             if retries + 1 >= self.retry.attempts:
@@ -397,6 +404,10 @@ class Client:
         """
         if via not in ("auto", "socket", "poll"):
             raise InvalidInput(f"via must be 'auto', 'socket' or 'poll'; got {via!r}")
+        if not poll_interval > 0 or not timeout >= 0:  # also refuses NaN
+            raise InvalidInput(
+                f"poll_interval must be > 0 and timeout >= 0; got {poll_interval}, {timeout}"
+            )
         watch = _Watch(self, task, self._monotonic() + timeout, timeout, on_event)
         if via == "poll":
             return watch.poll(poll_interval)
@@ -419,6 +430,8 @@ class Client:
         """
         url, size, name = _download_target(target)
         path = Path(dest) if dest is not None else Path.cwd()
+        if dest is not None and str(dest).endswith(("/", os.sep)):
+            path.mkdir(parents=True, exist_ok=True)  # "clips/": a directory, made if missing
         if path.is_dir():
             path = path / name
         return self._retrying(lambda: self._download_once(url, size, path), safe=True)
@@ -558,18 +571,29 @@ class _Watch:
 
     # -- socket ----------------------------------------------------------------
 
-    def token(self) -> str:
+    def token(self) -> str | None:
+        """The task's socket token; looked up once (within the deadline) for a bare id."""
         if isinstance(self.task, Task) and self.task.token:
             return self.task.token
         if isinstance(self.task, str) and not self.task.isdigit():
             return self.task
-        found = self.client.detail(self.task)
+        found = self.peek()
+        if found is None:
+            return None
+        if found.terminal:
+            self.observe(found)
         self.task = found
-        return found.token
+        return found.token or None
 
     def socket(self, poll_interval: float, *, strict: bool) -> Task:
         client = self.client
         token = self.token()
+        if token is None:  # the lookup hit a transient error: polling retries it
+            if strict:
+                raise TransportError(f"cannot look up the task's socket token ({self.problem})")
+            return self.poll(poll_interval)
+        if isinstance(self.task, Task) and self.task.terminal:
+            return self.finish(self.task)
         failures = 0
         while True:
             remaining = self.remaining()
@@ -668,8 +692,8 @@ def _stream_to(path: Path, response: requests.Response, expected: int | None, ur
         with os.fdopen(fd, "wb") as out:
             for chunk in response.iter_content(DOWNLOAD_CHUNK):
                 written += len(chunk)
-                if expected is not None and written > expected:
-                    raise DownloadError(f"GET {url}: more than the expected {expected} bytes")
+                if written > (expected if expected is not None else MAX_DOWNLOAD_BYTES):
+                    raise _Oversize(f"GET {url}: more than {expected or MAX_DOWNLOAD_BYTES} bytes")
                 out.write(chunk)
         if expected is not None and written != expected:
             raise DownloadError(f"GET {url}: got {written} bytes, expected {expected}")
@@ -755,16 +779,22 @@ def _read_image(
 
 def _download_target(target: Task | Output | str) -> tuple[str, int | None, str]:
     if isinstance(target, str):
-        name = target.rsplit("/", 1)[-1].split("?", 1)[0] or "download.mp4"
+        name = _safe_name(target.split("?", 1)[0].rsplit("/", 1)[-1], "download.mp4")
         return target, None, name
     if isinstance(target, Task):
         output = target.video
         if output is None:
             hint = "" if target.terminal else f" (status {target.status.value}; wait() first)"
             raise InvalidInput(f"task {target.id} has no output to download{hint}")
-        suffix = Path(output.name).suffix or ".mp4"
+        suffix = Path(_safe_name(output.name, "0.mp4")).suffix or ".mp4"
         return output.url, output.size or None, f"hailuo-{target.id}{suffix}"
-    return target.url, target.size or None, target.name or "output.mp4"
+    return target.url, target.size or None, _safe_name(target.name, "output.mp4")
+
+
+def _safe_name(name: str, default: str) -> str:
+    """A file name from the server, reduced to its last component (no ``..``, no dirs)."""
+    base = Path(name.replace("\\", "/")).name
+    return base if base not in ("", ".", "..") else default
 
 
 def _files(answer: Mapping[str, Any]) -> list[File]:

@@ -195,6 +195,9 @@ def fail_after(steps: Iterable[Step], stage: str, lines: Iterable[str]) -> list[
     ]
     seen = {s.type for s in kept}
     tail = [s for s in FAILURE_TAIL if s.type not in seen or s.type == "task_error_full"]
+    if kept and kept[-1].type == "task_output_full":
+        # task_error lines are interim output: they come before the whole log [docs]
+        return [*kept[:-1], *errors, kept[-1], *tail]
     return [*kept, *errors, *tail]
 
 

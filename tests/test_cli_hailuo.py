@@ -253,7 +253,8 @@ def test_upload_then_generate_from_its_url(fast_fake: MockWiroServer, tmp_path: 
     env = env_for(fast_fake, fast_fake.create_project())
     uploaded = hailuo("upload", image_path("portrait_9x16.png"), "--json", env=env)
     assert uploaded.returncode == 0, uploaded.stderr
-    url = json.loads(uploaded.stdout)["url"]
+    (file,) = json.loads(uploaded.stdout)
+    url = file["url"]
     assert url.startswith("http://127.0.0.1")
     out = tmp_path / "from-url.mp4"
     result = hailuo("generate", url, "-p", "x", "-o", out, env=env)
