@@ -392,10 +392,13 @@ def finished(
 
 
 class Receiver:
-    """A callback receiver on loopback: every POST body, in order."""
+    """A callback receiver on loopback: every POST body, in order (parsed, and as sent).
+    It answers 500 to its first ``failures`` POSTs (``statuses`` says what it answered)."""
 
-    def __init__(self) -> None:
+    def __init__(self, failures: int = 0) -> None:
         self.bodies: list[Any] = []
+        self.raw: list[bytes] = []
+        self.statuses: list[int] = []
         self.arrived = threading.Condition()
         receiver = self
 
@@ -408,9 +411,12 @@ class Receiver:
                 except ValueError:
                     body = raw.decode("utf-8", "replace")
                 with receiver.arrived:
+                    receiver.raw.append(raw)
                     receiver.bodies.append(body)
+                    status = 500 if len(receiver.raw) <= failures else 200
+                    receiver.statuses.append(status)
                     receiver.arrived.notify_all()
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 

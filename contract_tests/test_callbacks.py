@@ -9,9 +9,7 @@ URL) are ``mock_only``.
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -230,45 +228,10 @@ def test_fake_callback_for_every_ending(
         assert [t["pexit"] for t in found] == [final["pexit"]] and final["pexit"] != "0"
 
 
-class FlakyReceiver:
-    """A loopback receiver answering 500 to its first ``failures`` POSTs, then 200."""
-
-    def __init__(self, failures: int) -> None:
-        self.bodies: list[bytes] = []
-        self.statuses: list[int] = []
-        self.lock = threading.Lock()
-        flaky = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                with flaky.lock:
-                    flaky.bodies.append(raw)
-                    status = 500 if len(flaky.bodies) <= failures else 200
-                    flaky.statuses.append(status)
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(
-            target=self.server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        )
-        self.thread.start()
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/callback"
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
-        self.thread.join(timeout=10)
-
-
 @pytest.fixture
-def flaky(request: pytest.FixtureRequest) -> Iterator[FlakyReceiver]:
-    made = FlakyReceiver(request.param)
+def flaky(request: pytest.FixtureRequest) -> Iterator[Receiver]:
+    """A receiver answering 500 to its first ``request.param`` POSTs."""
+    made = Receiver(failures=request.param)
     yield made
     made.close()
 
@@ -285,7 +248,7 @@ def test_fake_callback_retries(
     api: Api,
     target: Target,
     control: Control,
-    flaky: FlakyReceiver,
+    flaky: Receiver,
     state: str,
     attempts: int,
 ) -> None:
@@ -296,9 +259,9 @@ def test_fake_callback_retries(
     assert record["state"] == state, record
     assert [a["number"] for a in record["attempts"]] == list(range(1, attempts + 1)), record
     assert [a["status"] for a in record["attempts"]] == flaky.statuses, record
-    assert len(flaky.bodies) == attempts
-    assert len(set(flaky.bodies)) == 1, "every attempt carries the same body"
-    assert tasks_in([flaky.bodies[0]], taskid), flaky.bodies[0][:300]
+    assert len(flaky.raw) == attempts
+    assert len(set(flaky.raw)) == 1, "every attempt carries the same body"
+    assert tasks_in([flaky.raw[0]], taskid), flaky.raw[0][:300]
 
 
 @pytest.mark.mock_only

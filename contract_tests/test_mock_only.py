@@ -35,16 +35,7 @@ LIMIT_MESSAGE = re.compile(  # [docs], with the balance and n substituted
 INSUFFICIENT = "Insufficient balance"  # [docs]
 FAILURE_TAIL = ["task_end", "task_postprocess_start", "task_postprocess_end"]  # [docs]
 # The stages the fake can fail a task right after (``fail_at``, mock_wiro/scenarios.py).
-FAIL_STAGES = (
-    "task_queue",
-    "task_accept",
-    "task_preprocess_start",
-    "task_preprocess_end",
-    "task_assign",
-    "task_start",
-    "task_output",
-    "task_output_full",
-)
+FAIL_STAGES = LIFECYCLE[: LIFECYCLE.index("task_output_full") + 1]
 
 
 # ---------------------------------------------------------------- helpers
