@@ -289,3 +289,16 @@ def test_record_saves_scrubbed_responses_and_frames(tmp_path: Path) -> None:
             kinds.add(entry["kind"])
             assert "socketaccesstoken" not in json.dumps(entry) or "<scrubbed" in line
     assert kinds == {"http", "frame"}
+
+
+def test_the_suite_is_independent_of_the_implementations() -> None:
+    """No hailuo_client anywhere; mock_wiro only to start the fake in-process (its public
+    ``MockWiroServer``/``Settings``), in conftest.py."""
+    for source in sorted((REPO / "contract_tests").glob("*.py")):
+        imports = re.findall(r"^\s*(?:from|import) (\S+)", source.read_text(), re.M)
+        assert not [i for i in imports if i.startswith("hailuo_client")], source.name
+        fake = sorted(i for i in imports if i.startswith("mock_wiro"))
+        if source.name == "conftest.py":
+            assert fake == ["mock_wiro.server", "mock_wiro.settings"], fake
+        else:
+            assert fake == [], (source.name, fake)
