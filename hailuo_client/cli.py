@@ -270,7 +270,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     out, err = sys.stdout, sys.stderr
     state = _State()
     try:
-        return _COMMANDS[args.command](args, out, err, state)
+        code = _COMMANDS[args.command](args, out, err, state)
+        out.flush()  # a closed pipe shows here, not at exit where it can't be handled
+        return code
     except BrokenPipeError:  # e.g. `hailuo list | head -1`: the reader left; say nothing
         with contextlib.suppress(OSError):  # no second error when Python flushes at exit
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -487,6 +487,7 @@ class _Watch:
         self.seen_frames: set[str] = set()
         self.emitted: set[Status] = set()
         self.rank = 0
+        self.retry_after: float | None = None  # the last Retry-After peek() met
         self.last: Task | None = task if isinstance(task, Task) else None
         self.problem = ""
 
@@ -536,6 +537,7 @@ class _Watch:
 
     def peek(self) -> Task | None:
         """One Detail while the socket leads (reported only if terminal); None on a blip."""
+        self.retry_after = None
         try:
             task = self.detail_once(report=False)
             if task.terminal:
@@ -543,6 +545,8 @@ class _Watch:
             return task
         except (TransportError, ServerError, RateLimitError) as exc:
             self.problem = str(exc)
+            if isinstance(exc, RateLimitError):
+                self.retry_after = exc.retry_after
             return None
 
     # -- polling ---------------------------------------------------------------
@@ -577,9 +581,16 @@ class _Watch:
             return self.task.token
         if isinstance(self.task, str) and not self.task.isdigit():
             return self.task
-        found = self.peek()
-        if found is None:
-            return None
+        retries = 0
+        while (found := self.peek()) is None:  # a transient failure: retry within the deadline
+            remaining = self.remaining()
+            delay = self.retry_after
+            if delay is None:
+                delay = min(self.client.retry.delay(retries, self.client._rng), remaining)
+            if remaining <= 0 or delay > remaining:
+                raise self.timed_out()
+            self.client._sleep(delay)
+            retries += 1
         if found.terminal:
             self.observe(found)
         self.task = found
@@ -588,9 +599,9 @@ class _Watch:
     def socket(self, poll_interval: float, *, strict: bool) -> Task:
         client = self.client
         token = self.token()
-        if token is None:  # the lookup hit a transient error: polling retries it
+        if token is None:  # the API gave the task no socket token: polling is all there is
             if strict:
-                raise TransportError(f"cannot look up the task's socket token ({self.problem})")
+                raise TransportError(f"task {self.task} has no socket access token")
             return self.poll(poll_interval)
         if isinstance(self.task, Task) and self.task.terminal:
             return self.finish(self.task)
