@@ -33,7 +33,9 @@ def table(rows: list[Row]) -> str:
     head = "| benchmark | figure | value | baseline | ratio | median | p99 | target | met |"
     lines = [head, "|" + "---|" * 9]
     for r in rows:
-        ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "-"
+        ratio = "-"
+        if r.ratio is not None:
+            ratio = f"{r.ratio:.2f}x" if r.ratio >= 0.1 else f"1/{1 / r.ratio:,.0f}"
         base = f"{fmt(r.baseline, r.unit)} ({r.baseline_label})" if r.baseline else "-"
         met = {True: "yes", False: "**no**", None: "-"}[r.met]
         lines.append(
