@@ -19,6 +19,7 @@ import mimetypes
 import os
 import re
 import shutil
+import sys
 import tempfile
 import threading
 import time
@@ -26,7 +27,7 @@ import uuid
 import zipfile
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import ROUND_FLOOR, Decimal
 from hashlib import sha256
 from pathlib import Path
@@ -65,6 +66,7 @@ from .models import (
     Task,
     hex_id,
     random_token,
+    run_parameters,
 )
 from .params import RunParams
 from .scenarios import EARLY_FAIL_STAGES, HOLDABLE_STAGES, Scenario, ScenarioBook
@@ -92,6 +94,7 @@ log = logging.getLogger("mock_wiro")
 __all__ = ["FAILED_PEXIT", "Backend", "TaskRef", "Upload", "concurrency_limit"]
 
 FAILED_PEXIT = "1"  # [A] pexit of a task that failed (any non-zero value is a failure)
+_ZERO = Decimal(0)  # Decimals are immutable: every task with no rate shares this one
 _RENDER_CACHE_BYTES = 32 * 1024 * 1024
 _ZIP_MAX_MEMBERS = 1000  # a ZIP upload is extracted [docs]; bounded against zip bombs
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9._ ()\-]+")
@@ -146,6 +149,14 @@ def _stamp(value: float | None) -> str:
     return str(int(value)) if value else "0"
 
 
+def _interned(params: RunParams) -> RunParams:
+    """``params`` with its choice fields (``768P``, ``6``: a few values, repeated by every
+    task) interned, so the tasks a fake keeps share them instead of a copy each."""
+    return replace(
+        params, resolution=sys.intern(params.resolution), duration=sys.intern(params.duration)
+    )
+
+
 class Backend:
     """All state of one fake server, and one method per API action."""
 
@@ -182,6 +193,7 @@ class Backend:
         self._next_project_id = 699
         self._listeners: list[EventListener] = []
         self._render_locks: dict[tuple[int, int, str], threading.Lock] = {}
+        self._renders: dict[tuple[int, int, str], RenderResult] = {}
         self._timers: list[tuple[float, int, Callable[[], None]]] = []  # heap on fake time
         self._timer_seq = 0
         self._workers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mock-wiro")
@@ -320,6 +332,7 @@ class Backend:
     ) -> Task:
         """Queue a task (``Run/minimax/hailuo-2-3-fast``). ``headers`` (the request's)
         are what header-matched scenarios look at."""
+        params = _interned(params)
         with self._lock:
             self._check_can_run(project)
         image_file = (
@@ -344,16 +357,6 @@ class Backend:
                 token=random_token(),
                 project_id=project.id,
                 params=params,
-                parameters={
-                    # as sent: the file's URL, or the URL in whichever field carried it
-                    "inputImageFirst": image.url if image_file is not None else "",
-                    "inputImageFirstUrl": "",
-                    **({params.image_url_field: params.image_url} if params.image_url else {}),
-                    "prompt": params.prompt,
-                    "promptOptimizer": "true" if params.prompt_optimizer else "false",
-                    "resolution": params.resolution,
-                    "duration": params.duration,
-                },
                 image=image,
                 status="task_queue",
                 plan=list(INTAKE),
@@ -407,7 +410,10 @@ class Backend:
 
     def _resolve_url(self, url: str, request_host: str) -> ImageRef:
         """An image URL: one of the fake's own files, or external (never fetched)."""
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:  # "http://[::1": a malformed IPv6 host fails the task
+            return ImageRef("missing", url, reason=f"invalid URL ({exc})")
         if parts.scheme not in ("http", "https"):
             return ImageRef("missing", url, reason=f"unsupported URL scheme {parts.scheme!r}")
         own_hosts = {urlsplit(self.public_url).netloc, request_host}
@@ -447,6 +453,8 @@ class Backend:
                 self._cond.notify_all()
             if not isinstance(exc, Exception):
                 raise
+        with self._cond:
+            task.retire()  # a task cancelled or killed while this ran has ended meanwhile
 
     def _prepare_unguarded(self, task: Task) -> None:
         failure: str | None = None
@@ -523,7 +531,13 @@ class Backend:
                 tmp = path.with_suffix(".part")
                 tmp.write_bytes(data)
                 os.replace(tmp, path)
-        return RenderResult(path, path.stat().st_size, width, height)
+        result = RenderResult(path, path.stat().st_size, width, height)
+        with self._lock:  # tasks of one size share one (equal) result: one Path, not one each
+            known = self._renders.get(key)
+            if known == result:
+                return known
+            self._renders[key] = result
+        return result
 
     def _empty_output(self) -> Path:
         """A zero-byte output file (scenario ``outputs: empty``)."""
@@ -671,9 +685,12 @@ class Backend:
             self._cond.notify_all()
 
     def pump(self) -> None:
-        """Apply every step that is due on the fake clock."""
+        """Apply every step that is due on the fake clock, and wake the engine to work out
+        its next wake-up again: the clock may have just changed mode or speed (a switch
+        to realtime would otherwise wait out the engine's idle second)."""
         with self._cond:
             self._pump_locked()
+            self._cond.notify_all()
 
     def _pump_locked(self) -> None:
         now = self.clock.now()
@@ -748,7 +765,7 @@ class Backend:
             price = PRICE_TABLE_USD[(task.params.resolution, task.params.duration)]
             task.totalcost = price
             # cps * elapsedseconds == totalcost, as in the seed; no rate for zero time
-            task.cps = price / Decimal(str(task.elapsed)) if task.elapsed > 0 else Decimal(0)
+            task.cps = price / Decimal(str(task.elapsed)) if task.elapsed > 0 else _ZERO
             project = self._project_by_id(task.project_id)
             project.balance -= price  # only successful tasks are billed [docs]
         else:
@@ -757,13 +774,15 @@ class Backend:
                 task.stderr.append(task.failure)
 
     def _emit(self, task: Task, type_: str, when: float, message: object) -> None:
+        assert not task.retired, f"task {task.id} has ended: it gets no more frames"
+        history = task.history()  # the live lists and dict
         if type_ in TIMESTAMP_FIELDS:
-            task.times[TIMESTAMP_FIELDS[type_]] = when
+            history.times[TIMESTAMP_FIELDS[type_]] = when
         if type_ not in STATUS_IGNORED_TYPES:
             task.status = type_
         task.last_time = when
         event = Event(type_, when, message)
-        task.events.append(event)
+        history.events.append(event)
         if task.terminal:
             self._active.pop(task.id, None)
         for listener in self._listeners:
@@ -771,6 +790,8 @@ class Backend:
                 listener(task, event)
             except Exception:  # one broken listener must not stall the lifecycle
                 log.exception("mock-wiro listener error")
+        if task.terminal:
+            task.retire()  # packs its history (once its image check and render are done)
         self._cond.notify_all()
 
     def advance(self, seconds: float, *, timeout: float = 30.0) -> float:
@@ -1104,15 +1125,16 @@ class Backend:
         """A Task/Detail ``tasklist`` item, every field in the seed's order and type."""
         with self._lock:
             outputs = [] if task.files_deleted else list(task.outputs)
-            times = task.times
+            params, image, history = task.snapshot()  # one unpacking, if it was retired
+            times = history.times
             return {
                 "id": task.id,
                 "uuid": task.uuid,
                 "name": "",
                 "socketaccesstoken": task.token,
-                "parameters": dict(task.parameters),
-                "debugoutput": "\n".join(task.stdout),
-                "debugerror": "\n".join(task.stderr),
+                "parameters": run_parameters(params, image),
+                "debugoutput": "\n".join(history.stdout),
+                "debugerror": "\n".join(history.stderr),
                 "starttime": _stamp(times.get("starttime")),
                 "endtime": _stamp(times.get("endtime")),
                 "elapsedseconds": f"{task.elapsed:.4f}",
@@ -1127,7 +1149,7 @@ class Backend:
                 "runtype": "model",
                 "modelfolderid": "",
                 "modelfileid": "",
-                "callbackurl": task.params.callback_url,
+                "callbackurl": params.callback_url,
                 "marketplaceid": None,
                 "createtime": _stamp(times.get("createtime")),
                 "canceltime": _stamp(times.get("canceltime")),

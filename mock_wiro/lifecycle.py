@@ -80,6 +80,8 @@ TIMESTAMP_FIELDS: Final = {
 class _Outputs:
     """Marker: the step's message is the task's outputs array, known only when applied."""
 
+    __slots__ = ()
+
     def __repr__(self) -> str:
         return "OUTPUTS"
 
@@ -87,7 +89,7 @@ class _Outputs:
 OUTPUTS: Final = _Outputs()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Step:
     """One frame of a task's life: its type, when it comes, what it says."""
 

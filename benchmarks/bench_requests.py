@@ -1,0 +1,674 @@
+"""Request overhead: signed ``Task/Detail`` requests per second against the fake, next to
+a bare Flask endpoint on the same server set-up and two peers serving a canned stub of
+the same endpoint (WireMock and Prism), all hammered by one client in this run.
+
+The client (:func:`hammer`) is one thread driving ``CONNECTIONS`` keep-alive HTTP/1.1
+connections through ``selectors``, pre-formatted requests signed afresh for every send
+(x-api-key, x-nonce, x-signature; the peers get the same headers and ignore them). It
+spends about 0.1 ms of CPU a request, kernel TCP work included (``extra``:
+``client_cpu_us_per_request``), a fraction of a Python server's, so these are what is
+measured; at several thousand requests/s (a warm WireMock) the client's core becomes a
+limit too, so a figure that high is a lower bound. When a server answers
+``Connection: close`` (werkzeug always does) the client reconnects, and the connect
+counts in that request's latency. Each target is a subprocess (its own GIL); targets
+take turns for ``window`` seconds, in a rotated order each round (A B C D, B C D A,
+...), so drift hits them alike; the figure is the median of the rounds' requests/s, the
+latencies are pooled over the rounds.
+
+Targets, each on a free loopback port:
+
+- the fake, signed requests on a real task id (created and finished first), as
+  ``mock-wiro serve --speed 0`` (werkzeug ``make_server(threaded=True)``) and, for the
+  choice of server (full run only), under gunicorn (1 worker, gthread and gevent);
+- a bare Flask app returning the same answer as a constant, on each of those set-ups;
+- WireMock 3 (the ``wiremock`` npm package's standalone jar, run with ``java -jar``):
+  its defaults (request journal on, unbounded; chunked answers), the canned body from
+  ``peers/wiremock/__files``; its JIT gets 12 s of traffic before the first round in
+  the full run (it keeps getting faster for about that long), 1 s in ``--quick``;
+- Prism 5 (``@stoplight/prism-cli``) on ``peers/prism/openapi.json``, which declares the
+  three auth headers and the body, so Prism validates them; its defaults otherwise
+  (3 s of warm-up traffic, 1 s in ``--quick``).
+
+In ``--quick`` the peers' JITs are cold, so their comparisons are shown but not judged.
+
+The peers come from ``benchmarks/peers/package.json`` (``npm ci --prefix
+benchmarks/peers`` on first use); a target whose tool is missing (java, node, gunicorn,
+gevent) is skipped with a note.
+
+    python -m benchmarks.bench_requests [--quick]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import hmac
+import http.client
+import importlib.util
+import itertools
+import json
+import os
+import selectors
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .common import Row, free_port, summary
+
+ROOT = Path(__file__).resolve().parents[1]
+PEERS = Path(__file__).resolve().parent / "peers"
+CANNED = PEERS / "wiremock" / "__files" / "task_detail.json"
+OPENAPI = PEERS / "prism" / "openapi.json"
+PATH = "/v1/Task/Detail"
+RUN = "/v1/Run/minimax/hailuo-2-3-fast"
+API_KEY = "bench-key-0123456789abcdef0123456789abcdef"
+API_SECRET = "bench-secret-0123456789abcdef0123456789ab"
+IMAGE_URL = "https://example.com/cat.jpg"  # not fetched: a placeholder 1280x720 JPEG
+CONNECTIONS = 8
+"""Concurrent client connections, for every target (gunicorn gets as many threads)."""
+THROUGHPUT_TARGET = 0.7
+STARTUP_TIMEOUT = 90.0
+
+
+# ------------------------------------------------------------------ the client
+def _signer(key: str, secret: str, host: str, body: bytes) -> Callable[[], bytes]:
+    """A function returning the next request: the same POST, signed with a fresh nonce."""
+    head = (
+        f"POST {PATH} HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\nx-api-key: {key}\r\n"
+    ).encode()
+    nonces = itertools.count(int(time.time() * 1000))
+    key_b, secret_b = key.encode(), secret.encode()
+
+    def make() -> bytes:
+        nonce = str(next(nonces)).encode()
+        signature = hmac.new(key_b, secret_b + nonce, hashlib.sha256).hexdigest().encode()
+        return b"%sx-nonce: %s\r\nx-signature: %s\r\n\r\n%s" % (head, nonce, signature, body)
+
+    return make
+
+
+def parse_response(buf: bytes) -> tuple[int, int, bool] | None:
+    """(status, bytes used, server closes) of the first complete response in ``buf``,
+    or None while it is incomplete. Content-Length and chunked bodies."""
+    end = buf.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    lines = buf[:end].decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    length, chunked, close = None, False, False
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        name, value = name.strip().lower(), value.strip().lower()
+        if name == "content-length":
+            length = int(value)
+        elif name == "transfer-encoding":
+            chunked = "chunked" in value
+        elif name == "connection":
+            close = value == "close"
+    pos = end + 4
+    if chunked:
+        while True:
+            eol = buf.find(b"\r\n", pos)
+            if eol < 0:
+                return None
+            size = int(buf[pos:eol].split(b";")[0], 16)
+            if size == 0:
+                fin = buf.find(b"\r\n", eol + 2)  # no trailers: the next CRLF ends it
+                return None if fin < 0 else (status, fin + 2, close)
+            pos = eol + 2 + size + 2
+            if pos > len(buf):
+                return None
+    if length is None:
+        raise ValueError("a response without Content-Length or chunked framing")
+    return (status, pos + length, close) if len(buf) >= pos + length else None
+
+
+@dataclass
+class Window:
+    """What one target did in one window."""
+
+    done: int
+    errors: int
+    seconds: float
+    connects: int
+    latencies: list[float]
+    client_cpu: float  # CPU seconds the client spent
+
+    @property
+    def client_us(self) -> float:
+        """Client CPU per completed request, in µs."""
+        return self.client_cpu / max(1, self.done) * 1e6
+
+    @property
+    def rps(self) -> float:
+        return self.done / self.seconds
+
+
+class _Conn:
+    __slots__ = ("buf", "sock", "start")
+
+    def __init__(self) -> None:
+        self.sock: socket.socket | None = None
+        self.buf = b""
+        self.start = 0.0
+
+
+def hammer(port: int, make: Callable[[], bytes], connections: int, seconds: float) -> Window:
+    """Keep ``connections`` requests in flight against ``127.0.0.1:port`` for ``seconds``;
+    count the 200s completed in that time and time each from send (or connect) to its
+    last byte."""
+    sel = selectors.DefaultSelector()
+    latencies: list[float] = []
+    done = errors = connects = 0
+
+    def send(c: _Conn) -> None:
+        nonlocal connects, errors
+        c.start = time.perf_counter()
+        for _attempt in range(3):
+            if c.sock is None:
+                s = socket.create_connection(("127.0.0.1", port))  # loopback: immediate
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                s.setblocking(False)
+                sel.register(s, selectors.EVENT_READ, c)
+                c.sock, c.buf = s, b""
+                connects += 1
+            try:
+                c.sock.sendall(make())  # under 1 KiB: fits the socket buffer
+                return
+            except OSError:  # the server dropped a kept-alive connection: reconnect
+                drop(c)
+                errors += 1
+        raise RuntimeError(f"cannot send to 127.0.0.1:{port}")
+
+    def drop(c: _Conn) -> None:
+        if c.sock is not None:
+            sel.unregister(c.sock)
+            c.sock.close()
+            c.sock = None
+
+    conns = [_Conn() for _ in range(connections)]
+    cpu = time.thread_time()
+    started = time.perf_counter()
+    deadline = started + seconds
+    try:
+        for c in conns:
+            send(c)
+        while (left := deadline - time.perf_counter()) > 0:
+            for key, _ in sel.select(left):
+                c = key.data
+                assert c.sock is not None
+                try:
+                    data = c.sock.recv(1 << 18)
+                except (BlockingIOError, InterruptedError):
+                    continue
+                except OSError:
+                    data = b""
+                if not data:  # closed with a request pending
+                    errors += 1
+                    drop(c)
+                    send(c)
+                    continue
+                c.buf += data
+                parsed = parse_response(c.buf)
+                if parsed is None:
+                    continue
+                status, used, close = parsed
+                now = time.perf_counter()
+                if now > deadline:
+                    continue
+                if status == 200:
+                    done += 1
+                    latencies.append(now - c.start)
+                else:
+                    errors += 1
+                c.buf = c.buf[used:]
+                if close:
+                    drop(c)
+                send(c)
+    finally:
+        for c in conns:
+            drop(c)
+        sel.close()
+    return Window(done, errors, seconds, connects, latencies, time.thread_time() - cpu)
+
+
+def post(port: int, path: str, payload: dict[str, Any]) -> tuple[int, Any]:
+    """One signed JSON POST (http.client): (status, parsed body)."""
+    body = json.dumps(payload).encode()
+    raw = _signer(API_KEY, API_SECRET, f"127.0.0.1:{port}", body)()
+    headers = dict(
+        line.split(": ", 1) for line in raw.split(b"\r\n\r\n")[0].decode().split("\r\n")[1:]
+    )
+    headers.pop("Host"), headers.pop("Content-Length")
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        data = response.read()
+        return response.status, json.loads(data) if data else None
+    finally:
+        conn.close()
+
+
+# ------------------------------------------------------------------ the targets
+@dataclass
+class Target:
+    """One server to hammer: how to start it, and (once up) the body to send it."""
+
+    name: str
+    group: str  # "werkzeug", "gthread", "gevent" or "peer"
+    kind: str  # "fake", "bare" or "peer"
+    cmd: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+    warmup: float = 1.0  # seconds of traffic before the first round
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+    log: Path | None = None
+    body: bytes = b""
+    taskid: str = ""
+    token: str = ""
+    windows: list[Window] = field(default_factory=list)
+
+    def log_tail(self) -> str:
+        if self.log is None or not self.log.exists():
+            return ""
+        return self.log.read_text(errors="replace")[-2000:]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+
+def _clean_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MOCK_WIRO_", "WIRO_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env["SCARF_ANALYTICS"] = "false"
+    return env
+
+
+def _mock_wiro_cmd() -> list[str]:
+    script = Path(sys.executable).with_name("mock-wiro")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "mock_wiro"]
+
+
+GROUP_LABELS = {
+    "werkzeug": "werkzeug threaded",
+    "gthread": f"gunicorn gthread (1 worker, {CONNECTIONS} threads)",
+    "gevent": "gunicorn gevent (1 worker)",
+}
+
+
+def server_groups(quick: bool, notes: list[str]) -> list[str]:
+    """The Python server set-ups to measure: werkzeug (what ``mock-wiro serve`` runs);
+    in the full run also gunicorn gthread and gevent, when installed."""
+    groups = ["werkzeug"]
+    if quick:  # the issue's figures only; the choice of server is the full run's
+        return groups
+    if importlib.util.find_spec("gunicorn") is None:
+        notes.append("gunicorn not installed: no gunicorn figures")
+        return groups
+    groups.append("gthread")
+    if importlib.util.find_spec("gevent") is None:
+        notes.append("gevent not installed: no gevent figures")
+    else:
+        groups.append("gevent")
+    return groups
+
+
+def python_target(group: str, kind: str) -> Target:
+    """The fake (instant clock, one project with API_KEY/API_SECRET) or the bare Flask app
+    on one server set-up; the fake on werkzeug is ``mock-wiro serve`` itself."""
+    label = f"{'fake' if kind == 'fake' else 'bare Flask'}, {GROUP_LABELS[group]}"
+    if group == "werkzeug":
+        if kind == "fake":
+            cmd = [
+                *_mock_wiro_cmd(),
+                "serve",
+                "--port",
+                "{port}",
+                "--api-key",
+                API_KEY,
+                "--api-secret",
+                API_SECRET,
+                "--balance",
+                "1000000",
+                "--speed",
+                "0",
+            ]
+            return Target(label + " = mock-wiro serve", group, kind, cmd)
+        cmd = [sys.executable, "-m", "benchmarks.peers.servers", "bare", "--port", "{port}"]
+        return Target(label, group, kind, cmd)
+    threads = ["--threads", str(CONNECTIONS)] if group == "gthread" else []
+    app = "fake_app()" if kind == "fake" else "bare_app()"
+    cmd = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "--workers",
+        "1",
+        "--worker-class",
+        group,
+        *threads,
+        "--bind",
+        "127.0.0.1:{port}",
+        f"benchmarks.peers.servers:{app}",
+    ]
+    env = {"BENCH_API_KEY": API_KEY, "BENCH_API_SECRET": API_SECRET}
+    return Target(label, group, kind, cmd, env)
+
+
+def _peer_tools(notes: list[str]) -> tuple[Path | None, Path | None]:
+    """(WireMock jar, prism script), installing the npm pins on first use."""
+    modules = PEERS / "node_modules"
+    prism = modules / ".bin" / "prism"
+    jars = sorted((modules / "wiremock" / "build").glob("wiremock-standalone-*.jar"))
+    if not (prism.exists() and jars):
+        npm = shutil.which("npm")
+        if npm is None:
+            notes.append("npm missing: no WireMock, no Prism")
+            return None, None
+        print("installing the peers: npm ci --prefix benchmarks/peers ...", flush=True)
+        subprocess.run(
+            [npm, "ci", "--prefix", str(PEERS), "--ignore-scripts", "--no-audit", "--no-fund"],
+            check=True,
+            stdout=subprocess.DEVNULL,
+            env=_clean_env(),
+        )
+        jars = sorted((modules / "wiremock" / "build").glob("wiremock-standalone-*.jar"))
+    jar = jars[-1] if jars and shutil.which("java") else None
+    if jar is None:
+        notes.append("java or the WireMock jar missing: no WireMock")
+    node_ok = prism.exists() and shutil.which("node")
+    if not node_ok:
+        notes.append("node or prism missing: no Prism")
+    return jar, prism if node_ok else None
+
+
+def _prism_version() -> str:
+    package = PEERS / "node_modules" / "@stoplight" / "prism-cli" / "package.json"
+    with contextlib.suppress(OSError, ValueError):
+        return str(json.loads(package.read_text())["version"])
+    return "?"
+
+
+def peer_targets(notes: list[str]) -> list[Target]:
+    """WireMock (its defaults: unbounded journal, chunked answers) and Prism."""
+    jar, prism = _peer_tools(notes)
+    found = []
+    if jar is not None:
+        cmd = [
+            shutil.which("java") or "java",
+            "-jar",
+            str(jar),
+            "--port",
+            "{port}",
+            "--bind-address",
+            "127.0.0.1",
+            "--root-dir",
+            str(PEERS / "wiremock"),
+            "--disable-banner",
+        ]
+        found.append(Target(f"WireMock {jar.stem.rsplit('-', 1)[-1]}", "peer", "peer", cmd))
+    if prism is not None:
+        cmd = [str(prism), "mock", str(OPENAPI), "--host", "127.0.0.1", "--port", "{port}"]
+        found.append(Target(f"Prism {_prism_version()}", "peer", "peer", cmd))
+    return found
+
+
+def start(t: Target, tmp: Path) -> None:
+    """Spawn the target on a free port, in its own process group, output to a log."""
+    t.port = free_port()
+    t.log = tmp / f"{abs(hash(t.name))}.log"
+    cmd = [part.replace("{port}", str(t.port)) for part in t.cmd]
+    with t.log.open("wb") as log:
+        t.proc = subprocess.Popen(
+            cmd,
+            cwd=ROOT,
+            env={**_clean_env(), **t.env},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: gunicorn's worker, java's threads
+        )
+
+
+def stop(t: Target) -> None:
+    """SIGTERM the target's process group (it was started in its own), then SIGKILL."""
+    if t.proc is None or t.proc.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(t.proc.pid, signal.SIGTERM)
+    try:
+        t.proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(t.proc.pid, signal.SIGKILL)
+        t.proc.wait()
+
+
+def _socket_replays(t: Target) -> bool:
+    """Whether the target's WebSocket replays the finished task up to its last frame."""
+    import websocket  # websocket-client, a dependency of the fake
+
+    ws = websocket.create_connection(f"ws://127.0.0.1:{t.port}/v1", timeout=10)
+    try:
+        ws.send(json.dumps({"type": "task_info", "tasktoken": t.token}))
+        while True:
+            frame = json.loads(ws.recv())
+            if frame.get("type") == "task_postprocess_end":
+                return bool(frame.get("message"))
+            if frame.get("type") == "error":
+                return False
+    finally:
+        ws.close()
+
+
+def ready(t: Target, deadline: float) -> None:
+    """Wait until the target answers HTTP; for the fake, create a task, wait for it to
+    finish and check its socket replays it; check the Task/Detail answer is the right
+    one (the stubs: byte for byte the canned one; the fake: the same fields)."""
+    assert t.proc is not None
+    canned = json.loads(CANNED.read_text())
+    while True:
+        if t.proc.poll() is not None:
+            raise RuntimeError(f"{t.name} exited {t.proc.returncode}:\n{t.log_tail()}")
+        try:
+            status, answer = post(t.port, PATH, {"taskid": canned["tasklist"][0]["id"]})
+            break
+        except (OSError, http.client.HTTPException, ValueError):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{t.name} not up in time:\n{t.log_tail()}") from None
+            time.sleep(0.05)
+    t.taskid = canned["tasklist"][0]["id"]
+    if t.kind == "fake":
+        status, answer = post(t.port, RUN, {"inputImageFirstUrl": IMAGE_URL, "prompt": "waves"})
+        if status != 200 or not answer.get("result"):
+            raise RuntimeError(f"{t.name}: Run answered {status} {answer}")
+        t.taskid, t.token = answer["taskid"], answer["socketaccesstoken"]
+        while True:
+            status, answer = post(t.port, PATH, {"taskid": t.taskid})
+            if status == 200 and answer["tasklist"][0]["status"] == "task_postprocess_end":
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{t.name}: task {t.taskid} never finished: {answer}")
+            time.sleep(0.05)
+        if answer["tasklist"][0].keys() != canned["tasklist"][0].keys():
+            raise RuntimeError(f"{t.name}: Task/Detail's fields differ from the canned stub's")
+        if not _socket_replays(t):
+            raise RuntimeError(f"{t.name}: the WebSocket did not replay the task")
+    elif (status, answer) != (200, canned):
+        raise RuntimeError(f"{t.name} does not serve the canned Task/Detail: {status}")
+    t.body = json.dumps({"taskid": t.taskid}).encode()
+
+
+def _rotations(items: list[Target], rounds: int) -> Iterator[list[Target]]:
+    for r in range(rounds):
+        k = r % len(items)
+        yield items[k:] + items[:k]
+
+
+# ------------------------------------------------------------------ the figures
+def _rps(t: Target) -> float:
+    return statistics.median(w.rps for w in t.windows)
+
+
+def _latency_ms(t: Target) -> tuple[float, float]:
+    median, p99 = summary([x for w in t.windows for x in w.latencies])
+    return median * 1000, p99 * 1000
+
+
+def _extra(t: Target) -> dict[str, Any]:
+    median, p99 = _latency_ms(t)
+    return {
+        "target": t.name,
+        "rps_rounds": [round(w.rps, 1) for w in t.windows],
+        "requests": sum(w.done for w in t.windows),
+        "errors": sum(w.errors for w in t.windows),
+        "connects": sum(w.connects for w in t.windows),
+        "latency_ms_median": round(median, 3),
+        "latency_ms_p99": round(p99, 3),
+        "client_cpu_us_per_request": round(statistics.median(w.client_us for w in t.windows), 1),
+    }
+
+
+def rows_for(found: list[Target], quick: bool, notes: list[str]) -> list[Row]:
+    """Throughput rows (fake vs bare per set-up, fake vs each peer per set-up), then a
+    latency row per target."""
+    by = {(t.group, t.kind): t for t in found if t.windows}
+    peers = [t for t in found if t.kind == "peer" and t.windows]
+    rows: list[Row] = []
+    for group, label in GROUP_LABELS.items():
+        fake, bare = by.get((group, "fake")), by.get((group, "bare"))
+        if fake is None or bare is None:
+            continue
+        rows.append(
+            Row(
+                "requests",
+                f"signed Task/Detail, fake on {label}",
+                _rps(fake),
+                "req/s",
+                baseline=_rps(bare),
+                baseline_label="bare Flask, same server",
+                target=f">= {THROUGHPUT_TARGET}x bare Flask",
+                met=_rps(fake) / _rps(bare) >= THROUGHPUT_TARGET,
+                extra={"fake": _extra(fake), "bare": _extra(bare)},
+            )
+        )
+        for peer in peers:
+            cold = quick  # the peers' JIT compilers (JVM, V8) are not warm yet
+            rows.append(
+                Row(
+                    "requests",
+                    f"signed Task/Detail, fake on {label} vs {peer.name}",
+                    _rps(fake),
+                    "req/s",
+                    baseline=_rps(peer),
+                    baseline_label=peer.name,
+                    target="> 1x (ahead), doing more",
+                    met=None if cold else _rps(fake) > _rps(peer),
+                    note="peer's JIT not warm in --quick: judged in the full run" if cold else "",
+                    extra={"fake": _extra(fake), "peer": _extra(peer)},
+                )
+            )
+    for t in found:
+        if not t.windows:
+            continue
+        median, p99 = _latency_ms(t)
+        base = by.get((t.group, "bare")) if t.kind == "fake" else None
+        rows.append(
+            Row(
+                "requests",
+                f"latency: {t.name}",
+                median,
+                "ms",
+                baseline=_latency_ms(base)[0] if base else None,
+                baseline_label="bare Flask, same server" if base else "",
+                median=median,
+                p99=p99,
+                note="send (or connect) to last byte",
+                extra=_extra(t),
+            )
+        )
+    for t in found:
+        if t.windows and (errors := sum(w.errors for w in t.windows)):
+            notes.append(f"{t.name}: {errors} errors")
+    if rows:
+        window = found[0].windows[0].seconds if found and found[0].windows else 0
+        rounds = max((len(t.windows) for t in found), default=0)
+        head = (
+            f"{CONNECTIONS} keep-alive connections, one client thread; median of {rounds} "
+            f"interleaved {window:g}-s rounds; load average at start {os.getloadavg()[0]:.2f}"
+        )
+        rows[0].note = "; ".join([head, *notes])
+    return rows
+
+
+def run(quick: bool) -> list[Row]:
+    """Start every target, warm each, then interleave rounds; stop them all."""
+    notes: list[str] = []
+    window, rounds = (0.4, 2) if quick else (2.0, 5)
+    found = [python_target(g, k) for g in server_groups(quick, notes) for k in ("fake", "bare")]
+    found += peer_targets(notes)
+    for t in found:  # JIT compilers need traffic to warm up; WireMock's takes long
+        if t.name.startswith("WireMock"):
+            t.warmup = 1.0 if quick else 12.0
+        elif t.kind == "peer":
+            t.warmup = 1.0 if quick else 3.0
+        else:
+            t.warmup = 0.25 if quick else 1.0
+    live: list[Target] = []
+    load = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="bench-requests-") as tmp:
+        try:
+            for t in found:  # all at once: the JVM's start-up overlaps the others'
+                start(t, Path(tmp))
+            deadline = time.monotonic() + STARTUP_TIMEOUT
+            for t in found:
+                try:
+                    ready(t, deadline)
+                    live.append(t)
+                except (RuntimeError, OSError, ValueError, KeyError) as exc:
+                    notes.append(f"{t.name} skipped (failed to start)")
+                    print(f"bench_requests: {t.name}: {exc}", file=sys.stderr)
+                    stop(t)
+            for t in live:
+                make = _signer(API_KEY, API_SECRET, f"127.0.0.1:{t.port}", t.body)
+                hammer(t.port, make, CONNECTIONS, t.warmup)
+            for order in _rotations(live, rounds):
+                for t in order:
+                    make = _signer(API_KEY, API_SECRET, f"127.0.0.1:{t.port}", t.body)
+                    t.windows.append(hammer(t.port, make, CONNECTIONS, window))
+        finally:
+            for t in found:
+                stop(t)
+    if load > (os.cpu_count() or 1) / 2:
+        notes.append(f"machine busy at start (load average {load:.2f}): figures are noisy")
+    for t in live:
+        median, p99 = _latency_ms(t)
+        rps = ", ".join(f"{w.rps:,.0f}" for w in t.windows)
+        client = statistics.median(w.client_us for w in t.windows)
+        print(
+            f"  {t.name:<58} {_rps(t):>7,.0f} req/s (rounds {rps}); latency median "
+            f"{median:.2f} ms, p99 {p99:.2f} ms; client {client:.0f} µs CPU/req",
+            flush=True,
+        )
+    rows = rows_for(found, quick, notes)
+    for note in notes:
+        print(f"  note: {note}", flush=True)
+    return rows
+
+
+if __name__ == "__main__":
+    from .__main__ import table
+
+    print(table(run(quick="--quick" in sys.argv)))
