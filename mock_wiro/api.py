@@ -113,6 +113,11 @@ def read_fields() -> tuple[Fields, Files]:
         )
         return {key: form.get(key, "") for key in form}, {}
     if mimetype == "multipart/form-data":
+        if None in request.form or None in request.files:  # werkzeug keys a nameless part None
+            raise ValidationError(
+                "Request parameters are invalid: a multipart part has no name "
+                '(Content-Disposition: form-data; name="...")'
+            )
         fields = {key: request.form.get(key, "") for key in request.form}
         files = {key: f for key, f in request.files.items() if f.filename}
         for key, f in request.files.items():

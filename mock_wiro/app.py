@@ -8,7 +8,7 @@ import logging
 from typing import IO
 
 from flask import Flask, Request, Response, g, jsonify, request
-from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
+from werkzeug.exceptions import HTTPException, RequestedRangeNotSatisfiable, RequestEntityTooLarge
 from werkzeug.routing import WebsocketMismatch
 
 from .api import BodyTooLarge, api
@@ -17,6 +17,7 @@ from .callbacks import CallbackDispatcher
 from .control import control
 from .errors import UrlError, ValidationError, WiroError
 from .journal import mask_headers
+from .openapi import OPENAPI_PATH, build_openapi
 from .settings import Settings
 from .sockets import SocketHub
 from .ws import MAX_INCOMING_BYTES, socket_bp
@@ -128,6 +129,12 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
             backend.journal.record("request", **_request_summary(response))
         return response
 
+    @app.get(OPENAPI_PATH)
+    def openapi_document() -> Response:
+        """The ``/v1`` API as OpenAPI 3.1, for this fake's settings (:mod:`.openapi`)."""
+        server_url = backend.settings.public_url or request.host_url
+        return jsonify(build_openapi(backend.settings, server_url))
+
     app.register_blueprint(api)
     app.register_blueprint(control)
     from .scenario_control import scenario_control  # scenarios, push, hold, release
@@ -178,6 +185,15 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
             return response
         if exc.code in (404, 405):
             return _wire(UrlError())
+        if isinstance(exc, RequestedRangeNotSatisfiable):  # a file download's bad Range
+            # HTTP semantics, not the API's 200: a resuming downloader must see the 416
+            # (and the file's length in Content-Range), never take an envelope for the file
+            response = _wire(ValidationError("Requested range not satisfiable"))
+            response.status_code = exc.code
+            response.headers.update(
+                (k, v) for k, v in exc.get_headers() if k.lower() == "content-range"
+            )
+            return response
         return _wire(ValidationError(f"Request parameters are invalid: {exc.description}"))
 
     @app.errorhandler(Exception)
