@@ -180,3 +180,8 @@ def task_socket(ws: Any) -> None:
         # never answer our close frame; closing the socket alone doesn't wake a recv().
         with contextlib.suppress(OSError):
             ws.sock.shutdown(socket.SHUT_RD)
+        # ...and wait for it: werkzeug closes the socket once we return, which can take it
+        # out of the reader's poll set before it wakes, leaving it asleep until a ping.
+        reader = getattr(ws, "thread", None)
+        if isinstance(reader, threading.Thread) and reader is not threading.current_thread():
+            reader.join(timeout=WRITER_GRACE_SECONDS)
