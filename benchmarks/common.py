@@ -60,22 +60,22 @@ def summary(values: Sequence[float]) -> tuple[float, float]:
     return (statistics.median(values) if values else math.nan, percentile(values, 99))
 
 
-def rss_kib(pid: int | None = None) -> int:
-    """Resident set size of a process (default: this one), in KiB, from /proc."""
+def _status_kib(field: str, pid: int | None) -> int:
     with open(f"/proc/{pid or os.getpid()}/status", encoding="ascii") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-    raise RuntimeError("no VmRSS in /proc status")
+    raise RuntimeError(f"no {field} in /proc status")
+
+
+def rss_kib(pid: int | None = None) -> int:
+    """Resident set size of a process (default: this one), in KiB, from /proc."""
+    return _status_kib("VmRSS", pid)
 
 
 def peak_rss_kib(pid: int | None = None) -> int:
     """Peak resident set size (VmHWM) of a process, in KiB."""
-    with open(f"/proc/{pid or os.getpid()}/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise RuntimeError("no VmHWM in /proc status")
+    return _status_kib("VmHWM", pid)
 
 
 def free_port() -> int:
