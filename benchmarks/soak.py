@@ -91,6 +91,11 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="run the fake with MALLOC_ARENA_MAX=N (glibc): tells allocator growth from a leak",
     )
+    parser.add_argument(
+        "--socket-faults",
+        default="close,duplicate,delay,drop_on_register",
+        help="socket fault actions the chaos thread adds (comma-separated)",
+    )
     parser.add_argument("--json", type=Path, help="also write the series here")
     args = parser.parse_args(argv)
 
@@ -131,7 +136,10 @@ def main(argv: list[str] | None = None) -> int:
         while time.monotonic() - started + round_time <= budget or index == 0:
             t0 = time.monotonic()
             config = LoadConfig(
-                seconds=args.round_seconds, threads=args.threads, seed=args.seed + index
+                seconds=args.round_seconds,
+                threads=args.threads,
+                seed=args.seed + index,
+                socket_actions=tuple(a for a in args.socket_faults.split(",") if a),
             )
             with load_round(server, projects, config) as run:
                 result = run.run()

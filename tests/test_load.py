@@ -131,6 +131,10 @@ def test_the_checks_catch_what_they_are_for(fake: tuple[ServerProcess, list[Load
 
 # ------------------------------------------------------------------ found by the load
 def test_server_closed_sockets_leave_no_reader_thread() -> None:
+    """Found by the load: ws.py woke simple-websocket's reader (a shutdown) and returned;
+    werkzeug then closed the socket, often before the reader ran, which took it out of the
+    reader's epoll set: the thread and its epoll fd lived on until the next ping (25 s).
+    ws.py now joins the reader after waking it."""
     from mock_wiro.server import MockWiroServer
     from mock_wiro.settings import Settings
     from mock_wiro.testing import signed_session
