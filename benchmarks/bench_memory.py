@@ -42,7 +42,7 @@ SLICES = 20
 
 def _child(n: int) -> dict[str, Any]:
     """In the child: build the fake, measure, return the figures."""
-    from mock_wiro.params import parse_run_params
+    from mock_wiro.engine.params import parse_run_params
     from mock_wiro.server import MockWiroServer
     from mock_wiro.settings import Settings
 

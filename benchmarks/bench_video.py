@@ -26,8 +26,8 @@ import av
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.common import Row
-from mock_wiro import video
-from mock_wiro.video import OUTPUT_FPS, VideoRenderer
+from mock_wiro.engine import video
+from mock_wiro.engine.video import OUTPUT_FPS, VideoRenderer
 
 WIDTH, HEIGHT, SECONDS = 1920, 1080, 6
 

@@ -11,16 +11,17 @@ from flask import Flask, Request, Response, g, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestedRangeNotSatisfiable, RequestEntityTooLarge
 from werkzeug.routing import WebsocketMismatch
 
-from .api import BodyTooLarge, api
-from .backend import Backend
-from .callbacks import CallbackDispatcher
-from .control import control
+from .chaos.scenarios import ScenarioBook
+from .control.base import control
+from .engine.backend import Backend
+from .engine.journal import mask_headers
 from .errors import UrlError, ValidationError, WiroError
-from .journal import mask_headers
-from .openapi import OPENAPI_PATH, build_openapi
+from .http.openapi import OPENAPI_PATH, build_openapi
+from .http.routes import BodyTooLarge, api
+from .push.callbacks import CallbackDispatcher
+from .push.hub import SocketHub
+from .push.route import MAX_INCOMING_BYTES, socket_bp
 from .settings import Settings
-from .sockets import SocketHub
-from .ws import MAX_INCOMING_BYTES, socket_bp
 
 __all__ = ["create_app"]
 
@@ -97,7 +98,7 @@ def _wire(exc: WiroError) -> Response:
 def create_app(settings: Settings | None = None, backend: Backend | None = None) -> Flask:
     """A Flask app serving the fake. Starts the backend's engine if it made the backend."""
     if backend is None:
-        backend = Backend(settings).start()
+        backend = Backend(settings, scenarios=ScenarioBook()).start()
     app = Flask("mock_wiro")
     app.request_class = _Request
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the seed's key order
@@ -119,7 +120,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
         "ping_interval": backend.settings.socket_ping_interval,
         "max_message_size": MAX_INCOMING_BYTES,
     }
-    from .control import require_admin_token  # every /_mock path, whichever blueprint
+    from .control.base import require_admin_token  # every /_mock path, whichever blueprint
 
     app.before_request(require_admin_token)  # first hook: before any body is read
 
@@ -137,14 +138,14 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
 
     app.register_blueprint(api)
     app.register_blueprint(control)
-    from .scenario_control import scenario_control  # scenarios, push, hold, release
+    from .control.scenarios import scenario_control  # scenarios, push, hold, release
 
     app.register_blueprint(scenario_control)
     app.register_blueprint(socket_bp)
-    from .push_fault_control import push_fault_control  # /_mock/{socket,callback}-faults
+    from .control.push_faults import push_fault_control  # /_mock/{socket,callback}-faults
 
     app.register_blueprint(push_fault_control)
-    from .fault_control import install as install_faults  # HTTP faults: /_mock/faults
+    from .control.faults import install as install_faults  # HTTP faults: /_mock/faults
 
     install_faults(app, backend)  # after journal_request, so it runs first (Flask order)
 

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from types import FrameType
 
-from . import __version__
+from ._version import __version__
 from .server import MockWiroServer
 from .settings import DEFAULT_DEMO_BALANCE_USD, RUN_PATH, ClockMode, Settings, is_loopback
 

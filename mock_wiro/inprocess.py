@@ -12,7 +12,7 @@
         fake.wait_for_task(taskid)
         video = my_client.download(taskid)  # https://api.wiro.ai/cdn/<key>/0.mp4
 
-How it works: a :class:`~mock_wiro.backend.Backend` and the Flask app are built
+How it works: a :class:`~mock_wiro.engine.backend.Backend` and the Flask app are built
 in-process (no listening socket, no HTTP server thread; the backend's engine
 thread still runs the task clock). A :class:`responses.RequestsMock` is started
 with ``assert_all_requests_are_fired=False`` and one callback per HTTP method for
@@ -85,9 +85,10 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
     ) from exc
 
 from .app import create_app
-from .backend import Backend
-from .controls import FakeControls
-from .models import Project
+from .chaos.scenarios import ScenarioBook
+from .control.handle import FakeControls
+from .engine.backend import Backend
+from .engine.models import Project
 from .settings import DEFAULT_DEMO_BALANCE_USD, AuthMode, Settings
 
 __all__ = ["DEFAULT_BASE_URLS", "CallbackPost", "InProcessFake", "intercept"]
@@ -97,7 +98,7 @@ DEFAULT_BASE_URLS = ("https://api.wiro.ai",)
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 """Every method forwarded to the app (``responses`` registers one route per method)."""
 CALLBACK_ATTEMPT_HEADER = "X-Mock-Wiro-Attempt"
-"""The header that marks the fake's own callback POSTs (see :mod:`mock_wiro.callbacks`)."""
+"""The header that marks the fake's own callback POSTs (see :mod:`mock_wiro.push.callbacks`)."""
 _FAULT_HEADER = "X-Mock-Wiro-Fault"
 """Set by an HTTP fault; ``action=reset`` there means "drop the connection"."""
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding"})
@@ -174,7 +175,7 @@ class InProcessFake(FakeControls):
         self.settings = settings
         self.origins = origins
         """The intercepted origins; the first is the base of every file URL."""
-        self.backend = Backend(settings)
+        self.backend = Backend(settings, scenarios=ScenarioBook())
         self.backend.public_url = origins[0]
         self.backend.public_url_fixed = True
         self.app: Flask = create_app(backend=self.backend)
@@ -214,7 +215,7 @@ class InProcessFake(FakeControls):
     def frames(self, task_id: str) -> list[dict[str, Any]]:
         """The frames the WebSocket would have sent for the task so far, in order (the
         socket itself is not available in-process)."""
-        from .sockets import task_frame
+        from .push.hub import task_frame
 
         task = self.task(task_id)
         with self.backend._lock:  # events are appended under the backend's lock

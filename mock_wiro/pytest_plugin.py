@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 if TYPE_CHECKING:
-    from .models import Project
+    from .engine.models import Project
     from .server import MockWiroServer
 
 __all__ = ["mock_wiro", "mock_wiro_project", "mock_wiro_server"]

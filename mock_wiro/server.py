@@ -10,8 +10,9 @@ from types import TracebackType
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .app import create_app
-from .backend import Backend
-from .controls import FakeControls
+from .chaos.scenarios import ScenarioBook
+from .control.handle import FakeControls
+from .engine.backend import Backend
 from .settings import Settings, is_loopback
 
 __all__ = ["MockWiroServer"]
@@ -46,7 +47,7 @@ class MockWiroServer(FakeControls):
             # off loopback the control surface must not be open to the network
             settings = replace(settings, admin_token=secrets.token_urlsafe(24))
         self.settings = settings
-        self.backend = Backend(self.settings)
+        self.backend = Backend(self.settings, scenarios=ScenarioBook())
         self.app = create_app(backend=self.backend)
         try:
             self._server: BaseWSGIServer = make_server(

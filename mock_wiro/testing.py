@@ -10,11 +10,27 @@ from typing import Any
 
 import requests
 
-from .models import Project
+from .engine.models import Project
 
-__all__ = ["signed_session"]
+__all__ = ["sign", "signed_headers", "signed_session"]
 
 _nonces = itertools.count(int(time.time() * 1000))
+
+
+def sign(api_key: str, api_secret: str, nonce: str) -> str:
+    """Wiro's ``x-signature``: hex HMAC-SHA256 of ``api_secret + nonce``, keyed by the API key."""
+    return hmac.new(api_key.encode(), (api_secret + nonce).encode(), hashlib.sha256).hexdigest()
+
+
+def signed_headers(project: Project, nonce: str | None = None) -> dict[str, str]:
+    """The headers that authenticate one request for ``project`` (a fresh, increasing
+    millisecond nonce unless given; no signature for an ``apikey`` project)."""
+    headers = {"x-api-key": project.api_key}
+    if project.auth_mode == "signature":
+        nonce = nonce or str(next(_nonces))  # fresh and increasing: strict mode accepts it
+        headers["x-nonce"] = nonce
+        headers["x-signature"] = sign(project.api_key, project.api_secret, nonce)
+    return headers
 
 
 class _Signer(requests.auth.AuthBase):
@@ -24,13 +40,7 @@ class _Signer(requests.auth.AuthBase):
         self.project = project
 
     def __call__(self, request: Any) -> Any:
-        request.headers["x-api-key"] = self.project.api_key
-        if self.project.auth_mode == "signature":
-            nonce = str(next(_nonces))  # fresh and increasing, so strict mode accepts it
-            message = (self.project.api_secret + nonce).encode()
-            digest = hmac.new(self.project.api_key.encode(), message, hashlib.sha256)
-            request.headers["x-nonce"] = nonce
-            request.headers["x-signature"] = digest.hexdigest()
+        request.headers.update(signed_headers(self.project))
         return request
 
 

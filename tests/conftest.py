@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from mock_wiro.models import Project
+from mock_wiro.engine.models import Project
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
 
@@ -128,5 +128,5 @@ def callback_posts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
         posted.append(target)
         return real_post(target, *args, **kwargs)
 
-    monkeypatch.setattr("mock_wiro.callbacks.requests.post", spy)
+    monkeypatch.setattr("mock_wiro.push.callbacks.requests.post", spy)
     return posted

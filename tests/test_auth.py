@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from fixtures import SignatureVector, signature_vectors
-from mock_wiro.models import Project
+from mock_wiro.engine.models import Project
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
 from tests.conftest import Wiro, make_server
@@ -266,7 +266,7 @@ def test_another_projects_signature_is_not_valid(own: MockWiroServer) -> None:
 
 
 def test_auth_failure_on_every_endpoint(own: MockWiroServer, project: Project) -> None:
-    from mock_wiro.api import ROUTES
+    from mock_wiro.http.routes import ROUTES
 
     for path in ROUTES:
         assert_401(post(own, path, {}, json={}), NOT_FOUNDED)
@@ -365,7 +365,7 @@ def test_strict_accepts_bare_hex_only(strict: MockWiroServer, vector: SignatureV
 
 
 # ---------------------------------------------------------------- constant-time comparison
-SPIED = "mock_wiro.backend.hmac.compare_digest"  # the hmac module as the backend sees it
+SPIED = "mock_wiro.engine.backend.hmac.compare_digest"  # the hmac module as the backend sees it
 
 
 def test_signature_is_compared_with_compare_digest(

@@ -24,7 +24,7 @@ import pytest
 import requests
 
 from fixtures import image_bytes
-from mock_wiro.params import RUN_FIELDS
+from mock_wiro.engine.params import RUN_FIELDS
 from mock_wiro.server import MockWiroServer
 from tests.conftest import Wiro, make_server
 

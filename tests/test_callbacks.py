@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 
-from mock_wiro.callbacks import Delivery
+from mock_wiro.push.callbacks import Delivery
 from mock_wiro.server import MockWiroServer
 from tests.conftest import Wiro, make_server
 

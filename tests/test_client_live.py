@@ -37,8 +37,8 @@ from hailuo_client import (
     TaskFailed,
     TransportError,
 )
-from mock_wiro.journal import Entry
-from mock_wiro.models import Project
+from mock_wiro.engine.journal import Entry
+from mock_wiro.engine.models import Project
 from mock_wiro.server import MockWiroServer
 
 IMAGE = "landscape_16x9.jpg"

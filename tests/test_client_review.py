@@ -34,7 +34,7 @@ from hailuo_client import (
     TransportError,
     WaitTimeout,
 )
-from mock_wiro.models import Project
+from mock_wiro.engine.models import Project
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
 

@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 import requests
 
-import mock_wiro.backend
-import mock_wiro.lifecycle
+import mock_wiro.engine.backend
+import mock_wiro.engine.lifecycle
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
 
@@ -176,7 +176,7 @@ def accept_any_signature(mp: pytest.MonkeyPatch) -> None:
         def compare_digest(a: bytes, b: bytes) -> bool:
             return True
 
-    mp.setattr(mock_wiro.backend, "hmac", AnyDigest)
+    mp.setattr(mock_wiro.engine.backend, "hmac", AnyDigest)
 
 
 def cancel_stops_running_tasks(mp: pytest.MonkeyPatch) -> None:
@@ -184,29 +184,29 @@ def cancel_stops_running_tasks(mp: pytest.MonkeyPatch) -> None:
                             "task_preprocess_end", "task_assign", "task_start",
                             "task_output", "task_output_full", "task_end",
                             "task_postprocess_start", "task_postprocess_end"})  # fmt: skip
-    mp.setattr(mock_wiro.backend, "CANCELLABLE_STATUSES", everything)
+    mp.setattr(mock_wiro.engine.backend, "CANCELLABLE_STATUSES", everything)
 
 
 def numeric_ids(mp: pytest.MonkeyPatch) -> None:
-    real = mock_wiro.backend.Backend.task_to_wire
+    real = mock_wiro.engine.backend.Backend.task_to_wire
 
     def task_to_wire(self: Any, task: Any) -> dict[str, Any]:
         wire = real(self, task)
         wire["id"] = int(wire["id"])
         return wire
 
-    mp.setattr(mock_wiro.backend.Backend, "task_to_wire", task_to_wire)
+    mp.setattr(mock_wiro.engine.backend.Backend, "task_to_wire", task_to_wire)
 
 
 def skip_preprocess_start(mp: pytest.MonkeyPatch) -> None:
-    intake = tuple(s for s in mock_wiro.backend.INTAKE if s.type != "task_preprocess_start")
-    mp.setattr(mock_wiro.backend, "INTAKE", intake)
+    intake = tuple(s for s in mock_wiro.engine.backend.INTAKE if s.type != "task_preprocess_start")
+    mp.setattr(mock_wiro.engine.backend, "INTAKE", intake)
 
 
 def postprocess_end_before_task_end(mp: pytest.MonkeyPatch) -> None:
-    tail = {s.type: s for s in mock_wiro.lifecycle.SUCCESS_TAIL}
+    tail = {s.type: s for s in mock_wiro.engine.lifecycle.SUCCESS_TAIL}
     order = ("task_output_full", "task_postprocess_start", "task_postprocess_end", "task_end")
-    mp.setattr(mock_wiro.lifecycle, "SUCCESS_TAIL", tuple(tail[s] for s in order))
+    mp.setattr(mock_wiro.engine.lifecycle, "SUCCESS_TAIL", tuple(tail[s] for s in order))
 
 
 MUTANTS: dict[str, tuple[Mutation, str]] = {

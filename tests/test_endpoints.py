@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from fixtures import image_bytes, seed_response
-from mock_wiro.params import RUN_FIELDS
+from mock_wiro.engine.params import RUN_FIELDS
 from mock_wiro.settings import PRICE_TABLE_USD, PROMPT_MAX_CHARS
 from tests.conftest import Wiro, make_server
 

@@ -13,8 +13,8 @@ import pytest
 import requests
 
 from fixtures import image_bytes
-from mock_wiro.faults import Phase
-from mock_wiro.journal import Entry
+from mock_wiro.chaos.http_faults import Phase
+from mock_wiro.engine.journal import Entry
 from mock_wiro.server import MockWiroServer
 from tests.conftest import Wiro
 

@@ -25,8 +25,8 @@ from hypothesis import HealthCheck, given, reject, seed, settings
 from hypothesis import strategies as st
 
 from fixtures import image_bytes
-from mock_wiro.models import Project
-from mock_wiro.openapi import AUTH_MESSAGES, POST_ENDPOINTS, build_openapi
+from mock_wiro.engine.models import Project
+from mock_wiro.http.openapi import AUTH_MESSAGES, POST_ENDPOINTS, build_openapi
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import RUN_PATH, Settings
 from mock_wiro.testing import signed_session

@@ -10,7 +10,7 @@ import pytest
 import requests
 
 from fixtures import INVALID_IMAGES, image_bytes
-from mock_wiro.lifecycle import PROGRESS_STEPS
+from mock_wiro.engine.lifecycle import PROGRESS_STEPS
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
 from tests.conftest import Wiro

@@ -173,10 +173,10 @@ def test_a_delay_fault_keeps_frames_in_order() -> None:
     import hmac
 
     from mock_wiro.app import create_app
-    from mock_wiro.backend import Backend
-    from mock_wiro.clock import Clock
+    from mock_wiro.engine.backend import Backend
+    from mock_wiro.engine.clock import Clock
+    from mock_wiro.push.hub import SocketHub, Subscriber
     from mock_wiro.settings import Settings
-    from mock_wiro.sockets import SocketHub, Subscriber
 
     wall = [1000.0]
     backend = Backend(Settings(), clock=Clock("realtime", 40.0, monotonic=lambda: wall[0]))

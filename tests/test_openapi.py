@@ -1,4 +1,4 @@
-"""The fake's OpenAPI document (``GET /openapi.json``, :mod:`mock_wiro.openapi`).
+"""The fake's OpenAPI document (``GET /openapi.json``, :mod:`mock_wiro.http.openapi`).
 
 It is valid OpenAPI 3.1 (schemathesis' meta-schema check, and every schema in it is
 valid JSON Schema 2020-12 with every ``$ref`` resolving), the seed's example responses
@@ -18,8 +18,8 @@ import requests
 import schemathesis
 
 from fixtures import seed_response
-from mock_wiro.api import ROUTES
-from mock_wiro.openapi import OPENAPI_PATH, POST_ENDPOINTS, TASK_STATUSES, build_openapi
+from mock_wiro.http.openapi import OPENAPI_PATH, POST_ENDPOINTS, TASK_STATUSES, build_openapi
+from mock_wiro.http.routes import ROUTES
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import RUN_PATH, Settings
 from tests.conftest import Wiro

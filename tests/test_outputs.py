@@ -13,7 +13,7 @@ import pytest
 import requests
 
 from fixtures import IMAGE_SIZES
-from mock_wiro.video import OUTPUT_FPS
+from mock_wiro.engine.video import OUTPUT_FPS
 from tests.conftest import Wiro, require_tool
 
 CASES = [

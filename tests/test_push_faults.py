@@ -18,8 +18,8 @@ import requests
 import websocket
 from websocket import ABNF
 
-from mock_wiro.journal import Entry
-from mock_wiro.push_faults import DEFAULT_CLOSE_CODE, PushFaultError
+from mock_wiro.chaos.push_faults import DEFAULT_CLOSE_CODE, PushFaultError
+from mock_wiro.engine.journal import Entry
 from mock_wiro.server import MockWiroServer
 from tests.conftest import Wiro
 from tests.test_callbacks import WAIT, Receiver, delivery, finish, run_with

@@ -7,7 +7,7 @@ import threading
 import pytest
 import requests
 
-from mock_wiro.scenarios import Scenario
+from mock_wiro.chaos.scenarios import Scenario
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
 from mock_wiro.testing import signed_session
@@ -70,7 +70,7 @@ def test_clearing_faults_frees_a_held_request() -> None:
 def test_in_process_mode_unpatches_requests_even_if_closing_fails(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from mock_wiro.backend import Backend
+    from mock_wiro.engine.backend import Backend
     from mock_wiro.inprocess import intercept
 
     real_close = Backend.close

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from mock_wiro.models import Event, Task
+from mock_wiro.engine.models import Event, Task
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
 from tests.conftest import Wiro

@@ -16,7 +16,7 @@ import pytest
 import requests
 import websocket
 
-from mock_wiro.scenarios import MODERATION_MESSAGE
+from mock_wiro.chaos.scenarios import MODERATION_MESSAGE
 from tests.conftest import Wiro
 
 SUCCESS_TAIL = ["task_output_full", "task_end", "task_postprocess_start", "task_postprocess_end"]

@@ -2,7 +2,7 @@
 
 The fake runs on a loopback port with a manual clock (advanced half a fake second after
 every request, so the tasks made here pass through every stage). The document is
-:func:`mock_wiro.openapi.build_openapi` for the fake's settings, checked equal to the one
+:func:`mock_wiro.http.openapi.build_openapi` for the fake's settings, checked equal to the one
 it serves at ``/openapi.json`` (it is built at import: schemathesis makes one test per
 operation when the module is collected, and its fixture-based loader,
 ``schemathesis.pytest.from_fixture``, fails under pytest 9.2, which dropped the node
@@ -45,8 +45,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from fixtures import image_bytes
-from mock_wiro.models import Project
-from mock_wiro.openapi import build_openapi
+from mock_wiro.engine.models import Project
+from mock_wiro.http.openapi import build_openapi
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
 from mock_wiro.testing import signed_session

@@ -24,11 +24,11 @@ import requests
 import websocket
 from websocket import ABNF
 
-from mock_wiro import ws as ws_module
-from mock_wiro.lifecycle import PROGRESS_STEPS, TERMINAL_STATUSES
-from mock_wiro.models import Task
+from mock_wiro.engine.lifecycle import PROGRESS_STEPS, TERMINAL_STATUSES
+from mock_wiro.engine.models import Task
+from mock_wiro.push import route as ws_module
+from mock_wiro.push.hub import CLOSE_TOO_SLOW, Subscriber
 from mock_wiro.server import MockWiroServer
-from mock_wiro.sockets import CLOSE_TOO_SLOW, Subscriber
 from tests.conftest import Wiro, make_server
 
 RECV_TIMEOUT = 10  # seconds; only ever reached when something is wrong
@@ -672,7 +672,7 @@ def test_plain_get_on_the_socket_url_is_426(fake: MockWiroServer) -> None:
 def test_shutdown_closes_connections_with_going_away() -> None:
     import websocket as wsclient
 
-    from mock_wiro.sockets import CLOSE_GOING_AWAY
+    from mock_wiro.push.hub import CLOSE_GOING_AWAY
 
     server = make_server(clock_mode="manual").start()
     try:

@@ -43,10 +43,10 @@ from hypothesis.stateful import (
 )
 
 from fixtures import image_bytes
-from mock_wiro.backend import concurrency_limit
-from mock_wiro.lifecycle import LIFECYCLE, TERMINAL_STATUSES, TIMESTAMP_FIELDS
-from mock_wiro.models import Project
-from mock_wiro.scenarios import HOLDABLE_STAGES
+from mock_wiro.chaos.scenarios import HOLDABLE_STAGES
+from mock_wiro.engine.backend import concurrency_limit
+from mock_wiro.engine.lifecycle import LIFECYCLE, TERMINAL_STATUSES, TIMESTAMP_FIELDS
+from mock_wiro.engine.models import Project
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import (
     KILLED_PEXIT,

@@ -13,8 +13,8 @@ from pathlib import Path
 import av
 import pytest
 
-from mock_wiro import video
-from mock_wiro.video import OUTPUT_FPS, SHORT_SIDES, VideoRenderer, output_dimensions
+from mock_wiro.engine import video
+from mock_wiro.engine.video import OUTPUT_FPS, SHORT_SIDES, VideoRenderer, output_dimensions
 from tests.conftest import require_tool
 
 # (resolution, duration, input image size) -> expected output size

@@ -51,10 +51,11 @@ def fake_app() -> Flask:
     ``BENCH_API_KEY`` / ``BENCH_API_SECRET``: what ``mock-wiro serve --speed 0`` serves,
     as a WSGI app for another server."""
     from mock_wiro.app import create_app
-    from mock_wiro.backend import Backend
+    from mock_wiro.chaos.scenarios import ScenarioBook
+    from mock_wiro.engine.backend import Backend
     from mock_wiro.settings import Settings
 
-    backend = Backend(Settings(clock_mode="instant"))
+    backend = Backend(Settings(clock_mode="instant"), scenarios=ScenarioBook())
     backend.create_project(
         os.environ["BENCH_API_KEY"], os.environ["BENCH_API_SECRET"], balance="100000"
     )

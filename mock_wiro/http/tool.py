@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .errors import NotFoundError
-from .params import DURATIONS, RESOLUTIONS
-from .settings import MODEL_ID, MODEL_SLUG_OWNER, MODEL_SLUG_PROJECT, PROMPT_MAX_CHARS
+from ..engine.params import DURATIONS, RESOLUTIONS
+from ..errors import NotFoundError
+from ..settings import MODEL_ID, MODEL_SLUG_OWNER, MODEL_SLUG_PROJECT, PROMPT_MAX_CHARS
 
 __all__ = ["PARAMETERS", "tool_detail"]
 

@@ -24,11 +24,11 @@ from flask import Blueprint, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .api import backend, read_small_body
-from .callbacks import CallbackDispatcher
-from .errors import WiroError
-from .models import Project, Task
-from .settings import AuthMode
+from ..engine.models import Project, Task
+from ..errors import WiroError
+from ..http.routes import backend, read_small_body
+from ..push.callbacks import CallbackDispatcher
+from ..settings import AuthMode
 
 __all__ = ["ADMIN_TOKEN_HEADER", "control", "require_admin_token"]
 

@@ -18,7 +18,7 @@ Design:
 - A buffer that overflows ends that connection (close code 1013, "subscriber too
   slow") instead of dropping frames silently; the client reconnects and
   re-registers, and the replay gives it what it missed.
-- Socket faults (:mod:`mock_wiro.push_faults`, in ``hub.faults``) bind to a
+- Socket faults (:mod:`mock_wiro.chaos.push_faults`, in ``hub.faults``) bind to a
   connection when it registers a task; a ``delay`` holds a frame on the fake clock
   (``backend.call_at``, then the same non-blocking offer); ``close`` and
   ``duplicate`` are applied by the connection's writer; ``drop_on_register`` by
@@ -33,9 +33,9 @@ import threading
 from collections import deque
 from typing import Any, Final, Literal
 
-from .backend import Backend
-from .models import Event, Task
-from .push_faults import DEFAULT_CLOSE_CODE, ConnectionFaults, PushFaultBook
+from ..chaos.push_faults import DEFAULT_CLOSE_CODE, ConnectionFaults, PushFaultBook
+from ..engine.backend import Backend
+from ..engine.models import Event, Task
 
 __all__ = [
     "CLOSE_FAULT",
@@ -139,7 +139,7 @@ class SocketHub:
         self._subs: dict[str, list[Subscriber]] = {}  # task id -> subscribers
         self._connected: set[Subscriber] = set()
         self.faults = PushFaultBook("socket")
-        """Socket fault rules (:mod:`mock_wiro.push_faults`); reset clears them."""
+        """Socket fault rules (:mod:`mock_wiro.chaos.push_faults`); reset clears them."""
         backend.on_reset(self.faults.clear)
         backend.add_listener(self._on_event)
         backend.on_close(self.close_all)

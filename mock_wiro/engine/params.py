@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
-from .errors import ValidationError
-from .settings import (
+from ..errors import ValidationError
+from ..settings import (
     IMAGE_FIELD_ALIASES,
     MODEL_SLUG_OWNER,
     MODEL_SLUG_PROJECT,

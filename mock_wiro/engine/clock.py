@@ -17,7 +17,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from .settings import ClockMode
+from ..settings import ClockMode
 
 __all__ = ["Clock"]
 

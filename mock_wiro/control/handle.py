@@ -9,15 +9,15 @@ from decimal import Decimal
 
 from flask import Flask
 
-from .backend import Backend
-from .callbacks import CallbackDispatcher
-from .faults import FaultRule, FaultSet, Phase
-from .journal import Entry, Journal
-from .models import Project, Task
-from .push_faults import PushFault
-from .scenarios import Scenario
-from .settings import DEFAULT_DEMO_BALANCE_USD, AuthMode, ClockMode
-from .sockets import SocketHub
+from ..chaos.http_faults import FaultRule, FaultSet, Phase
+from ..chaos.push_faults import PushFault
+from ..chaos.scenarios import Scenario, ScenarioBook
+from ..engine.backend import Backend
+from ..engine.journal import Entry, Journal
+from ..engine.models import Project, Task
+from ..push.callbacks import CallbackDispatcher
+from ..push.hub import SocketHub
+from ..settings import DEFAULT_DEMO_BALANCE_USD, AuthMode, ClockMode
 
 __all__ = ["FakeControls"]
 
@@ -28,6 +28,13 @@ class FakeControls:
 
     backend: Backend
     app: Flask
+
+    @property
+    def scenario_book(self) -> ScenarioBook:
+        """The scenarios this fake matches at Run."""
+        book = self.backend.scenarios
+        assert isinstance(book, ScenarioBook), "this fake was built without a scenario book"
+        return book
 
     @property
     def hub(self) -> SocketHub:
@@ -122,19 +129,19 @@ class FakeControls:
     def add_scenario(self, scenario: Scenario | None = None, /, **fields: object) -> Scenario:
         """Add a scenario (a :class:`~mock_wiro.scenarios.Scenario`, or its JSON fields as
         keywords: ``add_scenario(prompt_contains="[[fail]]", fail_at="task_start")``)."""
-        return self.backend.scenarios.add(scenario if scenario is not None else fields)
+        return self.scenario_book.add(scenario if scenario is not None else fields)
 
     def scenarios(self) -> list[Scenario]:
         """The scenarios waiting to match, in the order they are tried."""
-        return [scenario for scenario, _ in self.backend.scenarios.items()]
+        return [scenario for scenario, _ in self.scenario_book.items()]
 
     def remove_scenario(self, scenario_id: str) -> bool:
         """Forget one scenario; False if there was none with that id."""
-        return self.backend.scenarios.remove(scenario_id)
+        return self.scenario_book.remove(scenario_id)
 
     def clear_scenarios(self) -> None:
         """Forget every scenario."""
-        self.backend.scenarios.clear()
+        self.scenario_book.clear()
 
     def push(self, task_id: str, stage: str, timeout: float = 30.0) -> Task:
         """Apply every step of the task up to and including ``stage`` now."""
@@ -151,7 +158,7 @@ class FakeControls:
     # ------------------------------------------------------------ HTTP faults
     @property
     def faults(self) -> FaultSet:
-        """The HTTP fault rules (:mod:`mock_wiro.faults`)."""
+        """The HTTP fault rules (:mod:`mock_wiro.chaos.http_faults`)."""
         found: FaultSet = self.app.extensions["mock_wiro_faults"]
         return found
 

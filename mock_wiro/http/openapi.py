@@ -21,10 +21,10 @@ from __future__ import annotations
 import copy
 from typing import Any, Final
 
-from . import __version__
-from .lifecycle import LIFECYCLE, STATUS_IGNORED_TYPES
-from .params import DURATIONS, RESOLUTIONS
-from .settings import (
+from .._version import __version__
+from ..engine.lifecycle import LIFECYCLE, STATUS_IGNORED_TYPES
+from ..engine.params import DURATIONS, RESOLUTIONS
+from ..settings import (
     IMAGE_FIELD_ALIASES,
     MAX_JSON_BODY_BYTES,
     MAX_URL_CHARS,

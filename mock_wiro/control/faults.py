@@ -1,4 +1,4 @@
-"""HTTP faults on the wire: the request hooks that apply :mod:`mock_wiro.faults` rules,
+"""HTTP faults on the wire: the request hooks that apply :mod:`mock_wiro.chaos.http_faults` rules,
 and their control surface, ``/_mock/faults`` (JSON, like the rest of ``/_mock``).
 
 ::
@@ -29,9 +29,9 @@ from typing import Any
 from flask import Blueprint, Flask, Response, current_app, g, jsonify, request
 from flask.typing import ResponseReturnValue
 
-from .backend import Backend
-from .control import ControlError, _body, control
-from .faults import FaultError, FaultRule, FaultSet, Phase
+from ..chaos.http_faults import FaultError, FaultRule, FaultSet, Phase
+from ..engine.backend import Backend
+from .base import ControlError, _body, control
 
 __all__ = ["fault_control", "faults", "install"]
 
@@ -212,7 +212,7 @@ def _rule(rule_id: str) -> FaultRule:
 
 @fault_control.post("")
 def create() -> ResponseReturnValue:
-    """A new rule (see :mod:`mock_wiro.faults`): the rule with its ``id``."""
+    """A new rule (see :mod:`mock_wiro.chaos.http_faults`): the rule with its ``id``."""
     try:
         rule = faults().add(_body())
     except FaultError as exc:

@@ -1,6 +1,6 @@
 """The fake Wiro backend: one method per API action, and the engine that moves tasks along.
 
-Never touches a request. The HTTP layer (:mod:`mock_wiro.api`) parses, calls a
+Never touches a request. The HTTP layer (:mod:`mock_wiro.http.routes`) parses, calls a
 method here, and serialises; errors are :mod:`mock_wiro.errors` exceptions.
 
 Threads: one engine thread applies due steps (and sleeps until the next one is
@@ -34,8 +34,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import unquote, urlsplit
 
-from .clock import Clock
-from .errors import (
+from ..errors import (
     AuthError,
     ConcurrencyLimitError,
     InsufficientBalanceError,
@@ -43,34 +42,7 @@ from .errors import (
     StateError,
     ValidationError,
 )
-from .images import ImageRuleError, inspect_image
-from .journal import Journal
-from .lifecycle import (
-    INTAKE,
-    OUTPUTS,
-    STATUS_IGNORED_TYPES,
-    TIMESTAMP_FIELDS,
-    Step,
-    fail_after,
-    failure_plan,
-    success_plan,
-    with_timings,
-)
-from .models import (
-    Event,
-    Folder,
-    ImageRef,
-    Project,
-    RenderResult,
-    StoredFile,
-    Task,
-    hex_id,
-    random_token,
-    run_parameters,
-)
-from .params import RunParams
-from .scenarios import EARLY_FAIL_STAGES, HOLDABLE_STAGES, Scenario, ScenarioBook
-from .settings import (
+from ..settings import (
     CANCELLABLE_STATUSES,
     CONCURRENCY_RATE,
     CONCURRENCY_UNLIMITED_ABOVE_USD,
@@ -87,6 +59,38 @@ from .settings import (
     AuthMode,
     Settings,
 )
+from .clock import Clock
+from .images import ImageRuleError, inspect_image
+from .journal import Journal
+from .lifecycle import (
+    EARLY_FAIL_STAGES,
+    HOLDABLE_STAGES,
+    INTAKE,
+    OUTPUTS,
+    STATUS_IGNORED_TYPES,
+    TIMESTAMP_FIELDS,
+    Step,
+    fail_after,
+    failure_plan,
+    success_plan,
+    with_timings,
+)
+from .models import (
+    Directives,
+    DirectiveSource,
+    Event,
+    Folder,
+    ImageRef,
+    NoDirectives,
+    Project,
+    RenderResult,
+    StoredFile,
+    Task,
+    hex_id,
+    random_token,
+    run_parameters,
+)
+from .params import RunParams
 from .video import VideoRenderer, output_dimensions
 
 log = logging.getLogger("mock_wiro")
@@ -167,6 +171,7 @@ class Backend:
         clock: Clock | None = None,
         renderer: VideoRenderer | None = None,
         workers: int = 2,
+        scenarios: DirectiveSource | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.clock = clock or Clock(self.settings.clock_mode, self.settings.speed)
@@ -201,8 +206,9 @@ class Backend:
         self.journal = Journal(self.clock.now)
         self._closers: list[Callable[[], None]] = []
         self._resetters: list[Callable[[], None]] = []
-        self.scenarios = ScenarioBook()
-        """Edge cases matched at Run time (:mod:`mock_wiro.scenarios`); reset clears them."""
+        self.scenarios: DirectiveSource = scenarios if scenarios is not None else NoDirectives()
+        """Edge cases matched at Run time (a :class:`mock_wiro.chaos.scenarios.ScenarioBook`,
+        handed in by whoever builds the fake); reset clears them."""
         self.on_reset(self.scenarios.clear)
         self._thread: threading.Thread | None = None
 
@@ -381,7 +387,7 @@ class Backend:
                 )
         return task
 
-    def _adopt_scenario(self, task: Task, scenario: Scenario) -> None:
+    def _adopt_scenario(self, task: Task, scenario: Directives) -> None:
         """Apply a matched scenario to a new task: its hold, its timings, and a failure
         decided before the image check (which then never runs)."""
         task.scenario = scenario

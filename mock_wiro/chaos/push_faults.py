@@ -1,7 +1,7 @@
 """Faults on the push channels: the task WebSocket and ``callbackUrl`` deliveries.
-State and matching only: :mod:`mock_wiro.sockets` / :mod:`mock_wiro.ws` apply socket
-rules, :mod:`mock_wiro.callbacks` applies callback rules, and
-:mod:`mock_wiro.push_fault_control` serves ``/_mock/socket-faults`` and
+State and matching only: :mod:`mock_wiro.push.hub` / :mod:`mock_wiro.push.route` apply socket
+rules, :mod:`mock_wiro.push.callbacks` applies callback rules, and
+:mod:`mock_wiro.control.push_faults` serves ``/_mock/socket-faults`` and
 ``/_mock/callback-faults``.
 
 A rule is data. What it hits: ``task`` (a task id), ``token`` (a

@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
 
-from .lifecycle import LIFECYCLE, TERMINAL_STATUSES
+from ..engine.lifecycle import EARLY_FAIL_STAGES, HOLDABLE_STAGES, LIFECYCLE, TERMINAL_STATUSES
 
 __all__ = [
     "EARLY_FAIL_STAGES",
@@ -59,10 +59,6 @@ FAILABLE_STAGES: Final = tuple(
     for stage in LIFECYCLE[: LIFECYCLE.index("task_end")]  # stderr frames come before task_end
     if stage not in TERMINAL_STATUSES and stage not in ("task_error", "task_error_full")
 )
-# Failing at one of these is decided at Run time (before the image check gate).
-EARLY_FAIL_STAGES: Final = ("task_queue", "task_accept", "task_preprocess_start")
-# A task can be held before any stage that comes after the queue.
-HOLDABLE_STAGES: Final = tuple(s for s in LIFECYCLE if s not in ("task_queue", "task_cancel"))
 
 _FIELDS: Final = (
     "id",

@@ -1,5 +1,5 @@
 """HTTP fault rules: what to break, on which requests, how often. State and matching
-only; :mod:`mock_wiro.fault_control` applies them to requests and serves ``/_mock/faults``.
+only; :mod:`mock_wiro.control.faults` applies them to requests and serves ``/_mock/faults``.
 
 A rule is data::
 

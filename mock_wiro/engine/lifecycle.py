@@ -19,9 +19,10 @@ from dataclasses import dataclass, replace
 from typing import Final, Literal
 
 __all__ = [
-    "ACTIVE_STATUSES",
+    "EARLY_FAIL_STAGES",
     "FAILURE_TAIL",
     "GENERATION_SECONDS",
+    "HOLDABLE_STAGES",
     "INTAKE",
     "LIFECYCLE",
     "OUTPUTS",
@@ -57,9 +58,12 @@ LIFECYCLE: Final = (
     "task_cancel",
 )
 TERMINAL_STATUSES: Final = frozenset({"task_postprocess_end", "task_cancel"})  # [docs]
-ACTIVE_STATUSES: Final = frozenset(LIFECYCLE) - TERMINAL_STATUSES
 # ``task_error`` is an interim stderr line [docs]; it does not become the task's
 # status, so a client reading Task/Detail never mistakes it for a failure [A].
+# Failing at one of these is decided at Run time (before the image check gate).
+EARLY_FAIL_STAGES: Final = ("task_queue", "task_accept", "task_preprocess_start")
+# A task can be held (or pushed) before any stage that comes after the queue.
+HOLDABLE_STAGES: Final = tuple(s for s in LIFECYCLE if s not in ("task_queue", "task_cancel"))
 STATUS_IGNORED_TYPES: Final = frozenset({"task_error"})
 
 # Which Task/Detail timestamp field each frame type fills [seed field names].

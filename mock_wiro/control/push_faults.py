@@ -1,4 +1,4 @@
-"""The control surface of push-channel faults (:mod:`mock_wiro.push_faults`), JSON::
+"""The control surface of push-channel faults (:mod:`mock_wiro.chaos.push_faults`), JSON::
 
     POST   /_mock/socket-faults          {"action": "close", "after": 3, "code": 4000}
     GET    /_mock/socket-faults          {"faults": [every rule with its counters]}
@@ -8,7 +8,7 @@
 
 and the same under ``/_mock/callback-faults`` (``{"action": "late", "delay": 60}``).
 A bad rule is answered 400 with ``{"error": ...}``; bodies follow the rest of
-``/_mock`` (:func:`mock_wiro.control._read_body`). Reset forgets every rule.
+``/_mock`` (:func:`mock_wiro.control.base._read_body`). Reset forgets every rule.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from flask import Blueprint, current_app, g
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .control import ControlError, _control_error, _read_body, _too_large, _value_error
-from .push_faults import PushFaultBook
+from ..chaos.push_faults import PushFaultBook
+from .base import ControlError, _control_error, _read_body, _too_large, _value_error
 
 __all__ = ["push_fault_control"]
 

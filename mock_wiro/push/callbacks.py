@@ -19,7 +19,7 @@ each one named here:
   ``Optional: Webhook URL for task completion notifications``) is recorded as
   ``undeliverable`` with one attempt and no network traffic.
 
-Callback faults (:mod:`mock_wiro.push_faults`, in ``dispatcher.faults``), consumed
+Callback faults (:mod:`mock_wiro.chaos.push_faults`, in ``dispatcher.faults``), consumed
 when a task with a valid URL ends, each journaled as kind ``fault``, channel
 ``callback``:
 
@@ -45,11 +45,11 @@ from urllib.parse import urlsplit
 
 import requests
 
-from . import __version__
-from .backend import Backend
-from .lifecycle import TERMINAL_STATUSES
-from .models import Event, Task
-from .push_faults import PushFault, PushFaultBook
+from .._version import __version__
+from ..chaos.push_faults import PushFault, PushFaultBook
+from ..engine.backend import Backend
+from ..engine.lifecycle import TERMINAL_STATUSES
+from ..engine.models import Event, Task
 
 __all__ = ["CALLBACK_BODY", "Attempt", "CallbackDispatcher", "Delivery", "DeliveryState"]
 
@@ -152,7 +152,7 @@ class CallbackDispatcher:
         self._threads: set[threading.Thread] = set()  # attempts in flight
         self._closed = False
         self.faults = PushFaultBook("callback")
-        """Callback fault rules (:mod:`mock_wiro.push_faults`); reset clears them."""
+        """Callback fault rules (:mod:`mock_wiro.chaos.push_faults`); reset clears them."""
         backend.add_listener(self._on_event)
         backend.on_reset(self._reset)
         backend.on_reset(self.faults.clear)

@@ -1,6 +1,6 @@
 """The fake's state: plain records for projects, files, folders and tasks.
 
-Nothing here knows about HTTP or threads; :mod:`mock_wiro.backend` owns them.
+Nothing here knows about HTTP or threads; :mod:`mock_wiro.engine.backend` owns them.
 
 Memory: a fake keeps every task it ran (100,000 in a long session), so the records
 have ``__slots__``, and a task that has ended and whose background work is done is
@@ -19,22 +19,25 @@ import threading
 import time
 import uuid
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import Any, Literal, NamedTuple, Protocol
 
+from ..settings import AuthMode
 from .images import ImageInfo
 from .lifecycle import INTAKE, OUTPUTS, TERMINAL_STATUSES, TIMESTAMP_FIELDS, Step, success_plan
 from .params import RunParams
-from .scenarios import Scenario
-from .settings import AuthMode
 
 __all__ = [
+    "DirectiveSource",
+    "Directives",
     "Event",
     "Folder",
     "History",
     "ImageRef",
+    "NoDirectives",
     "Project",
     "RenderResult",
     "StoredFile",
@@ -56,6 +59,81 @@ def random_token(length: int = 30) -> str:
 def hex_id() -> str:
     """A 32-hex-digit id, like the seed's file and folder ids."""
     return uuid.uuid4().hex
+
+
+class Directives(Protocol):
+    """What a matched scenario tells the engine to do with one task.
+
+    The engine reads only these; :class:`mock_wiro.chaos.scenarios.Scenario` provides
+    them (the engine never imports the chaos rules: they are handed in).
+    """
+
+    @property
+    def id(self) -> str:
+        """Names it in the journal."""
+
+    @property
+    def fail_stage(self) -> str | None:
+        """The stage after which the task fails, if it does."""
+
+    @property
+    def fail_pexit(self) -> str:
+        """The failed task's pexit."""
+
+    @property
+    def fail_message(self) -> str:
+        """The failed task's debugerror (its last stderr line)."""
+
+    @property
+    def fail_lines(self) -> list[str]:
+        """Every stderr line of the failure, in order."""
+
+    @property
+    def hold_stage(self) -> str | None:
+        """The stage the task stops before, if any."""
+
+    @property
+    def outputs(self) -> str | None:
+        """An output fault: ``missing``, ``empty``, ``download_404``, ``truncated``."""
+
+    @property
+    def cancel_refused(self) -> bool:
+        """Task/Cancel is refused."""
+
+    @property
+    def kill_refused(self) -> str | None:
+        """Task/Kill is refused, with this reason."""
+
+    def timing_map(self) -> dict[str, float]:
+        """Seconds per stage, overriding the lifecycle table's."""
+
+    def behaviour(self) -> dict[str, Any]:
+        """The behaviour, as JSON (for the journal)."""
+
+
+class DirectiveSource(Protocol):
+    """Where the engine looks up a Run's directives (the scenario book)."""
+
+    def match(
+        self, project_key: str, project_id: str, prompt: str, headers: Mapping[str, str]
+    ) -> Directives | None:
+        """The directives for this Run, if any (consuming one of a limited count)."""
+
+    def clear(self) -> None:
+        """Forget every directive (on reset)."""
+
+
+class NoDirectives:
+    """A :class:`DirectiveSource` that never matches (a backend with no scenarios)."""
+
+    def match(
+        self, project_key: str, project_id: str, prompt: str, headers: Mapping[str, str]
+    ) -> Directives | None:
+        """Nothing matches."""
+        return None
+
+    def clear(self) -> None:
+        """Nothing to forget."""
 
 
 @dataclass(slots=True)
@@ -293,7 +371,7 @@ class Task:
     rendered_at: float
     render: RenderResult | None
     files_deleted: bool
-    scenario: Scenario | None
+    scenario: Directives | None
     """The scenario matched when the task was Run, if any."""
     failure_pexit: str | None
     """The pexit of a failure (default: the backend's); a scenario's chosen one."""

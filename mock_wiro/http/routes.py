@@ -16,11 +16,11 @@ from flask import Blueprint, Response, current_app, g, request, send_file
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .backend import Backend, TaskRef, Upload
-from .errors import MissingFileError, UrlError, ValidationError
-from .models import Project
-from .params import parse_run_params, require
-from .settings import IMAGE_FIELD_ALIASES, MAX_JSON_BODY_BYTES, MAX_URL_CHARS, RUN_PATH
+from ..engine.backend import Backend, TaskRef, Upload
+from ..engine.models import Project
+from ..engine.params import parse_run_params, require
+from ..errors import MissingFileError, UrlError, ValidationError
+from ..settings import IMAGE_FIELD_ALIASES, MAX_JSON_BODY_BYTES, MAX_URL_CHARS, RUN_PATH
 from .tool import tool_detail
 
 __all__ = ["ROUTES", "BodyTooLarge", "api", "backend", "read_fields", "read_small_body"]

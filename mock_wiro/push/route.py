@@ -19,7 +19,7 @@ that stopped reading altogether is cut off after ``WRITER_GRACE_SECONDS``. The
 server pings every ``socket_ping_interval`` seconds and drops a client that
 doesn't answer.
 
-Socket faults (:mod:`mock_wiro.push_faults`): a ``drop_on_register`` rule makes a
+Socket faults (:mod:`mock_wiro.chaos.push_faults`): a ``drop_on_register`` rule makes a
 ``task_info`` close the connection (its code) instead of registering; the writer
 sends a frame twice for a ``duplicate`` rule and closes (its code) right after the
 ``after``-th frame for a ``close`` rule. Each is journaled (kind ``fault``, channel
@@ -38,8 +38,8 @@ from flask import Blueprint, current_app
 from flask_sock import ConnectionClosed, Sock
 from wsproto.utilities import LocalProtocolError
 
-from .journal import Journal
-from .sockets import (
+from ..engine.journal import Journal
+from .hub import (
     CLOSE_FAULT,
     CLOSE_GOING_AWAY,
     CLOSE_TOO_SLOW,

@@ -17,7 +17,7 @@ from fractions import Fraction
 
 from PIL import Image, UnidentifiedImageError
 
-from .settings import (
+from ..settings import (
     IMAGE_FORMATS,
     IMAGE_HONOUR_EXIF_ORIENTATION,
     IMAGE_MAX_BYTES,

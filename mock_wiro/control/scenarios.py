@@ -1,6 +1,6 @@
 """Control endpoints for scenarios and for steering one task (JSON, under ``/_mock``).
 
-- ``POST /_mock/scenarios`` (a scenario, see :mod:`mock_wiro.scenarios`) → 201 with it;
+- ``POST /_mock/scenarios`` (a scenario, see :mod:`mock_wiro.chaos.scenarios`) → 201 with it;
   ``GET /_mock/scenarios`` → ``{"scenarios": [... with "remaining"]}``;
   ``DELETE /_mock/scenarios`` or ``POST /_mock/scenarios/clear`` → forget them all;
   ``DELETE /_mock/scenarios/<id>`` → forget one.
@@ -8,7 +8,7 @@
   including that stage now; ``POST /_mock/tasks/<id>/hold {"stage": ...}``: stop before
   it; ``POST /_mock/tasks/<id>/release``: go on.
 
-Bodies follow the control surface's rules (:func:`mock_wiro.control._read_body`).
+Bodies follow the control surface's rules (:func:`mock_wiro.control.base._read_body`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,11 @@ from flask import Blueprint, g
 from flask.typing import ResponseReturnValue
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from .api import backend
-from .control import (
+from ..chaos.scenarios import ScenarioBook
+from ..engine.models import Task
+from ..errors import WiroError
+from ..http.routes import backend
+from .base import (
     WAIT_MAX_SECONDS,
     ControlError,
     _control_error,
@@ -31,10 +34,15 @@ from .control import (
     _value_error,
     _wiro_error,
 )
-from .errors import WiroError
-from .models import Task
 
 __all__ = ["scenario_control"]
+
+
+def _book() -> ScenarioBook:
+    book = backend().scenarios
+    assert isinstance(book, ScenarioBook), "this fake was built without a scenario book"
+    return book
+
 
 scenario_control = Blueprint("mock_scenarios", __name__, url_prefix="/_mock")
 scenario_control.before_request(_read_body)
@@ -75,28 +83,28 @@ def _task_state(task: Task) -> dict[str, Any]:
 @scenario_control.post("/scenarios")
 def scenarios_add() -> ResponseReturnValue:
     """Add a scenario (an existing one with the same ``id`` is replaced)."""
-    scenario = backend().scenarios.add(_body())
+    scenario = _book().add(_body())
     return scenario.to_json() | {"remaining": scenario.times}, 201
 
 
 @scenario_control.get("/scenarios")
 def scenarios_list() -> ResponseReturnValue:
     """Every scenario, in matching order, with what is left of its ``times``."""
-    return {"scenarios": backend().scenarios.to_json()}
+    return {"scenarios": _book().to_json()}
 
 
 @scenario_control.delete("/scenarios")
 @scenario_control.post("/scenarios/clear")
 def scenarios_clear() -> ResponseReturnValue:
     """Forget every scenario."""
-    backend().scenarios.clear()
+    _book().clear()
     return {"ok": True}
 
 
 @scenario_control.delete("/scenarios/<scenario_id>")
 def scenarios_remove(scenario_id: str) -> ResponseReturnValue:
     """Forget one scenario."""
-    if not backend().scenarios.remove(scenario_id):
+    if not _book().remove(scenario_id):
         raise ControlError(f"no scenario {scenario_id!r}", 404)
     return {"ok": True}
 
