@@ -104,7 +104,6 @@ MOVED_MODULES = {
     "backend": "engine.backend",
     "callbacks": "push.callbacks",
     "clock": "engine.clock",
-    "control": "control.base",
     "controls": "control.handle",
     "fault_control": "control.faults",
     "faults": "chaos.http_faults",
@@ -124,30 +123,14 @@ MOVED_MODULES = {
     "ws": "push.route",
 }
 """Module paths of 0.1 (``mock_wiro.backend``, ...) and where each now lives. They keep
-working for one release, with a :class:`DeprecationWarning` (README: changelog)."""
-
-
-class _MovedModule(ModuleType):
-    """An old module path: every attribute is read from (and written to) the new one."""
-
-    def __getattr__(self, name: str) -> Any:
-        target = self.__dict__.get("_target")
-        if target is None:  # the import machinery looks before exec_module has run
-            raise AttributeError(name)
-        return getattr(target, name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name.startswith("__") or name == "_target":
-            super().__setattr__(name, value)
-        else:
-            setattr(self.__dict__["_target"], name, value)
-
-    def __dir__(self) -> list[str]:
-        return dir(self.__dict__["_target"])
+working for one release, with a :class:`DeprecationWarning` (README: changelog).
+(``mock_wiro.control`` is now the control package; its old names are re-exported
+there.)"""
 
 
 class _MovedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
-    """Finds ``mock_wiro.<old>`` for the names in :data:`MOVED_MODULES`."""
+    """Finds ``mock_wiro.<old>`` for the names in :data:`MOVED_MODULES`: the import
+    answers the module's new home, after a :class:`DeprecationWarning`."""
 
     def find_spec(
         self, fullname: str, path: Any = None, target: Any = None
@@ -157,8 +140,8 @@ class _MovedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             return None
         return importlib.util.spec_from_loader(fullname, self)
 
-    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType:
-        return _MovedModule(spec.name)
+    def create_module(self, spec: importlib.machinery.ModuleSpec) -> ModuleType | None:
+        return None  # the default; exec_module swaps in the real one
 
     def exec_module(self, module: ModuleType) -> None:
         old = module.__name__.rpartition(".")[2]
@@ -168,10 +151,10 @@ class _MovedFinder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
             DeprecationWarning,
             stacklevel=2,
         )
-        target = importlib.import_module(new)
-        module.__dict__["_target"] = target
-        module.__dict__["__doc__"] = target.__doc__
-        module.__dict__["__all__"] = getattr(target, "__all__", [])
+        # The import system returns what sys.modules holds once exec_module is done:
+        # the old name becomes the new module itself (so a monkeypatch through the old
+        # path patches the code that runs).
+        sys.modules[module.__name__] = importlib.import_module(new)
 
 
 if not any(isinstance(f, _MovedFinder) for f in sys.meta_path):
