@@ -120,8 +120,7 @@ class Backend:
         self._closers.append(action)
 
     def add_listener(self, listener: EventListener) -> None:
-        """Call ``listener(task, event)`` for every frame, under the state lock: it must not
-        block (queue the work instead)."""
+        """Call ``listener(task, event)`` for every frame, under the state lock (never blocking)."""
         self.stepper.add_listener(listener)
 
     @property
@@ -323,25 +322,19 @@ class Backend:
         return self.scheduler.hold(task, stage)
 
     def release(self, task: Task) -> str | None:
-        """Let a held task go on (its held stage comes no earlier than now). Returns the
-        stage it was held at (None if it was not held)."""
+        """Let a held task go on; the stage it was held at (None: it was not held)."""
         return self.scheduler.release(task)
 
     def push(self, task: Task, stage: str, *, timeout: float = 30.0) -> Task:
-        """Apply every step up to and including the task's next ``stage`` step now, all
-        stamped with the current fake time (never before the task's last frame). Waits
-        (bounded) for the image check or the render when a pushed step needs it; passes
-        through a hold. Later steps follow at their usual delays from there."""
+        """Apply every step up to the task's next ``stage`` step now (:meth:`Scheduler.push`)."""
         return self.scheduler.push(task, stage, timeout=timeout)
 
     def call_at(self, fake_time: float, action: Callable[[], None]) -> None:
-        """Run ``action`` (under the state lock; it must not block) once the fake clock
-        reaches ``fake_time``: retries and other timed work share the one engine."""
+        """Run ``action`` (under the state lock; it must not block) at ``fake_time``."""
         self.scheduler.call_at(fake_time, action)
 
     def pump(self) -> None:
-        """Apply every step that is due on the fake clock, and wake the engine to work out
-        its next wake-up again (the clock may have just changed mode or speed)."""
+        """Apply every step that is due on the fake clock (and wake the engine)."""
         self.scheduler.pump()
 
     def advance(self, seconds: float, *, timeout: float = 30.0) -> float:
@@ -358,8 +351,7 @@ class Backend:
     def wait_for(
         self, task: Task, statuses: Iterable[str] | None = None, timeout: float = 30.0
     ) -> bool:
-        """Block until the task reaches one of ``statuses`` (default: terminal). No sleeps:
-        woken by the engine. Returns False on timeout."""
+        """Block until the task reaches one of ``statuses`` (default: terminal), or False."""
         return self.scheduler.wait_for(task, statuses, timeout)
 
     # ------------------------------------------------------------ control

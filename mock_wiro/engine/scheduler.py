@@ -106,7 +106,8 @@ class Scheduler:
                 self._cond.wait(wake)
 
     def call_at(self, fake_time: float, action: Callable[[], None]) -> None:
-        """Run ``action`` (under the state lock) once the fake clock reaches ``fake_time``."""
+        """Run ``action`` (under the state lock; it must not block) once the fake clock
+        reaches ``fake_time``: retries and other timed work share the one engine."""
         with self._cond:
             self._timer_seq += 1
             heapq.heappush(self._timers, (fake_time, self._timer_seq, action))
@@ -187,7 +188,8 @@ class Scheduler:
                 self._cond.wait(remaining)
 
     def wait_for(self, task: Task, statuses: Iterable[str] | None, timeout: float) -> bool:
-        """Block until the task reaches one of ``statuses`` (default: terminal)."""
+        """Block until the task reaches one of ``statuses`` (default: terminal). No sleeps:
+        woken by the engine. Returns False on timeout."""
         wanted = set(statuses) if statuses is not None else None
 
         def reached() -> bool:
@@ -236,7 +238,10 @@ class Scheduler:
             return stage
 
     def push(self, task: Task, stage: str, *, timeout: float = 30.0) -> Task:
-        """Apply every step up to and including the task's next ``stage`` step now."""
+        """Apply every step up to and including the task's next ``stage`` step now, all
+        stamped with the current fake time (never before the task's last frame). Waits
+        (bounded) for the image check or the render when a pushed step needs it; passes
+        through a hold. Later steps follow at their usual delays from there."""
         _check_stage(stage)
         deadline = time.monotonic() + timeout
         with self._cond:
