@@ -106,7 +106,7 @@ def _active(backend: Any) -> int:
     """Tasks not yet ended (the backend's own count; no public accessor is needed
     elsewhere)."""
     with backend.state_lock:
-        return len(backend._active)
+        return len(backend.store.active_tasks())
 
 
 def measure(n: int) -> dict[str, Any]:

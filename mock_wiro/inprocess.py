@@ -176,8 +176,7 @@ class InProcessFake(FakeControls):
         self.origins = origins
         """The intercepted origins; the first is the base of every file URL."""
         self.backend = Backend(settings, scenarios=ScenarioBook())
-        self.backend.public_url = origins[0]
-        self.backend.public_url_fixed = True
+        self.backend.files.set_public_url(origins[0])
         self.app: Flask = create_app(backend=self.backend)
         self.callback_status = callback_status
         """The status the in-process callback receiver answers (``callbacks="record"``);
@@ -218,7 +217,7 @@ class InProcessFake(FakeControls):
         from .push.hub import task_frame
 
         task = self.task(task_id)
-        with self.backend._lock:  # events are appended under the backend's lock
+        with self.backend.state_lock:  # events are appended under the backend's lock
             events = list(task.events)
         return [json.loads(task_frame(task, event)) for event in events]
 

@@ -62,8 +62,7 @@ class MockWiroServer(FakeControls):
         shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
         shown = f"[{shown}]" if ":" in shown else shown
         self.url = f"http://{shown}:{self.port}"
-        self.backend.public_url = (self.settings.public_url or self.url).rstrip("/")
-        self.backend.public_url_fixed = True
+        self.backend.files.set_public_url(self.settings.public_url or self.url)
         self._thread: threading.Thread | None = None
         self._serving = False
         self._stopped = False

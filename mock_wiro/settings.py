@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Literal
 
@@ -185,7 +185,6 @@ class Settings:
     """When set (non-empty), every request to a path under ``/_mock`` must send
     ``X-Admin-Token: <token>`` (else 401). ``mock-wiro serve`` on a non-loopback host
     generates one unless given."""
-    extra: dict[str, str] = field(default_factory=dict)
 
     def strict(self) -> Settings:
         """The strict variant: bare-hex signatures only, reused nonces rejected."""

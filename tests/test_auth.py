@@ -365,7 +365,7 @@ def test_strict_accepts_bare_hex_only(strict: MockWiroServer, vector: SignatureV
 
 
 # ---------------------------------------------------------------- constant-time comparison
-SPIED = "mock_wiro.engine.backend.hmac.compare_digest"  # the hmac module as the backend sees it
+SPIED = "mock_wiro.engine.auth.hmac.compare_digest"  # the hmac module as the engine sees it
 
 
 def test_signature_is_compared_with_compare_digest(

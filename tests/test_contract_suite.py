@@ -22,8 +22,10 @@ from typing import Any
 import pytest
 import requests
 
+import mock_wiro.engine.auth
 import mock_wiro.engine.backend
 import mock_wiro.engine.lifecycle
+import mock_wiro.http.wire
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
 
@@ -176,7 +178,7 @@ def accept_any_signature(mp: pytest.MonkeyPatch) -> None:
         def compare_digest(a: bytes, b: bytes) -> bool:
             return True
 
-    mp.setattr(mock_wiro.engine.backend, "hmac", AnyDigest)
+    mp.setattr(mock_wiro.engine.auth, "hmac", AnyDigest)
 
 
 def cancel_stops_running_tasks(mp: pytest.MonkeyPatch) -> None:
@@ -188,19 +190,21 @@ def cancel_stops_running_tasks(mp: pytest.MonkeyPatch) -> None:
 
 
 def numeric_ids(mp: pytest.MonkeyPatch) -> None:
-    real = mock_wiro.engine.backend.Backend.task_to_wire
+    real = mock_wiro.http.wire.task_detail
 
-    def task_to_wire(self: Any, task: Any) -> dict[str, Any]:
-        wire = real(self, task)
+    def task_detail(task: Any, url_for: Any) -> dict[str, Any]:
+        wire = real(task, url_for)
         wire["id"] = int(wire["id"])
         return wire
 
-    mp.setattr(mock_wiro.engine.backend.Backend, "task_to_wire", task_to_wire)
+    mp.setattr(mock_wiro.http.wire, "task_detail", task_detail)
 
 
 def skip_preprocess_start(mp: pytest.MonkeyPatch) -> None:
-    intake = tuple(s for s in mock_wiro.engine.backend.INTAKE if s.type != "task_preprocess_start")
-    mp.setattr(mock_wiro.engine.backend, "INTAKE", intake)
+    intake = tuple(
+        s for s in mock_wiro.engine.lifecycle.INTAKE if s.type != "task_preprocess_start"
+    )
+    mp.setattr(mock_wiro.engine.lifecycle, "INTAKE", intake)
 
 
 def postprocess_end_before_task_end(mp: pytest.MonkeyPatch) -> None:

@@ -27,6 +27,7 @@ from hypothesis import strategies as st
 from fixtures import image_bytes
 from mock_wiro.engine.models import Project
 from mock_wiro.http.openapi import AUTH_MESSAGES, POST_ENDPOINTS, build_openapi
+from mock_wiro.http.wire import task_detail
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import RUN_PATH, Settings
 from mock_wiro.testing import signed_session
@@ -129,7 +130,11 @@ class Fuzzed:
 
     def snapshot(self) -> dict[str, dict[str, Any]]:
         backend = self.server.backend
-        return {t: backend.task_to_wire(self.server.task(t)) for t in self.stored or self.ids()}
+        with backend.state_lock:
+            return {
+                t: task_detail(self.server.task(t), backend.url_for)
+                for t in self.stored or self.ids()
+            }
 
     def ids(self) -> list[str]:
         return [ref["taskid"] for ref in self.refs if "taskid" in ref]

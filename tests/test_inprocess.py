@@ -100,7 +100,7 @@ def test_hard_coded_client_runs_unchanged() -> None:
         assert ranged.status_code == 206 and ranged.content == video[:8]
         assert video[4:8] == b"ftyp"
         # the input upload is served at an intercepted URL too
-        assert fake.backend.public_url == "https://api.wiro.ai"
+        assert fake.backend.files.public_url == "https://api.wiro.ai"
         paths = [e.data["path"] for e in fake.journal.entries("request")]
         assert "/v1/Run/minimax/hailuo-2-3-fast" in paths
         assert fake.frames(taskid)[-1]["type"] == "task_postprocess_end"

@@ -27,6 +27,7 @@ from werkzeug.exceptions import RequestEntityTooLarge
 from ..engine.models import Project, Task
 from ..errors import WiroError
 from ..http.routes import backend, read_small_body
+from ..http.wire import task_detail
 from ..push.callbacks import CallbackDispatcher
 from ..settings import AuthMode
 
@@ -190,8 +191,10 @@ def project_json(project: Project) -> dict[str, Any]:
 
 def _task_json(task: Task) -> dict[str, Any]:
     b = backend()
+    with b.state_lock:
+        detail = task_detail(task, b.url_for)
     return {
-        **b.task_to_wire(task),
+        **detail,
         "events": [{"type": e.type, "time": e.time, "message": e.message} for e in task.events],
     }
 

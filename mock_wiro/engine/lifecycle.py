@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 
 __all__ = [
     "EARLY_FAIL_STAGES",
@@ -32,7 +32,9 @@ __all__ = [
     "TERMINAL_STATUSES",
     "TIMESTAMP_FIELDS",
     "Gate",
+    "Plan",
     "Step",
+    "build_plan",
     "fail_after",
     "failure_plan",
     "success_plan",
@@ -211,3 +213,45 @@ def with_timings(steps: Iterable[Step], timings: Mapping[str, float]) -> list[St
     """``steps`` with the delay of every step of a type in ``timings`` replaced (real-world
     seconds after the previous step, scaled by the clock like the table's)."""
     return [replace(s, delay=float(timings[s.type])) if s.type in timings else s for s in steps]
+
+
+class Plan(NamedTuple):
+    """A task's whole plan, split where the image check decides the rest, and the
+    failure it ends with (None: it succeeds)."""
+
+    intake: list[Step]
+    """The steps up to the image check (:data:`INTAKE`, or an early failure's start)."""
+    tail: list[Step]
+    """Every step after those."""
+    failure: str | None
+    """The debugerror of a failure."""
+    failure_pexit: str | None
+    """A chosen pexit for the failure (None: the backend's)."""
+
+
+def build_plan(
+    resolution: str,
+    duration: str,
+    *,
+    error: str | None = None,
+    fail_stage: str | None = None,
+    fail_lines: Iterable[str] = (),
+    fail_message: str = "",
+    fail_pexit: str | None = None,
+    timings: Mapping[str, float] | None = None,
+) -> Plan:
+    """The one place a task's plan is assembled: :data:`INTAKE`, then the steps of a
+    success, of a failure with ``error`` on stderr (a bad image: it wins), or of a
+    scenario's failure after ``fail_stage`` (with ``fail_lines``); every delay of a
+    type in ``timings`` replaced."""
+    failure, pexit = None, None
+    if error is not None:
+        steps = [*INTAKE, *failure_plan(resolution, duration, error)]
+        failure = error
+    elif fail_stage is not None:
+        steps = fail_after([*INTAKE, *success_plan(resolution, duration)], fail_stage, fail_lines)
+        failure, pexit = fail_message, fail_pexit
+    else:
+        steps = [*INTAKE, *success_plan(resolution, duration)]
+    steps = with_timings(steps, timings or {})
+    return Plan(steps[: len(INTAKE)], steps[len(INTAKE) :], failure, pexit)

@@ -19,18 +19,19 @@ import threading
 import time
 import uuid
 import zlib
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal, NamedTuple, Protocol
+from typing import Any, Final, Literal, NamedTuple
 
 from ..settings import AuthMode
+from .directives import Directives, DirectiveSource, NoDirectives
 from .images import ImageInfo
 from .lifecycle import INTAKE, OUTPUTS, TERMINAL_STATUSES, TIMESTAMP_FIELDS, Step, success_plan
 from .params import RunParams
 
 __all__ = [
+    "OUTPUT_FIELDS",
     "DirectiveSource",
     "Directives",
     "Event",
@@ -43,8 +44,10 @@ __all__ = [
     "StoredFile",
     "Task",
     "hex_id",
+    "output_record",
     "random_token",
     "run_parameters",
+    "stamp",
 ]
 
 _ALNUM = string.ascii_letters + string.digits
@@ -59,81 +62,6 @@ def random_token(length: int = 30) -> str:
 def hex_id() -> str:
     """A 32-hex-digit id, like the seed's file and folder ids."""
     return uuid.uuid4().hex
-
-
-class Directives(Protocol):
-    """What a matched scenario tells the engine to do with one task.
-
-    The engine reads only these; :class:`mock_wiro.chaos.scenarios.Scenario` provides
-    them (the engine never imports the chaos rules: they are handed in).
-    """
-
-    @property
-    def id(self) -> str:
-        """Names it in the journal."""
-
-    @property
-    def fail_stage(self) -> str | None:
-        """The stage after which the task fails, if it does."""
-
-    @property
-    def fail_pexit(self) -> str:
-        """The failed task's pexit."""
-
-    @property
-    def fail_message(self) -> str:
-        """The failed task's debugerror (its last stderr line)."""
-
-    @property
-    def fail_lines(self) -> list[str]:
-        """Every stderr line of the failure, in order."""
-
-    @property
-    def hold_stage(self) -> str | None:
-        """The stage the task stops before, if any."""
-
-    @property
-    def outputs(self) -> str | None:
-        """An output fault: ``missing``, ``empty``, ``download_404``, ``truncated``."""
-
-    @property
-    def cancel_refused(self) -> bool:
-        """Task/Cancel is refused."""
-
-    @property
-    def kill_refused(self) -> str | None:
-        """Task/Kill is refused, with this reason."""
-
-    def timing_map(self) -> dict[str, float]:
-        """Seconds per stage, overriding the lifecycle table's."""
-
-    def behaviour(self) -> dict[str, Any]:
-        """The behaviour, as JSON (for the journal)."""
-
-
-class DirectiveSource(Protocol):
-    """Where the engine looks up a Run's directives (the scenario book)."""
-
-    def match(
-        self, project_key: str, project_id: str, prompt: str, headers: Mapping[str, str]
-    ) -> Directives | None:
-        """The directives for this Run, if any (consuming one of a limited count)."""
-
-    def clear(self) -> None:
-        """Forget every directive (on reset)."""
-
-
-class NoDirectives:
-    """A :class:`DirectiveSource` that never matches (a backend with no scenarios)."""
-
-    def match(
-        self, project_key: str, project_id: str, prompt: str, headers: Mapping[str, str]
-    ) -> Directives | None:
-        """Nothing matches."""
-        return None
-
-    def clear(self) -> None:
-        """Nothing to forget."""
 
 
 @dataclass(slots=True)
@@ -240,6 +168,40 @@ class _SetEvent(threading.Event):
 _OPEN_GATE: threading.Event = _SetEvent()
 
 
+def stamp(value: float | None) -> str:
+    """A Unix time as the API shows it: whole seconds, ``"0"`` for none."""
+    return str(int(value)) if value else "0"
+
+
+def output_record(stored: StoredFile, task_uuid: str, url: str) -> dict[str, Any]:
+    """An output object [seed]: the one definition of its shape (Task/Detail's
+    ``outputs``, the socket's task_postprocess_end frame, the OpenAPI schema's order)."""
+    return {
+        "id": stored.id,
+        "name": stored.name,
+        "contenttype": stored.contenttype,
+        "parentid": stored.parentid,
+        "uuid": task_uuid,
+        "size": str(stored.size),
+        "addedtime": stamp(stored.addedtime),
+        "modifiedtime": stamp(stored.addedtime),
+        "accesskey": stored.accesskey,
+        "foldercount": "0",
+        "filecount": "0",
+        "ispublic": 0,
+        "expiretime": None,
+        "url": url,
+    }
+
+
+_SAMPLE_OUTPUT_FILE = StoredFile(
+    "0" * 32, "0", "0.mp4", "video/mp4", 1000000, "0" * 32, "0" * 30, 0.0, Path(), "cdn"
+)
+_SAMPLE_OUTPUT_URL = f"http://127.0.0.1:8080/cdn/{'0' * 30}/0.mp4"
+OUTPUT_FIELDS: Final = tuple(output_record(_SAMPLE_OUTPUT_FILE, "", ""))
+"""The output object's fields, in order."""
+
+
 def _sample_records() -> bytes:
     """What typical finished tasks pack to before compression: the preset dictionary of
     the compression, so a task's packed record is about what is its own (ids, times,
@@ -254,22 +216,8 @@ def _sample_records() -> bytes:
             for s in plan
             if s.type == "task_output"
         ]
-        output = {
-            "id": "0" * 32,
-            "name": "0.mp4",
-            "contenttype": "video/mp4",
-            "parentid": "0" * 32,
-            "uuid": str(uuid.UUID(int=0)),
-            "size": "1000000",
-            "addedtime": str(int(start)),
-            "modifiedtime": str(int(start)),
-            "accesskey": "0" * 30,
-            "foldercount": "0",
-            "filecount": "0",
-            "ispublic": 0,
-            "expiretime": None,
-            "url": f"http://127.0.0.1:8080/cdn/{'0' * 30}/0.mp4",
-        }
+        sample = replace(_SAMPLE_OUTPUT_FILE, addedtime=start)
+        output = output_record(sample, str(uuid.UUID(int=0)), _SAMPLE_OUTPUT_URL)
         events = [Event("task_queue", start, None)]
         for step in plan:
             message = step.message

@@ -1,7 +1,8 @@
 """The ``/v1`` REST surface: routes, body parsing, wire shapes, OpenAPI.
 
 What lives here: the Flask blueprint of ``/v1`` and the public file URLs
-(:mod:`.routes`), ``Tool/Detail`` (:mod:`.tool`) and the OpenAPI document
+(:mod:`.routes`), the JSON shapes as pure functions (:mod:`.wire`, no Flask: push
+uses them too), ``Tool/Detail`` (:mod:`.tool`) and the OpenAPI document
 (:mod:`.openapi`).
 
 It may import: Flask and werkzeug, ``mock_wiro.settings`` / ``mock_wiro.errors``, the

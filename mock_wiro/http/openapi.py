@@ -34,6 +34,7 @@ from ..settings import (
     RUN_PATH,
     Settings,
 )
+from .wire import OUTPUT_FIELDS
 
 __all__ = ["OPENAPI_PATH", "OPENAPI_VERSION", "POST_ENDPOINTS", "build_openapi"]
 
@@ -82,24 +83,28 @@ def _success(properties: dict[str, Schema], description: str) -> Schema:
     }
 
 
+_OUTPUT_FIELD_SCHEMAS: Final[dict[str, Schema]] = {
+    "id": _HEX_ID,
+    "name": {"type": "string", "examples": ["0.mp4"]},
+    "contenttype": {"type": "string", "examples": ["video/mp4"]},
+    "parentid": {"type": "string"},
+    "uuid": {"type": "string", "format": "uuid"},
+    "size": _DIGITS,
+    "addedtime": _STAMP,
+    "modifiedtime": _STAMP,
+    "accesskey": {"type": "string", "pattern": "^[A-Za-z0-9]+$"},
+    "foldercount": _DIGITS,
+    "filecount": _DIGITS,
+    "ispublic": {"type": "integer", "description": "A number, as in the seed: `0`."},
+    "expiretime": {"type": ["string", "null"], "description": "`null`, as in the seed."},
+    "url": {"type": "string", "format": "uri"},
+}
+"""Each output field's schema; the order is the output object's (:data:`OUTPUT_FIELDS`)."""
+
+
 def _schemas(settings: Settings) -> dict[str, Schema]:
     output = _success(
-        {
-            "id": _HEX_ID,
-            "name": {"type": "string", "examples": ["0.mp4"]},
-            "contenttype": {"type": "string", "examples": ["video/mp4"]},
-            "parentid": {"type": "string"},
-            "uuid": {"type": "string", "format": "uuid"},
-            "size": _DIGITS,
-            "addedtime": _STAMP,
-            "modifiedtime": _STAMP,
-            "accesskey": {"type": "string", "pattern": "^[A-Za-z0-9]+$"},
-            "foldercount": _DIGITS,
-            "filecount": _DIGITS,
-            "ispublic": {"type": "integer", "description": "A number, as in the seed: `0`."},
-            "expiretime": {"type": ["string", "null"], "description": "`null`, as in the seed."},
-            "url": {"type": "string", "format": "uri"},
-        },
+        {name: _OUTPUT_FIELD_SCHEMAS[name] for name in OUTPUT_FIELDS},
         "A task's output file [seed]: the fake's MP4 (served at `/cdn/<accesskey>/0.mp4`).",
     )
     task_properties: dict[str, Schema] = {

@@ -17,10 +17,11 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..engine.backend import Backend, TaskRef, Upload
-from ..engine.models import Project
+from ..engine.models import Project, Task
 from ..engine.params import parse_run_params, require
 from ..errors import MissingFileError, UrlError, ValidationError
 from ..settings import IMAGE_FIELD_ALIASES, MAX_JSON_BODY_BYTES, MAX_URL_CHARS, RUN_PATH
+from . import wire
 from .tool import tool_detail
 
 __all__ = ["ROUTES", "BodyTooLarge", "api", "backend", "read_fields", "read_small_body"]
@@ -168,24 +169,31 @@ def _run(b: Backend, project: Project, fields: Fields, files: Files) -> dict[str
         names += [a for a, n in IMAGE_FIELD_ALIASES.items() if n == "inputImageFirst"]
     file = next((files[n] for n in names if n in files), None)
     upload = Upload(file.filename or "image", file.stream) if file is not None else None
-    headers = dict(request.headers.items())  # for header-matched scenarios
-    task = b.run(project, params, upload, request_host=request.host, headers=headers)
+    # a URL naming the fake's own file may name it at the host this request reached
+    image = b.files.resolve_url(params.image_url, request.host) if upload is None else None
+    match = dict(request.headers.items())  # for header-matched scenarios
+    task = b.run(project, params, upload, image=image, match=match)
     return {"errors": [], "taskid": task.id, "socketaccesstoken": task.token, "result": True}
+
+
+def _tasklist(b: Backend, tasks: list[Task]) -> list[dict[str, Any]]:
+    with b.state_lock:  # a consistent picture of a running task
+        return [wire.task_detail(task, b.url_for) for task in tasks]
 
 
 def _detail(b: Backend, project: Project, fields: Fields, files: Files) -> dict[str, Any]:
     task = b.find_task(project, TaskRef.from_params(fields))
-    return {"total": "1", "errors": [], "tasklist": [b.task_to_wire(task)], "result": True}
+    return {"total": "1", "errors": [], "tasklist": _tasklist(b, [task]), "result": True}
 
 
 def _cancel(b: Backend, project: Project, fields: Fields, files: Files) -> dict[str, Any]:
     task = b.cancel(project, TaskRef.from_params(fields))
-    return {"errors": [], "tasklist": [b.task_to_wire(task)], "result": True}
+    return {"errors": [], "tasklist": _tasklist(b, [task]), "result": True}
 
 
 def _kill(b: Backend, project: Project, fields: Fields, files: Files) -> dict[str, Any]:
     task = b.kill(project, TaskRef.from_params(fields))
-    return {"errors": [], "tasklist": [b.task_to_wire(task)], "result": True}
+    return {"errors": [], "tasklist": _tasklist(b, [task]), "result": True}
 
 
 def _int_field(fields: Fields, name: str, default: int, low: int, high: int) -> int:
@@ -209,7 +217,7 @@ def _list(b: Backend, project: Project, fields: Fields, files: Files) -> dict[st
     return {
         "total": str(total),
         "errors": [],
-        "tasklist": [b.task_to_wire(t) for t in tasks],
+        "tasklist": _tasklist(b, tasks),
         "result": True,
     }
 
@@ -221,7 +229,7 @@ def _io_delete(b: Backend, project: Project, fields: Fields, files: Files) -> di
 
 def _folder_create(b: Backend, project: Project, fields: Fields, files: Files) -> dict[str, Any]:
     folder = b.folder_create(project, require(fields, "name"), fields.get("parentid", ""))
-    return {"result": True, "errors": [], "list": [b.folder_to_wire(folder)]}
+    return {"result": True, "errors": [], "list": [wire.folder_item(folder)]}
 
 
 def _upload(b: Backend, project: Project, fields: Fields, files: Files) -> dict[str, Any]:
@@ -231,7 +239,7 @@ def _upload(b: Backend, project: Project, fields: Fields, files: Files) -> dict[
     stored = b.upload(
         project, Upload(file.filename or "file", file.stream), fields.get("folderid", "")
     )
-    return {"result": True, "errors": [], "list": [b.file_to_wire(s) for s in stored]}
+    return {"result": True, "errors": [], "list": [wire.file_item(s, b.url_for) for s in stored]}
 
 
 def _tool_detail(b: Backend, project: Project, fields: Fields, files: Files) -> dict[str, Any]:
@@ -258,7 +266,7 @@ def dispatch(path: str) -> dict[str, Any]:
     if handler is None or request.method != "POST":
         raise UrlError()
     b = backend()
-    b.adopt_host(request.host_url)
+    b.files.adopt_host(request.host_url)
     project = _authenticate(b)
     fields, files = read_fields()
     g.mock_wiro_fields = fields  # for the journal

@@ -50,6 +50,7 @@ from ..chaos.push_faults import PushFault, PushFaultBook
 from ..engine.backend import Backend
 from ..engine.lifecycle import TERMINAL_STATUSES
 from ..engine.models import Event, Task
+from ..http.wire import task_detail
 
 __all__ = ["CALLBACK_BODY", "Attempt", "CallbackDispatcher", "Delivery", "DeliveryState"]
 
@@ -179,7 +180,7 @@ class CallbackDispatcher:
         body = {
             "total": "1",
             "errors": [],
-            "tasklist": [self.backend.task_to_wire(task)],
+            "tasklist": [task_detail(task, self.backend.url_for)],
             "result": True,
         }
         delivery = Delivery(task.id, url, json.dumps(body).encode())

@@ -1,0 +1,243 @@
+"""The file store: uploads, a Run's input file and outputs on disk, and their public URLs.
+
+Streams are copied in chunks within the upload limit [docs: 100 MB]; a ZIP upload is
+extracted [docs], bounded against zip bombs. The public URL (the base of every file
+URL) is the setting, else the server's address once bound (:meth:`FileStore.set_public_url`),
+else the first request's host (:meth:`FileStore.adopt_host`).
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import os
+import re
+import zipfile
+from dataclasses import dataclass
+from typing import IO
+from urllib.parse import unquote, urlsplit
+
+from ..errors import NotFoundError, ValidationError
+from .context import Context
+from .models import Folder, ImageRef, Project, StoredFile, hex_id, random_token
+
+__all__ = ["ZIP_MAX_MEMBERS", "FileStore", "Upload", "safe_filename"]
+
+ZIP_MAX_MEMBERS = 1000  # a ZIP upload is extracted [docs]; bounded against zip bombs
+_NAME_SAFE = re.compile(r"[^A-Za-z0-9._ ()\-]+")
+_OWN_FILE_PATH = re.compile(r"^/(v1/File|cdn)/([A-Za-z0-9]+)/([^/]+)$")
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file arriving in a request: its client-side name and a binary stream."""
+
+    filename: str
+    stream: IO[bytes]
+
+
+def safe_filename(name: str, default: str = "file") -> str:
+    """A client file name reduced to a harmless base name (no paths, no odd characters)."""
+    base = name.replace("\\", "/").split("/")[-1]
+    base = _NAME_SAFE.sub("_", base).strip(" .")
+    return base[:200] or default
+
+
+class FileStore:
+    """Files on disk under ``data_dir/files``, kept in the :class:`~.store.Store`."""
+
+    def __init__(self, ctx: Context) -> None:
+        self.settings = ctx.settings
+        self._store, self._lock, self._clock = ctx.store, ctx.lock, ctx.clock
+        self._dir = ctx.data_dir / "files"
+        self._dir.mkdir(parents=True, exist_ok=True)
+        self._public_url = (ctx.settings.public_url or "http://127.0.0.1").rstrip("/")
+        self._public_url_fixed = ctx.settings.public_url is not None
+
+    # ------------------------------------------------------------ the public URL
+    @property
+    def public_url(self) -> str:
+        """The base of every file URL."""
+        return self._public_url
+
+    def set_public_url(self, url: str) -> None:
+        """Use ``url`` as the base of file URLs from now on (the server's address)."""
+        with self._lock:
+            self._public_url = url.rstrip("/")
+            self._public_url_fixed = True
+
+    def adopt_host(self, host_url: str) -> None:
+        """Use a request's host for file URLs when nothing fixed the public URL."""
+        with self._lock:
+            if not self._public_url_fixed:
+                self.set_public_url(host_url)
+
+    def url_for(self, stored: StoredFile) -> str:
+        """The public URL of a stored file."""
+        return self._public_url + stored.path()
+
+    def resolve_url(self, url: str, also_own_host: str = "") -> ImageRef:
+        """An image URL: one of the fake's own files (at the public URL's host, at
+        ``also_own_host``, the host a request reached the fake at, or on loopback),
+        or external (never fetched)."""
+        try:
+            parts = urlsplit(url)
+        except ValueError as exc:  # "http://[::1": a malformed IPv6 host fails the task
+            return ImageRef("missing", url, reason=f"invalid URL ({exc})")
+        if parts.scheme not in ("http", "https"):
+            return ImageRef("missing", url, reason=f"unsupported URL scheme {parts.scheme!r}")
+        own_hosts = {urlsplit(self._public_url).netloc, also_own_host}
+        match = _OWN_FILE_PATH.match(parts.path)
+        if parts.netloc not in own_hosts and not (parts.hostname in _LOOPBACK and match):
+            return ImageRef("external", url)
+        if match is None:
+            return ImageRef("missing", url, reason="HTTP 404 Not Found")
+        route = "file" if match.group(1) == "v1/File" else "cdn"
+        stored = self.public_file(route, match.group(2), unquote(match.group(3)))
+        if stored is None:
+            return ImageRef("missing", url, reason="HTTP 404 Not Found")
+        return ImageRef("file", url, stored)
+
+    def public_file(self, route: str, accesskey: str, name: str) -> StoredFile | None:
+        """The file a public URL names, if it exists (the access key is the credential)."""
+        with self._lock:
+            stored = self._store.file(accesskey)
+        if stored is None or stored.deleted or stored.route != route or stored.name != name:
+            return None
+        return stored
+
+    # ------------------------------------------------------------ storing
+    def store_stream(
+        self, project: Project, upload: Upload, *, parentid: str = "", prefix: str = ""
+    ) -> StoredFile:
+        """Copy a stream to disk, never holding more than a chunk in memory, within the
+        upload limit [docs: 100 MB]."""
+        limit = self.settings.upload_max_bytes
+        name = safe_filename(upload.filename)
+        if prefix:  # the seed names a Run's input file like "inputImage-6060136.png"
+            ext = os.path.splitext(name)[1].lower()[:8]
+            name = f"{prefix}-{int.from_bytes(os.urandom(3), 'big') % 10_000_000:07d}{ext}"
+        file_id = hex_id()
+        path = self._dir / file_id
+        size = 0
+        try:
+            with open(path, "wb") as out:
+                while chunk := upload.stream.read(1 << 20):
+                    size += len(chunk)
+                    if size > limit:
+                        break
+                    out.write(chunk)
+        except BaseException:  # a stream that fails mid-copy (a corrupt ZIP member)
+            path.unlink(missing_ok=True)
+            raise
+        if size > limit:
+            path.unlink(missing_ok=True)
+            raise ValidationError(
+                f"File {name!r} is larger than the upload limit of {limit} bytes "
+                f"({limit / 2**20:.3g} MB)"
+            )
+        stored = StoredFile(
+            id=file_id,
+            project_id=project.id,
+            name=name,
+            contenttype=mimetypes.guess_type(name)[0] or "application/octet-stream",
+            size=size,
+            parentid=parentid or project.root_folder_id,
+            accesskey=random_token(),
+            addedtime=self._clock.now(),
+            disk_path=path,
+            route="file",
+        )
+        self.add(stored)
+        return stored
+
+    def add(self, stored: StoredFile) -> None:
+        """Make a file reachable at its public URL (an output)."""
+        with self._lock:
+            self._store.add_file(stored)
+
+    # ------------------------------------------------------------ folders and uploads
+    def add_root_folder(self, project: Project) -> None:
+        """Give a project (new, or after a reset) its root folder."""
+        with self._lock:
+            root = Folder(project.root_folder_id, project.id, "uploads", "", self._clock.now())
+            self._store.add_folder(root)
+
+    def create_folder(self, project: Project, name: str, parentid: str = "") -> Folder:
+        """File/FolderCreate: a folder in the project's root or in ``parentid``."""
+        name = name.strip()
+        if not name:
+            raise ValidationError("Request parameter [name] required")
+        with self._lock:
+            parent = self._folder(project, parentid or project.root_folder_id)
+            folder = Folder(
+                hex_id(), project.id, safe_filename(name, "folder"), parent.id, self._clock.now()
+            )
+            self._store.add_folder(folder)
+            return folder
+
+    def _folder(self, project: Project, folder_id: str) -> Folder:
+        folder = self._store.folder(folder_id)
+        if folder is None or folder.project_id != project.id:
+            raise NotFoundError(f"There is no folder with id {folder_id!r}.")  # [A] message
+        return folder
+
+    def upload(self, project: Project, upload: Upload, folderid: str = "") -> list[StoredFile]:
+        """File/Upload: the file, or the files of a ZIP [docs], in the folder."""
+        with self._lock:
+            folder_id = self._folder(project, folderid or project.root_folder_id).id
+        stored = self.store_stream(project, upload, parentid=folder_id)
+        if not zipfile.is_zipfile(stored.disk_path) or not stored.name.lower().endswith(".zip"):
+            return [stored]
+        try:
+            return self._extract_zip(project, stored, folder_id)
+        finally:
+            self.drop(stored)
+
+    def _extract_zip(
+        self, project: Project, archive: StoredFile, parentid: str
+    ) -> list[StoredFile]:
+        limit = self.settings.upload_max_bytes
+        try:
+            zf = zipfile.ZipFile(archive.disk_path)
+        except Exception as exc:  # a broken central directory: BadZipFile, OSError, ...
+            raise ValidationError(f"ZIP upload could not be extracted: {exc}") from exc
+        with zf:
+            members = [m for m in zf.infolist() if not m.is_dir()]
+            if len(members) > ZIP_MAX_MEMBERS:
+                raise ValidationError(
+                    f"ZIP upload has {len(members)} files; at most {ZIP_MAX_MEMBERS} are extracted"
+                )
+            total = sum(m.file_size for m in members)
+            if total > limit:
+                raise ValidationError(
+                    f"ZIP upload expands to {total} bytes; the limit is {limit} bytes "
+                    f"({limit / 2**20:.3g} MB)"
+                )
+            stored: list[StoredFile] = []
+            try:
+                for member in members:
+                    with zf.open(member) as src:
+                        upload = Upload(member.filename, src)
+                        stored.append(self.store_stream(project, upload, parentid=parentid))
+            except Exception as exc:  # corrupt data (zlib.error), encrypted, unknown method
+                for item in stored:
+                    self.drop(item)
+                raise ValidationError(f"ZIP upload could not be extracted: {exc}") from exc
+            return stored
+
+    # ------------------------------------------------------------ dropping
+    def drop(self, stored: StoredFile) -> None:
+        """Remove a file: its URL answers 404, and an upload's bytes leave the disk."""
+        with self._lock:
+            stored.deleted = True
+            self._store.drop_file(stored.accesskey)
+        if stored.route == "file":  # outputs share one rendered file per size
+            stored.disk_path.unlink(missing_ok=True)
+
+    def reset(self) -> None:
+        """Remove every upload's bytes (the store forgets the files themselves)."""
+        with self._lock:
+            for stored in self._store.files():
+                if stored.route == "file":
+                    stored.disk_path.unlink(missing_ok=True)

@@ -1,0 +1,192 @@
+"""The background work of a task: the input image check (preprocessing), the output
+render, and the plan that the check decides.
+
+A small worker pool runs it, so neither slows a request. Whatever happens, a task's
+two gates (``validated``, ``rendered``) open: an unexpected error fails the task.
+Rendered videos are kept on disk, one file per size and duration.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from ..settings import EXTERNAL_PLACEHOLDER_SIZE
+from .context import Context
+from .images import ImageInfo, ImageRuleError, inspect_image
+from .lifecycle import EARLY_FAIL_STAGES, Plan, build_plan
+from .models import RenderResult, Task
+from .video import VideoRenderer, output_dimensions
+
+__all__ = ["Preparer", "plan_for"]
+
+log = logging.getLogger("mock_wiro")
+_RenderKey = tuple[int, int, str]
+
+
+def plan_for(task: Task, error: str | None = None) -> Plan:
+    """The task's plan, from its parameters, its scenario and the image check's
+    ``error`` (if any: a bad image wins over the scenario's failure)."""
+    params, scenario = task.params, task.scenario
+    if scenario is None:
+        return build_plan(params.resolution, params.duration, error=error)
+    return build_plan(
+        params.resolution,
+        params.duration,
+        error=error,
+        fail_stage=scenario.fail_stage,
+        fail_lines=scenario.fail_lines,
+        fail_message=scenario.fail_message,
+        fail_pexit=scenario.fail_pexit,
+        timings=scenario.timing_map(),
+    )
+
+
+class Preparer:
+    """Checks input images and renders output videos on a worker pool."""
+
+    def __init__(self, ctx: Context, renderer: VideoRenderer, workers: int) -> None:
+        self.settings = ctx.settings
+        self.renderer = renderer
+        self._store, self._cond, self._clock = ctx.store, ctx.lock, ctx.clock
+        self._dir = ctx.data_dir / "outputs"
+        self._dir.mkdir(parents=True, exist_ok=True)
+        self._render_locks: dict[_RenderKey, threading.Lock] = {}
+        self._renders: dict[_RenderKey, RenderResult] = {}
+        self._workers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mock-wiro")
+
+    def begin(self, task: Task) -> None:
+        """Give a new task (under the state lock) its plan up to the image check, and
+        start its preparation on a worker (once the caller releases the lock); or, when
+        its scenario fails it before the image check, its whole plan (no work runs)."""
+        plan = plan_for(task)
+        scenario = task.scenario
+        if scenario is not None:
+            task.hold_at = scenario.hold_stage
+        if scenario is None or scenario.fail_stage not in EARLY_FAIL_STAGES:
+            task.plan = plan.intake
+            self._workers.submit(self._prepare, task)
+            return
+        task.plan = [*plan.intake, *plan.tail]
+        task.failure, task.failure_pexit = plan.failure, plan.failure_pexit
+        task.validated_at = task.rendered_at = task.last_time
+        task.validated.set()
+        task.rendered.set()
+
+    def close(self) -> None:
+        """Stop the workers (work not started is dropped)."""
+        self._workers.shutdown(wait=True, cancel_futures=True)
+
+    def _prepare(self, task: Task) -> None:
+        """Worker: check the input image, then render the output video."""
+        try:
+            self._prepare_unguarded(task)
+        except BaseException as exc:
+            log.exception("mock-wiro worker error")
+            with self._cond:
+                if not task.validated.is_set():
+                    task.plan.extend(plan_for(task, error=repr(exc)).tail)
+                    task.validated_at = self._clock.now()
+                    task.validated.set()
+                task.failure = task.failure or f"Internal error while preparing the task: {exc!r}"
+                task.rendered_at = self._clock.now()
+                task.rendered.set()
+                self._cond.notify_all()
+            if not isinstance(exc, Exception):
+                raise
+        with self._cond:
+            task.retire()  # a task cancelled or killed while this ran has ended meanwhile
+
+    def _check_image(self, task: Task) -> tuple[ImageInfo | None, str | None]:
+        """The input image's facts, or why the task fails (preprocessing)."""
+        image = task.image
+        try:
+            if image.kind == "missing":
+                return None, f"Could not download input image {image.url!r}: {image.reason}"
+            if image.kind == "external":
+                if self.settings.external_url_policy == "fail":
+                    return None, (
+                        f"Could not download input image {image.url!r}: mock-wiro does not "
+                        "fetch external URLs (external_url_policy=fail)"
+                    )
+            elif image.file is not None:
+                return inspect_image(image.file.disk_path), None
+        except ImageRuleError as exc:
+            return None, f"{exc.message} (rule: {exc.rule})"
+        except OSError as exc:
+            return None, f"Could not read input image: {exc}"
+        return None, None
+
+    def _prepare_unguarded(self, task: Task) -> None:
+        info, error = self._check_image(task)
+        with self._cond:
+            if self._store.task(task.id) is not task:
+                return  # forgotten by a reset while its image was being checked
+            task.image_info = info
+            plan = plan_for(task, error)
+            task.failure = plan.failure
+            if plan.failure_pexit is not None:
+                task.failure_pexit = plan.failure_pexit
+            task.plan.extend(plan.tail)
+            task.validated_at = self._clock.now()
+            task.validated.set()
+            self._cond.notify_all()
+            if plan.failure or task.terminal:
+                task.rendered.set()
+                return
+        size = (info.width, info.height) if info is not None else EXTERNAL_PLACEHOLDER_SIZE
+        width, height = output_dimensions(size[0], size[1], task.params.resolution)
+        result: RenderResult | None = None
+        failure = None
+        try:
+            result = self._render(width, height, task.params.duration)
+        except Exception as exc:  # a render bug fails the task, never the server
+            failure = f"Internal error while rendering the output video: {exc!r}"
+        with self._cond:
+            task.render = result
+            if failure:
+                task.failure = failure
+            task.rendered_at = self._clock.now()
+            task.rendered.set()
+            self._cond.notify_all()
+
+    def _render(self, width: int, height: int, duration: str) -> RenderResult:
+        """The output video for this size, rendered once and kept on disk."""
+        key = (width, height, duration)
+        path = self._dir / f"{width}x{height}_{duration}s.mp4"
+        with self._cond:
+            lock = self._render_locks.setdefault(key, threading.Lock())
+        with lock:
+            if not path.exists():
+                data = self.renderer.render(width, height, int(duration))
+                tmp = path.with_suffix(".part")
+                tmp.write_bytes(data)
+                os.replace(tmp, path)
+        result = RenderResult(path, path.stat().st_size, width, height)
+        with self._cond:  # tasks of one size share one (equal) result: one Path, not one each
+            known = self._renders.get(key)
+            if known == result:
+                return known
+            self._renders[key] = result
+        return result
+
+    def empty_output(self) -> Path:
+        """A zero-byte output file (scenario ``outputs: empty``)."""
+        path = self._dir / "empty.mp4"
+        if not path.exists():
+            path.write_bytes(b"")
+        return path
+
+    @staticmethod
+    def truncated_output(full: Path) -> Path:
+        """The first half of a rendered video (scenario ``outputs: truncated``)."""
+        path = full.with_name(full.stem + ".truncated.mp4")
+        if not path.exists():
+            data = full.read_bytes()
+            tmp = path.with_suffix(".part")
+            tmp.write_bytes(data[: len(data) // 2])
+            os.replace(tmp, path)
+        return path

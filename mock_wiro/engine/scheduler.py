@@ -1,0 +1,286 @@
+"""When steps happen: the engine thread, timers on the fake clock, and the waits.
+
+One engine thread applies due steps and sleeps until the next one is due. Reads call
+:meth:`Scheduler.pump` first, so what a client reads is never staler than the clock.
+
+*When a step is due* is decided in one place, :func:`due`, and used by all three
+questions asked of it: what to apply now (:meth:`Scheduler.pump_locked`), when to wake
+(:meth:`Scheduler.next_wake_locked`), and whether a due step waits for background work
+(:meth:`Scheduler.blocked_on_work_locked`).
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+
+from ..errors import StateError, ValidationError
+from .clock import Clock
+from .context import Context
+from .lifecycle import HOLDABLE_STAGES, Step
+from .models import Task
+
+__all__ = ["Scheduler", "due", "gate_open", "held"]
+
+log = logging.getLogger("mock_wiro")
+Apply = Callable[[Task, Step, float], None]
+
+
+def gate_open(task: Task, step: Step) -> bool:
+    """True if the background work ``step`` waits for (if any) is done."""
+    if step.gate == "validated":
+        return task.validated.is_set()
+    if step.gate == "rendered":
+        return task.rendered.is_set()
+    return True
+
+
+def held(task: Task, step: Step) -> bool:
+    """True if the task is held just before ``step``."""
+    return task.hold_at is not None and step.type == task.hold_at
+
+
+def due(task: Task, step: Step, clock: Clock) -> float | None:
+    """The fake time at which ``step`` (the task's next) comes, or None while it is held.
+
+    Its delay after the task's last frame (scaled by the clock), and never before the
+    task's ``not_before`` (a release). On a running (realtime) clock the background work
+    takes fake time: a gated step whose work is done comes no earlier than the work was.
+    (With a manual or instant clock the work is done "between ticks".) For a step whose
+    gate is still closed, the time its delay has come.
+    """
+    if held(task, step):
+        return None
+    when = max(task.last_time + step.delay * clock.stage_scale, task.not_before)
+    if clock.mode == "realtime" and step.gate is not None and gate_open(task, step):
+        when = max(when, task.validated_at if step.gate == "validated" else task.rendered_at)
+    return when
+
+
+def _check_stage(stage: str) -> None:
+    if stage not in HOLDABLE_STAGES:
+        raise ValidationError(f"stage must be one of {', '.join(HOLDABLE_STAGES)}; got {stage!r}")
+
+
+class Scheduler:
+    """The engine thread and every wait on the fake clock."""
+
+    def __init__(self, ctx: Context, apply: Apply) -> None:
+        self._store, self._cond, self._clock = ctx.store, ctx.lock, ctx.clock
+        self._apply = apply
+        self._timers: list[tuple[float, int, Callable[[], None]]] = []  # heap on fake time
+        self._timer_seq = 0
+        self._thread: threading.Thread | None = None
+        self.closed = False
+
+    # ------------------------------------------------------------ the thread
+    def start(self) -> None:
+        """Start the engine thread (idempotent)."""
+        with self._cond:
+            if self._thread is None:
+                self._thread = threading.Thread(
+                    target=self._engine, name="mock-wiro-engine", daemon=True
+                )
+                self._thread.start()
+
+    def close(self) -> None:
+        """Stop the engine thread; wake every waiter."""
+        with self._cond:
+            self.closed = True
+            self._cond.notify_all()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _engine(self) -> None:
+        with self._cond:
+            while not self.closed:
+                try:
+                    self.pump_locked()
+                    wake = self.next_wake_locked()
+                except Exception:  # a bug must not stop every task for good
+                    log.exception("mock-wiro engine error")
+                    wake = 1.0
+                self._cond.wait(wake)
+
+    def call_at(self, fake_time: float, action: Callable[[], None]) -> None:
+        """Run ``action`` (under the state lock; it must not block) once the fake clock
+        reaches ``fake_time``: retries and other timed work share the one engine."""
+        with self._cond:
+            self._timer_seq += 1
+            heapq.heappush(self._timers, (fake_time, self._timer_seq, action))
+            self._cond.notify_all()
+
+    def clear_timers(self) -> None:
+        """Forget every timer (on reset)."""
+        with self._cond:
+            self._timers.clear()
+
+    # ------------------------------------------------------------ the three questions
+    def next_wake_locked(self) -> float:
+        """Wall seconds until the next timer or due step (at most one)."""
+        wake = 1.0  # re-check at least every second (mode switches, etc.)
+        if self._timers:
+            wait = self._clock.wall_seconds_until(self._timers[0][0])
+            if wait is not None:
+                wake = min(wake, wait)
+        for task in self._store.active_tasks():
+            step = task.next_step()
+            if step is None or not gate_open(task, step):
+                continue
+            when = due(task, step, self._clock)
+            wait = None if when is None else self._clock.wall_seconds_until(when)
+            if wait is not None:
+                wake = min(wake, wait)
+        return max(wake, 0.0)
+
+    def pump_locked(self) -> None:
+        """Run every due timer, then apply every due step, in order."""
+        now = self._clock.now()
+        while self._timers and self._timers[0][0] <= now:
+            action = heapq.heappop(self._timers)[2]
+            try:
+                action()
+            except Exception:
+                log.exception("mock-wiro timer error")
+        for task in self._store.active_tasks():
+            while (step := task.next_step()) is not None and gate_open(task, step):
+                when = due(task, step, self._clock)
+                if when is None or when > now:
+                    break
+                task.cursor += 1
+                self._apply(task, step, min(when, now))
+
+    def blocked_on_work_locked(self) -> bool:
+        """True if some task's due step waits for an image check or a render."""
+        now = self._clock.now()
+        for task in self._store.active_tasks():
+            step = task.next_step()
+            if step is None or gate_open(task, step):
+                continue
+            when = due(task, step, self._clock)
+            if when is not None and when <= now:
+                return True
+        return False
+
+    # ------------------------------------------------------------ moving on
+    def pump(self) -> None:
+        """Apply every due step, and wake the engine to work out its next wake-up again:
+        the clock may have just changed mode or speed."""
+        with self._cond:
+            self.pump_locked()
+            self._cond.notify_all()
+
+    def settle(self, *, timeout: float = 30.0) -> None:
+        """Apply every due step, first waiting (bounded) for the background work they need.
+        Woken by the workers' notifications, never by polling."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                self.pump_locked()
+                if not self.blocked_on_work_locked():
+                    return
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._cond.wait(remaining)
+
+    def wait_for(self, task: Task, statuses: Iterable[str] | None, timeout: float) -> bool:
+        """Block until the task reaches one of ``statuses`` (default: terminal). No sleeps:
+        woken by the engine. Returns False on timeout."""
+        wanted = set(statuses) if statuses is not None else None
+
+        def reached() -> bool:
+            return task.terminal if wanted is None else task.status in wanted
+
+        with self._cond:
+            # also wake when it can never happen: the task ended elsewhere, was reset away,
+            # or the backend closed
+            self._cond.wait_for(
+                lambda: (
+                    reached()
+                    or task.terminal
+                    or self._store.task(task.id) is not task
+                    or self.closed
+                ),
+                timeout=timeout,
+            )
+            return reached()
+
+    # ------------------------------------------------------------ hold, release, push
+    def hold(self, task: Task, stage: str) -> Task:
+        """Stop the task just before its next ``stage`` step until :meth:`release`."""
+        _check_stage(stage)
+        with self._cond:
+            self.pump_locked()
+            if task.terminal:
+                raise StateError(f"task {task.id} has already ended ({task.status})")
+            repeated = stage in ("task_output", "task_error")
+            if not repeated and any(e.type == stage for e in task.events):
+                raise StateError(f"task {task.id} is already past {stage} ({task.status})")
+            if task.validated.is_set() and stage not in (s.type for s in task.plan[task.cursor :]):
+                raise StateError(f"task {task.id} will not reach {stage} ({task.status})")
+            task.hold_at = stage
+            self._cond.notify_all()
+            return task
+
+    def release(self, task: Task) -> str | None:
+        """Let a held task go on (its held stage comes no earlier than now)."""
+        with self._cond:
+            stage = task.hold_at
+            if stage is not None:
+                task.hold_at = None
+                task.not_before = max(task.not_before, self._clock.now())
+                self.pump_locked()
+                self._cond.notify_all()
+            return stage
+
+    def push(self, task: Task, stage: str, *, timeout: float = 30.0) -> Task:
+        """Apply every step up to and including the task's next ``stage`` step now, all
+        stamped with the current fake time (never before the task's last frame). Waits
+        (bounded) for the image check or the render when a pushed step needs it; passes
+        through a hold. Later steps follow at their usual delays from there."""
+        _check_stage(stage)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self.pump_locked()
+            if task.terminal:
+                raise StateError(f"task {task.id} has already ended ({task.status})")
+            self._wait_for_plan(task, stage, deadline, timeout)
+            start = len(task.events)
+            while (
+                not task.terminal
+                and self._store.task(task.id) is task  # not forgotten by a reset meanwhile
+                and not any(e.type == stage for e in task.events[start:])
+            ):
+                step = task.next_step()
+                if step is None:
+                    break
+                if not gate_open(task, step):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        raise StateError(
+                            f"task {task.id}: the work before {step.type} took over {timeout}s"
+                        )
+                    self._cond.wait(remaining)
+                    continue
+                if task.hold_at == step.type:
+                    task.hold_at = None  # an explicit push passes a hold
+                task.cursor += 1
+                self._apply(task, step, max(self._clock.now(), task.last_time))
+            return task
+
+    def _wait_for_plan(self, task: Task, stage: str, deadline: float, timeout: float) -> None:
+        """Wait until ``stage`` is in the task's plan: the plan after preprocessing is
+        known once the image is checked."""
+        while stage not in (s.type for s in task.plan[task.cursor :]):
+            if self._store.task(task.id) is not task:
+                raise StateError(f"task {task.id} was forgotten by a reset")
+            if task.validated.is_set() or task.terminal:
+                raise StateError(f"task {task.id} will not reach {stage} ({task.status})")
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise StateError(f"task {task.id}: its image check took over {timeout}s")
+            self._cond.wait(remaining)

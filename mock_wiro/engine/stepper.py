@@ -1,0 +1,137 @@
+"""Applying a task's steps: its frames, its output lines, its outputs and its bill.
+
+Everything here runs under the backend's state lock; listeners (the socket hub, the
+callback dispatcher) are told of every frame, and must not block.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from decimal import Decimal
+
+from ..settings import PRICE_TABLE_USD
+from .context import Context
+from .files import FileStore
+from .lifecycle import OUTPUTS, STATUS_IGNORED_TYPES, TIMESTAMP_FIELDS, Step
+from .models import Event, StoredFile, Task, hex_id, output_record, random_token
+from .preparer import Preparer
+
+__all__ = ["FAILED_PEXIT", "EventListener", "Stepper"]
+
+log = logging.getLogger("mock_wiro")
+FAILED_PEXIT = "1"  # [A] pexit of a task that failed (any non-zero value is a failure)
+_ZERO = Decimal(0)  # Decimals are immutable: every task with no rate shares this one
+EventListener = Callable[[Task, Event], None]
+
+
+class Stepper:
+    """Turns a due step into the task's next frame."""
+
+    def __init__(self, ctx: Context, files: FileStore, preparer: Preparer) -> None:
+        self._store, self._cond, self._clock = ctx.store, ctx.lock, ctx.clock
+        self._files = files
+        self._preparer = preparer
+        self._listeners: list[EventListener] = []
+
+    def add_listener(self, listener: EventListener) -> None:
+        """Call ``listener(task, event)`` for every frame, under the state lock."""
+        with self._cond:
+            self._listeners.append(listener)
+
+    def outputs(self, task: Task) -> list[dict[str, object]]:
+        """The task's output objects, as the task_postprocess_end frame carries them."""
+        return [output_record(f, task.uuid, self._files.url_for(f)) for f in task.outputs]
+
+    def apply(self, task: Task, step: Step, when: float) -> None:
+        """Apply ``step`` (the task's cursor is already past it) at fake time ``when``."""
+        message = step.message
+        if step.type == "task_output":
+            task.stdout.append(message if isinstance(message, str) else json.dumps(message))
+        elif step.type == "task_error":
+            task.stderr.append(str(message))
+        elif step.type == "task_output_full":
+            message = {"raw": "\n".join(task.stdout)}
+        elif step.type == "task_error_full":
+            message = {"raw": "\n".join(task.stderr)}
+        elif step.type == "task_end":
+            task.elapsed = when - task.times.get("starttime", when)
+        elif step.type == "task_postprocess_end":
+            self._finish(task, when)
+        if message is OUTPUTS:
+            message = self.outputs(task)
+        self.emit(task, step.type, when, message)
+
+    def stop(self, task: Task, pexit: str) -> None:
+        """End the task at task_cancel now (Task/Cancel, Task/Kill)."""
+        task.cursor = len(task.plan)
+        task.pexit = pexit
+        task.outputs = []
+        self.emit(task, "task_cancel", max(self._clock.now(), task.last_time), None)
+
+    def _output(self, task: Task, when: float) -> StoredFile | None:
+        """The output file of a rendered task, with the scenario's output fault."""
+        render = task.render
+        assert render is not None
+        output = StoredFile(
+            id=hex_id(),
+            project_id=task.project_id,
+            name="0.mp4",  # [A] the seed's outputs are named 0.<ext>
+            contenttype="video/mp4",
+            size=render.size,
+            parentid=hex_id(),
+            accesskey=random_token(),
+            addedtime=when,
+            disk_path=render.path,
+            route="cdn",
+        )
+        fault = task.scenario.outputs if task.scenario is not None else None
+        if fault == "empty":
+            output.disk_path, output.size = self._preparer.empty_output(), 0
+        elif fault == "truncated":  # the URL serves half of ``size``
+            output.disk_path = self._preparer.truncated_output(render.path)
+        if fault != "download_404":  # not registered: its URL answers 404
+            self._files.add(output)
+        return None if fault == "missing" else output
+
+    def _finish(self, task: Task, when: float) -> None:
+        """The end of postprocessing: outputs and billing on success [docs]."""
+        if task.failure is None and task.render is not None:
+            output = self._output(task, when)
+            task.outputs = [] if output is None else [output]
+            price = PRICE_TABLE_USD[(task.params.resolution, task.params.duration)]
+            task.totalcost = price
+            # cps * elapsedseconds == totalcost, as in the seed; no rate for zero time
+            task.cps = price / Decimal(str(task.elapsed)) if task.elapsed > 0 else _ZERO
+            project = self._store.project_by_id(task.project_id)
+            assert project is not None, f"task {task.id}'s project is gone"
+            project.balance -= price  # only successful tasks are billed [docs]
+            self._store.save_project(project)
+        else:
+            task.pexit = task.failure_pexit or FAILED_PEXIT
+            if task.failure and task.failure not in task.stderr:
+                task.stderr.append(task.failure)
+
+    def emit(self, task: Task, type_: str, when: float, message: object) -> None:
+        """Record a frame, tell every listener, and retire a task that has ended."""
+        assert not task.retired, f"task {task.id} has ended: it gets no more frames"
+        history = task.history()  # the live lists and dict
+        if type_ in TIMESTAMP_FIELDS:
+            history.times[TIMESTAMP_FIELDS[type_]] = when
+        if type_ not in STATUS_IGNORED_TYPES:
+            task.status = type_
+        task.last_time = when
+        event = Event(type_, when, message)
+        history.events.append(event)
+        if task.terminal:
+            self._store.deactivate(task)
+        for listener in self._listeners:
+            try:
+                listener(task, event)
+            except Exception:  # one broken listener must not stall the lifecycle
+                log.exception("mock-wiro listener error")
+        if task.terminal:
+            task.retire()  # packs its history (once its image check and render are done)
+        self._store.save_task(task)
+        self._cond.notify_all()

@@ -1,0 +1,226 @@
+"""Where the fake's state lives: one interface, :class:`Store`, and its in-memory
+implementation, :class:`MemoryStore`.
+
+Every read and write of projects, tasks, files and folders goes through a
+:class:`Store` method, so another implementation (a durable one) can stand in for
+:class:`MemoryStore` without the engine's logic or the HTTP layer changing.
+
+Threads: a store does no locking of its own. Its callers (the backend and its
+collaborators) call it under the backend's one state lock, as they read and change
+the records it returns under that lock. A store keeps records as they are handed in
+(a :class:`~.models.Task` is a live object the engine moves along): ``save_task``
+and ``save_project`` say when one has changed, for a store that writes them out.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from ..settings import TASK_ID_START
+from .models import Folder, Project, StoredFile, Task
+
+__all__ = ["FIRST_PROJECT_ID", "MemoryStore", "Store"]
+
+FIRST_PROJECT_ID = 699
+
+
+class Store(Protocol):
+    """The operations on the fake's state. Called under the backend's state lock."""
+
+    # projects
+    def new_project_id(self) -> str:
+        """A project id never handed out before."""
+
+    def add_project(self, project: Project) -> None:
+        """Keep a new project (its API key is not taken: the caller checked)."""
+
+    def project(self, api_key: str) -> Project | None:
+        """The project with this API key."""
+
+    def project_by_id(self, project_id: str) -> Project | None:
+        """The project with this id."""
+
+    def projects(self) -> list[Project]:
+        """Every project, oldest first."""
+
+    def save_project(self, project: Project) -> None:
+        """The project changed (its balance)."""
+
+    def record_nonce(self, project: Project, nonce: str) -> bool:
+        """Remember a nonce the project signed with; False if it was seen before."""
+
+    # tasks
+    def new_task_id(self) -> str:
+        """A task id never handed out before (increasing)."""
+
+    def add_task(self, task: Task) -> None:
+        """Keep a new task, findable by id and token, and active."""
+
+    def task(self, task_id: str) -> Task | None:
+        """The task with this id."""
+
+    def task_by_token(self, token: str) -> Task | None:
+        """The task with this socketaccesstoken."""
+
+    def tasks(self) -> list[Task]:
+        """Every task, oldest first."""
+
+    def tasks_of(self, project_id: str) -> list[Task]:
+        """A project's tasks, oldest first."""
+
+    def active_tasks(self) -> list[Task]:
+        """The tasks that have not ended, oldest first."""
+
+    def active_count(self, project_id: str) -> int:
+        """How many of a project's tasks have not ended."""
+
+    def deactivate(self, task: Task) -> None:
+        """The task has ended: no longer active."""
+
+    def save_task(self, task: Task) -> None:
+        """The task changed (a frame, its files deleted)."""
+
+    # files and folders
+    def add_file(self, stored: StoredFile) -> None:
+        """Keep a file, findable by its access key."""
+
+    def file(self, accesskey: str) -> StoredFile | None:
+        """The file with this access key."""
+
+    def drop_file(self, accesskey: str) -> None:
+        """Forget a file (nothing if it is not kept)."""
+
+    def files(self) -> list[StoredFile]:
+        """Every file kept."""
+
+    def add_folder(self, folder: Folder) -> None:
+        """Keep a folder."""
+
+    def folder(self, folder_id: str) -> Folder | None:
+        """The folder with this id."""
+
+    # everything
+    def reset(self) -> None:
+        """Forget every task, file and folder; projects (and the id counters) stay."""
+
+
+class MemoryStore:
+    """A :class:`Store` in dicts, as the fake has always kept its state."""
+
+    def __init__(self) -> None:
+        self._projects: dict[str, Project] = {}  # by API key
+        self._project_ids: dict[str, Project] = {}
+        self._tasks: dict[str, Task] = {}
+        self._tokens: dict[str, str] = {}  # token -> task id
+        self._active: dict[str, Task] = {}
+        self._files: dict[str, StoredFile] = {}  # by accesskey
+        self._folders: dict[str, Folder] = {}
+        self._next_task_id = TASK_ID_START
+        self._next_project_id = FIRST_PROJECT_ID
+
+    def new_project_id(self) -> str:
+        """A project id never handed out before."""
+        self._next_project_id += 1
+        return str(self._next_project_id - 1)
+
+    def add_project(self, project: Project) -> None:
+        """Keep a new project."""
+        self._projects[project.api_key] = project
+        self._project_ids[project.id] = project
+
+    def project(self, api_key: str) -> Project | None:
+        """The project with this API key."""
+        return self._projects.get(api_key)
+
+    def project_by_id(self, project_id: str) -> Project | None:
+        """The project with this id."""
+        return self._project_ids.get(project_id)
+
+    def projects(self) -> list[Project]:
+        """Every project, oldest first."""
+        return list(self._projects.values())
+
+    def save_project(self, project: Project) -> None:
+        """Nothing to write: the project is kept as it is."""
+
+    def record_nonce(self, project: Project, nonce: str) -> bool:
+        """Remember a nonce; False if it was seen before."""
+        if nonce in project.used_nonces:
+            return False
+        project.used_nonces.add(nonce)
+        return True
+
+    def new_task_id(self) -> str:
+        """A task id never handed out before."""
+        self._next_task_id += 1
+        return str(self._next_task_id - 1)
+
+    def add_task(self, task: Task) -> None:
+        """Keep a new task, by id and token, and active."""
+        self._tasks[task.id] = task
+        self._tokens[task.token] = task.id
+        self._active[task.id] = task
+
+    def task(self, task_id: str) -> Task | None:
+        """The task with this id."""
+        return self._tasks.get(task_id)
+
+    def task_by_token(self, token: str) -> Task | None:
+        """The task with this socketaccesstoken."""
+        task_id = self._tokens.get(token)
+        return self._tasks.get(task_id) if task_id else None
+
+    def tasks(self) -> list[Task]:
+        """Every task, oldest first."""
+        return list(self._tasks.values())
+
+    def tasks_of(self, project_id: str) -> list[Task]:
+        """A project's tasks, oldest first."""
+        return [t for t in self._tasks.values() if t.project_id == project_id]
+
+    def active_tasks(self) -> list[Task]:
+        """The tasks that have not ended, oldest first."""
+        return list(self._active.values())
+
+    def active_count(self, project_id: str) -> int:
+        """How many of a project's tasks have not ended."""
+        return sum(1 for t in self._active.values() if t.project_id == project_id)
+
+    def deactivate(self, task: Task) -> None:
+        """The task has ended."""
+        self._active.pop(task.id, None)
+
+    def save_task(self, task: Task) -> None:
+        """Nothing to write: the task is kept as it is."""
+
+    def add_file(self, stored: StoredFile) -> None:
+        """Keep a file by its access key."""
+        self._files[stored.accesskey] = stored
+
+    def file(self, accesskey: str) -> StoredFile | None:
+        """The file with this access key."""
+        return self._files.get(accesskey)
+
+    def drop_file(self, accesskey: str) -> None:
+        """Forget a file."""
+        self._files.pop(accesskey, None)
+
+    def files(self) -> list[StoredFile]:
+        """Every file kept."""
+        return list(self._files.values())
+
+    def add_folder(self, folder: Folder) -> None:
+        """Keep a folder."""
+        self._folders[folder.id] = folder
+
+    def folder(self, folder_id: str) -> Folder | None:
+        """The folder with this id."""
+        return self._folders.get(folder_id)
+
+    def reset(self) -> None:
+        """Forget every task, file and folder."""
+        self._tasks.clear()
+        self._tokens.clear()
+        self._active.clear()
+        self._files.clear()
+        self._folders.clear()

@@ -1,0 +1,115 @@
+"""The API's JSON shapes, as pure functions of the engine's records.
+
+No Flask here (a callback, :mod:`mock_wiro.push.callbacks`, POSTs the same Task/Detail
+shape the REST surface answers). Each function takes the base of file URLs as a
+function (``url_for``, the backend's) and reads a task as it is: call it under the
+backend's ``state_lock`` for a consistent picture of a running task.
+
+The output object's shape is the engine's (:func:`mock_wiro.engine.models.output_record`:
+the socket's task_postprocess_end frame carries it too, recorded when the frame is);
+:data:`OUTPUT_FIELDS` is its order, which the OpenAPI schema follows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from ..engine.models import (
+    OUTPUT_FIELDS,
+    Folder,
+    StoredFile,
+    Task,
+    output_record,
+    run_parameters,
+    stamp,
+)
+from ..settings import MODEL_ID, MODEL_SLUG_OWNER, MODEL_SLUG_PROJECT, SEED_CATEGORIES
+
+__all__ = ["OUTPUT_FIELDS", "UrlFor", "file_item", "folder_item", "output", "task_detail"]
+
+UrlFor = Callable[[StoredFile], str]
+output = output_record
+"""An output object [seed]: ``output(stored, task_uuid, url)``."""
+
+_TIME_FIELDS = (
+    "createtime",
+    "canceltime",
+    "assigntime",
+    "accepttime",
+    "preprocessstarttime",
+    "preprocessendtime",
+    "postprocessstarttime",
+    "postprocessendtime",
+)
+
+
+def _money(value: Decimal) -> str:
+    return f"{value:.12f}" if value else "0"  # [seed] 12 decimals; [contract] a failure's "0"
+
+
+def task_detail(task: Task, url_for: UrlFor) -> dict[str, Any]:
+    """A Task/Detail ``tasklist`` item, every field in the seed's order and type."""
+    outputs = [] if task.files_deleted else list(task.outputs)
+    params, image, history = task.snapshot()  # one unpacking, if it was retired
+    times = history.times
+    return {
+        "id": task.id,
+        "uuid": task.uuid,
+        "name": "",
+        "socketaccesstoken": task.token,
+        "parameters": run_parameters(params, image),
+        "debugoutput": "\n".join(history.stdout),
+        "debugerror": "\n".join(history.stderr),
+        "starttime": stamp(times.get("starttime")),
+        "endtime": stamp(times.get("endtime")),
+        "elapsedseconds": f"{task.elapsed:.4f}",
+        "status": task.status,
+        "cps": _money(task.cps),
+        "totalcost": _money(task.totalcost),
+        "guestid": None,
+        "projectid": task.project_id,
+        "modelid": MODEL_ID,
+        "description": "",
+        "basemodelid": "0",
+        "runtype": "model",
+        "modelfolderid": "",
+        "modelfileid": "",
+        "callbackurl": params.callback_url,
+        "marketplaceid": None,
+        **{name: stamp(times.get(name)) for name in _TIME_FIELDS},
+        "pexit": task.pexit,
+        "categories": SEED_CATEGORIES,
+        "outputs": [output(o, task.uuid, url_for(o)) for o in outputs],
+        "size": str(sum(o.size for o in outputs)),
+        "modeldescription": "MiniMax Hailuo 2.3 Fast image-to-video",
+        "modelslugowner": MODEL_SLUG_OWNER,
+        "modelslugproject": MODEL_SLUG_PROJECT,
+    }
+
+
+def file_item(stored: StoredFile, url_for: UrlFor) -> dict[str, Any]:
+    """A File/Upload list item [docs]."""
+    return {
+        "id": stored.id,
+        "name": stored.name,
+        "contenttype": stored.contenttype,
+        "size": str(stored.size),
+        "parentid": stored.parentid,
+        "url": url_for(stored),
+        "addedtime": stamp(stored.addedtime),
+        "accesskey": stored.accesskey,
+    }
+
+
+def folder_item(folder: Folder) -> dict[str, Any]:
+    """A File/FolderCreate list item [docs]."""
+    return {
+        "id": folder.id,
+        "name": folder.name,
+        "parentid": folder.parentid,
+        "size": "0",
+        "contenttype": "",
+        "addedtime": stamp(folder.addedtime),
+    }

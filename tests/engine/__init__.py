@@ -1,0 +1,1 @@
+"""Tests of the engine's collaborators, each on its own (no HTTP)."""
