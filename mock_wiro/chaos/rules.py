@@ -31,7 +31,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-__all__ = ["Countdown", "Rule", "RuleBook", "Verdict", "miss_report"]
+__all__ = ["Countdown", "Rule", "RuleBook", "Verdict", "first_match", "miss_report"]
 
 Verdict = tuple[bool, str]
 """What a matcher answers: ``(True, "")``, or ``(False, why it did not match)``."""
@@ -187,3 +187,8 @@ class RuleBook(Generic[R]):
 def miss_report(candidates: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The candidates of a miss, for a journal entry: each rule's id and reason."""
     return [{"id": c["id"], "reason": c["reason"]} for c in candidates]
+
+
+def first_match(candidates: list[dict[str, Any]]) -> str | None:
+    """The id of the first candidate that matched: the one that would apply."""
+    return next((c["id"] for c in candidates if c["matched"]), None)
