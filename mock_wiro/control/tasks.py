@@ -13,6 +13,7 @@ A child of the parent control blueprint (:mod:`.blueprint`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, request
@@ -46,9 +47,18 @@ def _task_state(found: Task) -> dict[str, Any]:
     }
 
 
-def _refused(exc: WiroError) -> ControlError:
-    """A steering request the task's state refuses: 409 (a bad stage: 400)."""
-    return ControlError(exc.message, 409 if exc.code else 400)
+def _steer(
+    task_id: str, given: dict[str, Any], action: Callable[[Task, str], object]
+) -> dict[str, Any]:
+    """Apply a steering ``action`` (push, hold) to a task at the body's ``stage``: the
+    task's state after it. One its state refuses is 409 (a bad stage: 400)."""
+    found = task(task_id)
+    stage = _stage(given)
+    try:
+        action(found, stage)
+    except WiroError as exc:
+        raise ControlError(exc.message, 409 if exc.code else 400) from None
+    return _task_state(found)
 
 
 @tasks.get("/tasks")
@@ -89,25 +99,15 @@ def task_push(task_id: str) -> ResponseReturnValue:
     seconds = spec.number(given.get("timeout", 30), "'timeout'", text=True)
     if not 0 <= seconds <= WAIT_MAX_SECONDS:
         raise ControlError(f"'timeout' must be between 0 and {WAIT_MAX_SECONDS:g} seconds")
-    found = task(task_id)
-    stage = _stage(given)
-    try:
-        current_fake().backend.push(found, stage, timeout=seconds)
-    except WiroError as exc:
-        raise _refused(exc) from None
-    return _task_state(found)
+    return _steer(
+        task_id, given, lambda t, stage: current_fake().backend.push(t, stage, timeout=seconds)
+    )
 
 
 @tasks.post("/tasks/<task_id>/hold")
 def task_hold(task_id: str) -> ResponseReturnValue:
     """Stop the task just before its next ``stage`` step until released."""
-    found = task(task_id)
-    stage = _stage(body())
-    try:
-        current_fake().backend.hold(found, stage)
-    except WiroError as exc:
-        raise _refused(exc) from None
-    return _task_state(found)
+    return _steer(task_id, body(), current_fake().backend.hold)
 
 
 @tasks.post("/tasks/<task_id>/release")
