@@ -7,19 +7,19 @@ import json
 import logging
 from typing import IO
 
-from flask import Flask, Request, Response, g, jsonify, request
+from flask import Flask, Request, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestedRangeNotSatisfiable, RequestEntityTooLarge
 from werkzeug.routing import WebsocketMismatch
 
-from .chaos.scenarios import ScenarioBook
-from .control.base import control
+from .control.blueprint import control_blueprint
+from .control.fake import Fake
 from .engine.backend import Backend
-from .engine.journal import mask_headers
+from .engine.journal import Journal, mask_headers
 from .errors import UrlError, ValidationError, WiroError
+from .http.context import BACKEND_EXTENSION, record_bug, request_state
+from .http.faults import HttpFaults
 from .http.openapi import OPENAPI_PATH, build_openapi
 from .http.routes import BodyTooLarge, api
-from .push.callbacks import CallbackDispatcher
-from .push.hub import SocketHub
 from .push.route import MAX_INCOMING_BYTES, socket_bp
 from .settings import Settings
 
@@ -61,14 +61,15 @@ _JOURNAL_BODY = 4096  # characters kept of a JSON response
 
 def _request_summary(response: Response) -> dict[str, object]:
     """A request and its response, for the journal: secrets masked, bodies summarised."""
-    fields = getattr(g, "mock_wiro_fields", None)
+    state = request_state()
+    fields = state.fields
     body: dict[str, object] = {
         "content_type": request.mimetype,
         "content_length": request.content_length,
     }
     if fields is not None:
         body["fields"] = {k: v[:_JOURNAL_TEXT] for k, v in fields.items()}
-        body["files"] = getattr(g, "mock_wiro_files", {})
+        body["files"] = state.files
     summary: dict[str, object] = {
         "method": request.method,
         "path": request.path,
@@ -85,7 +86,7 @@ def _request_summary(response: Response) -> dict[str, object]:
                 summary["task"] = parsed["taskid"]
     else:
         summary["response_bytes"] = response.content_length
-    summary.update(g.get("mock_wiro_journal_extra", {}))  # e.g. an HTTP fault's mark
+    summary.update(state.journal_extra)  # e.g. an HTTP fault's mark
     return summary
 
 
@@ -95,34 +96,31 @@ def _wire(exc: WiroError) -> Response:
     return response
 
 
-def create_app(settings: Settings | None = None, backend: Backend | None = None) -> Flask:
-    """A Flask app serving the fake. Starts the backend's engine if it made the backend."""
-    if backend is None:
-        backend = Backend(settings, scenarios=ScenarioBook()).start()
+def create_app(
+    settings: Settings | Fake | None = None,
+    backend: Backend | None = None,
+    *,
+    fake: Fake | None = None,
+) -> Flask:
+    """A Flask app serving a fake: ``fake`` (or a :class:`Fake` as the first argument),
+    else one built around ``backend``, else from ``settings`` (and then started)."""
+    if isinstance(settings, Fake):
+        fake, settings = settings, None
+    if fake is None:
+        fake = Fake.build(settings, backend)
+    backend = fake.backend
     app = Flask("mock_wiro")
     app.request_class = _Request
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the seed's key order
     app.config["MAX_CONTENT_LENGTH"] = backend.settings.upload_max_bytes + _MULTIPART_SLACK
-    app.extensions["mock_wiro"] = backend
-    app.extensions["mock_wiro_hub"] = SocketHub(
-        backend,
-        replay=backend.settings.socket_replay,
-        buffer_frames=backend.settings.socket_buffer_frames,
-    )
-    app.extensions["mock_wiro_callbacks"] = callbacks = CallbackDispatcher(
-        backend,
-        attempts=backend.settings.callback_attempts,
-        timeout=backend.settings.callback_timeout,
-        backoff=backend.settings.callback_backoff,
-    )
-    backend.on_close(callbacks.close)
+    fake.install(app)
+    app.extensions[BACKEND_EXTENSION] = backend  # what the /v1 routes serve
     app.config["SOCK_SERVER_OPTIONS"] = {
         "ping_interval": backend.settings.socket_ping_interval,
         "max_message_size": MAX_INCOMING_BYTES,
     }
-    from .control.base import require_admin_token  # every /_mock path, whichever blueprint
-
-    app.before_request(require_admin_token)  # first hook: before any body is read
+    # the control surface first: its admin-token hook must run before any body is read
+    app.register_blueprint(control_blueprint())
 
     @app.after_request
     def journal_request(response: Response) -> Response:
@@ -137,17 +135,14 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
         return jsonify(build_openapi(backend.settings, server_url))
 
     app.register_blueprint(api)
-    app.register_blueprint(control)
-    from .control.scenarios import scenario_control  # scenarios, push, hold, release
-
-    app.register_blueprint(scenario_control)
     app.register_blueprint(socket_bp)
-    from .control.push_faults import push_fault_control  # /_mock/{socket,callback}-faults
+    HttpFaults(fake.faults, backend.journal).install(app)  # after journal_request: runs first
+    _install_errors(app, backend.settings, backend.journal)
+    return app
 
-    app.register_blueprint(push_fault_control)
-    from .control.faults import install as install_faults  # HTTP faults: /_mock/faults
 
-    install_faults(app, backend)  # after journal_request, so it runs first (Flask order)
+def _install_errors(app: Flask, settings: Settings, journal: Journal) -> None:
+    """``/v1``'s errors become the wire here, and only here."""
 
     @app.errorhandler(WiroError)
     def wiro_error(exc: WiroError) -> Response:
@@ -158,7 +153,7 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
         if isinstance(exc, BodyTooLarge):  # a JSON or url-encoded body: a smaller limit
             message = exc.description or "Request body too large"
         else:
-            limit = backend.settings.upload_max_bytes
+            limit = settings.upload_max_bytes
             size = request.content_length
             came = f"{size} bytes" if size is not None else "more than that"
             message = (
@@ -199,11 +194,12 @@ def create_app(settings: Settings | None = None, backend: Backend | None = None)
 
     @app.errorhandler(Exception)
     def internal(exc: Exception) -> Response:
+        """Not one of the package's errors: a bug. The envelope, and the traceback in
+        the journal."""
         log.exception("mock-wiro internal error")
+        record_bug(journal, exc)
         response = jsonify(
             {"result": False, "errors": [{"code": 0, "message": f"Internal error: {exc!r}"}]}
         )
         response.status_code = 500
         return response
-
-    return app

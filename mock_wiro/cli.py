@@ -16,6 +16,7 @@ from types import FrameType
 from ._version import __version__
 from .server import MockWiroServer
 from .settings import DEFAULT_DEMO_BALANCE_USD, RUN_PATH, ClockMode, Settings, is_loopback
+from .settings import env as _env
 
 __all__ = ["build_parser", "main"]
 
@@ -24,10 +25,6 @@ SEED_PROMPT = (
     "Wide shot of the beach and power plant. The man continues his steady run along the "
     "shoreline, his footsteps leaving subtle indentations in the wet sand."
 )
-
-
-def _env(name: str, default: str | None = None) -> str | None:
-    return os.environ.get(name) or default
 
 
 def _balance(text: str) -> Decimal:
@@ -89,7 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--strict",
         action="store_true",
-        default=_env("MOCK_WIRO_STRICT") in ("1", "true"),
+        default=_env("MOCK_WIRO_STRICT") in ("1", "true", "yes"),
         help="MOCK_WIRO_STRICT=1: bare-hex signatures only, reused nonces rejected",
     )
     serve.add_argument(

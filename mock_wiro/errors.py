@@ -1,16 +1,32 @@
-"""The fake's one error hierarchy; ``api.py`` turns it into the wire format.
+"""The package's one error hierarchy. Every error mock-wiro raises on purpose is one of
+these; any other exception (a builtin ``ValueError``, ``KeyError``, ...) is a bug, and is
+answered 500 with its traceback in the journal (``kind: "error"``).
 
 ::
 
-    WiroError                      HTTP 200, {"result": false, "errors": [{code, message}]}
-    ├── ValidationError            code 0: a bad or missing parameter
-    ├── NotFoundError              code 1: no such task / file / folder for this project
-    │   └── MissingFileError       HTTP 404: a public file URL that names nothing
-    ├── StateError                 code 1: not allowed in the task's current state
-    ├── ConcurrencyLimitError      code 96
-    ├── InsufficientBalanceError   code 97
-    ├── AuthError                  HTTP 401, code 0
-    └── UrlError                   HTTP 404, code 0 "Error parsing url."
+    MockWiroError                      root: caught by nothing but the two wire handlers
+    ├── WiroError                      /v1: HTTP 200, {"result": false, "errors": [{code, message}]}
+    │   ├── ValidationError            code 0: a bad or missing parameter
+    │   ├── NotFoundError              code 1: no such task / file / folder for this project
+    │   │   └── MissingFileError       HTTP 404: a public file URL that names nothing
+    │   ├── StateError                 code 1: not allowed in the task's current state
+    │   ├── ConcurrencyLimitError      code 96
+    │   ├── InsufficientBalanceError   code 97
+    │   ├── AuthError                  HTTP 401, code 0
+    │   └── UrlError                   HTTP 404, code 0 "Error parsing url."
+    ├── ControlError                   /_mock: HTTP ``status`` (400), {"error": message}
+    ├── SpecError (also ValueError)    a bad scenario, fault rule or control-body field:
+    │                                  400 {"error": message} under /_mock; the Python
+    │                                  handle raises it as is (``except ValueError`` works)
+    └── ImageRuleError                 an input image breaks a model rule
+                                       (mock_wiro.engine.images): never on the wire itself,
+                                       the task fails with its message
+
+Where they become the wire, one place per surface: ``/v1`` in
+:func:`mock_wiro.app.create_app`'s handlers (a ``WiroError`` as its envelope, anything
+else as a code-0 500 envelope); ``/_mock`` in the handlers of the parent control
+blueprint (:mod:`mock_wiro.control.blueprint`): ``ControlError`` with its status,
+``SpecError`` 400, ``WiroError`` 400, anything else 500.
 """
 
 from __future__ import annotations
@@ -20,9 +36,12 @@ from typing import ClassVar
 __all__ = [
     "AuthError",
     "ConcurrencyLimitError",
+    "ControlError",
     "InsufficientBalanceError",
     "MissingFileError",
+    "MockWiroError",
     "NotFoundError",
+    "SpecError",
     "StateError",
     "UrlError",
     "ValidationError",
@@ -30,8 +49,32 @@ __all__ = [
 ]
 
 
-class WiroError(Exception):
-    """Base of every error the fake answers with, carrying the wire ``code``."""
+class MockWiroError(Exception):
+    """The root of every error mock-wiro raises on purpose."""
+
+
+class ControlError(MockWiroError):
+    """A bad control request: HTTP 400 (or ``status``) with ``{"error": message}``."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+
+
+class SpecError(MockWiroError, ValueError):
+    """A bad scenario, fault rule or control-body field, naming what is wrong.
+
+    Also a ``ValueError``, so Python callers of the handle (``add_fault`` & co.) that
+    catch ``ValueError`` keep working; the wire handlers match it before ``ValueError``."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class WiroError(MockWiroError):
+    """Base of every error the API answers with, carrying the wire ``code``."""
 
     code: ClassVar[int] = 0
     http_status: ClassVar[int] = 200

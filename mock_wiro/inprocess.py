@@ -86,7 +86,8 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
 
 from .app import create_app
 from .chaos.scenarios import ScenarioBook
-from .control.handle import FakeControls
+from .control.fake import Fake
+from .control.handle import FakeHandle
 from .engine.backend import Backend
 from .engine.models import Project
 from .settings import DEFAULT_DEMO_BALANCE_USD, AuthMode, Settings
@@ -162,7 +163,7 @@ def _header_text(value: str | bytes) -> str:
     return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
-class InProcessFake(FakeControls):
+class InProcessFake(FakeHandle):
     """The fake of one :func:`intercept` block: its backend, app, project and controls."""
 
     def __init__(
@@ -177,7 +178,7 @@ class InProcessFake(FakeControls):
         """The intercepted origins; the first is the base of every file URL."""
         self.backend = Backend(settings, scenarios=ScenarioBook())
         self.backend.files.set_public_url(origins[0])
-        self.app: Flask = create_app(backend=self.backend)
+        self.app: Flask = create_app(Fake.build(backend=self.backend))
         self.callback_status = callback_status
         """The status the in-process callback receiver answers (``callbacks="record"``);
         set it to 500 to make the fake retry."""

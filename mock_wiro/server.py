@@ -11,7 +11,8 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from .app import create_app
 from .chaos.scenarios import ScenarioBook
-from .control.handle import FakeControls
+from .control.fake import Fake
+from .control.handle import FakeHandle
 from .engine.backend import Backend
 from .settings import Settings, is_loopback
 
@@ -29,7 +30,7 @@ class _RequestHandler(WSGIRequestHandler):
     disable_nagle_algorithm = True
 
 
-class MockWiroServer(FakeControls):
+class MockWiroServer(FakeHandle):
     """The fake on ``host:port`` (``port=0`` picks a free one), served from a thread.
 
     ::
@@ -48,7 +49,7 @@ class MockWiroServer(FakeControls):
             settings = replace(settings, admin_token=secrets.token_urlsafe(24))
         self.settings = settings
         self.backend = Backend(self.settings, scenarios=ScenarioBook())
-        self.app = create_app(backend=self.backend)
+        self.app = create_app(Fake.build(backend=self.backend))
         try:
             self._server: BaseWSGIServer = make_server(
                 host, port, self.app, threaded=True, request_handler=_RequestHandler

@@ -47,6 +47,7 @@ __all__ = [
     "ExternalUrlPolicy",
     "Settings",
     "UnknownFieldPolicy",
+    "env",
     "is_loopback",
 ]
 
@@ -130,9 +131,11 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def _env(name: str) -> str | None:
+def env(name: str, default: str | None = None) -> str | None:
+    """The one reader of ``MOCK_WIRO_*`` variables (``mock-wiro serve``'s defaults): the
+    variable's value, or ``default`` when it is unset or empty."""
     value = os.environ.get(name)
-    return value if value not in (None, "") else None
+    return value if value not in (None, "") else default
 
 
 @dataclass(frozen=True)
@@ -189,23 +192,3 @@ class Settings:
     def strict(self) -> Settings:
         """The strict variant: bare-hex signatures only, reused nonces rejected."""
         return replace(self, accept_labelled_signature=False, reject_reused_nonce=True)
-
-    @classmethod
-    def from_env(cls, **overrides: object) -> Settings:
-        """Settings from ``MOCK_WIRO_*`` environment variables, then ``overrides``."""
-        values: dict[str, object] = {}
-        if (speed := _env("MOCK_WIRO_SPEED")) is not None:
-            values["speed"] = float(speed)
-        if (mode := _env("MOCK_WIRO_CLOCK")) is not None:
-            values["clock_mode"] = mode
-        if (policy := _env("MOCK_WIRO_EXTERNAL_URLS")) is not None:
-            values["external_url_policy"] = policy
-        if (unknown := _env("MOCK_WIRO_UNKNOWN_FIELDS")) is not None:
-            values["unknown_fields"] = unknown
-        if (data_dir := _env("MOCK_WIRO_DATA_DIR")) is not None:
-            values["data_dir"] = data_dir
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        settings = cls(**values)  # type: ignore[arg-type]
-        if _env("MOCK_WIRO_STRICT") in ("1", "true", "yes"):
-            settings = settings.strict()
-        return settings

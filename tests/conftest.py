@@ -85,10 +85,10 @@ def server() -> Iterator[MockWiroServer]:
 @pytest.fixture
 def fake(server: MockWiroServer) -> Iterator[MockWiroServer]:
     """The session's fake, reset and in manual mode for this test."""
-    server.backend.reset()
+    server.reset()
     server.backend.clock.set_mode("manual")
     yield server
-    server.backend.reset()
+    server.reset()
 
 
 @pytest.fixture

@@ -173,6 +173,7 @@ def test_a_delay_fault_keeps_frames_in_order() -> None:
     import hmac
 
     from mock_wiro.app import create_app
+    from mock_wiro.control.fake import Fake
     from mock_wiro.engine.backend import Backend
     from mock_wiro.engine.clock import Clock
     from mock_wiro.push.hub import SocketHub, Subscriber
@@ -182,7 +183,7 @@ def test_a_delay_fault_keeps_frames_in_order() -> None:
     backend = Backend(Settings(), clock=Clock("realtime", 40.0, monotonic=lambda: wall[0]))
     app = create_app(backend=backend)  # the engine is not started: time moves by hand
     try:
-        hub: SocketHub = app.extensions["mock_wiro_hub"]
+        hub: SocketHub = Fake.of(app).hub
         project = backend.create_project(balance="100")
         digest = hmac.new(
             project.api_key.encode(), (project.api_secret + "1").encode(), hashlib.sha256

@@ -83,9 +83,9 @@ def test_an_old_path_writes_through_to_the_new_module() -> None:
         warnings.simplefilter("ignore", DeprecationWarning)
         old = importlib.import_module("mock_wiro.backend")
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(old, "log", "patched")
-        assert new.log == "patched"
-    assert new.log != "patched"
+        mp.setattr(old, "CANCELLABLE_STATUSES", frozenset({"patched"}))
+        assert new.CANCELLABLE_STATUSES == {"patched"}
+    assert new.CANCELLABLE_STATUSES != {"patched"}
 
 
 def test_a_name_that_was_never_a_module_is_not_found() -> None:

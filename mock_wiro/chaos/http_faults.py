@@ -29,14 +29,16 @@ from __future__ import annotations
 
 import contextlib
 import http
-import math
 import random
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from fnmatch import fnmatchcase
 from typing import Any, Literal, cast, get_args
+
+from . import spec as check
+from .rules import Countdown, RuleBook, Verdict
+from .spec import SpecError
 
 __all__ = [
     "ACTIONS",
@@ -66,9 +68,8 @@ _FIELDS = frozenset(
 _MAX_PATH = 2048
 _MAX_MESSAGE = 1000
 
-
-class FaultError(ValueError):
-    """A bad fault rule (answered 400 by the control surface)."""
+FaultError = SpecError
+"""A bad fault rule (answered 400 by the control surface): the package's SpecError."""
 
 
 @dataclass(eq=False)
@@ -87,16 +88,32 @@ class FaultRule:
     retry_after: int | None = None
     message: str | None = None
     seconds: float | None = None  # latency, or a hang's longest hold
-    remaining: int | None = None
-    matched: int = 0
-    hits: int = 0
+    countdown: Countdown = field(default_factory=Countdown, repr=False)
     _rng: random.Random | None = field(default=None, repr=False)
     _holds: set[threading.Event] = field(default_factory=set, repr=False)
+
+    def __post_init__(self) -> None:
+        self.countdown.remaining = self.times if self.probability is None else None
+
+    @property
+    def remaining(self) -> int | None:
+        """What is left of ``times`` (None: a ``probability`` rule)."""
+        return self.countdown.remaining
+
+    @property
+    def matched(self) -> int:
+        """Requests it drew for."""
+        return self.countdown.matched
+
+    @property
+    def hits(self) -> int:
+        """Requests it was applied to."""
+        return self.countdown.hits
 
     @property
     def active(self) -> bool:
         """False once a ``times`` rule is used up."""
-        return self.remaining is None or self.remaining > 0
+        return self.countdown.active
 
     @property
     def held(self) -> int:
@@ -105,9 +122,18 @@ class FaultRule:
 
     def matches(self, path: str, method: str) -> bool:
         """Whether a request (path, method) is one this rule is about."""
+        return self.verdict(path, method)[0]
+
+    def verdict(self, path: str, method: str, when: Phase | None = None) -> Verdict:
+        """``(True, "")`` if a request (path, method; in phase ``when``, if given) is one
+        this rule is about, else ``(False, why not)``."""
         if self.method is not None and self.method != method.upper():
-            return False
-        return path == self.path or fnmatchcase(path, self.path)
+            return False, f"method {method.upper()} is not {self.method}"
+        if not (path == self.path or fnmatchcase(path, self.path)):
+            return False, f"path {path!r} does not match {self.path!r}"
+        if when is not None and when != self.when:
+            return False, f"it applies {self.when} the handler, not {when}"
+        return True, ""
 
     def error_message(self) -> str:
         """The error envelope's message for a ``status`` fault."""
@@ -151,47 +177,23 @@ class FaultRule:
 
 # ------------------------------------------------------------------ parsing
 def _number(spec: Mapping[str, Any], name: str) -> float:
-    value = spec[name]
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        raise FaultError(f"{name!r} must be a number; got {value!r}")
-    try:
-        number = float(value)
-    except OverflowError:
-        raise FaultError(f"{name!r} must be a finite number; got {value!r}") from None
-    if not math.isfinite(number):
-        raise FaultError(f"{name!r} must be a finite number; got {value!r}")
-    return number
+    return check.number(spec[name], check.field(name))
 
 
 def _integer(spec: Mapping[str, Any], name: str, low: int, high: int) -> int:
-    number = _number(spec, name)
-    if number != int(number) or not low <= number <= high:
-        raise FaultError(f"{name!r} must be an integer from {low} to {high}; got {spec[name]!r}")
-    return int(number)
+    return check.integer(spec[name], check.field(name), low, high, number_first=True)
 
 
 def _seconds(spec: Mapping[str, Any], name: str) -> float:
-    seconds = _number(spec, name)
-    if not 0 < seconds <= MAX_HOLD_SECONDS:
-        raise FaultError(
-            f"{name!r} must be more than 0 and at most {MAX_HOLD_SECONDS:g} seconds; "
-            f"got {spec[name]!r}"
-        )
-    return seconds
+    _number(spec, name)
+    return check.seconds(spec[name], check.field(name), MAX_HOLD_SECONDS)
 
 
 def _string(spec: Mapping[str, Any], name: str) -> str:
-    value = spec[name]
-    if not isinstance(value, str):
-        raise FaultError(f"{name!r} must be a string; got {value!r}")
-    return value
-
-
-def _flag(spec: Mapping[str, Any], name: str) -> bool:
-    value = spec.get(name, False)
-    if not isinstance(value, bool):
-        raise FaultError(f"{name!r} must be true or false; got {value!r}")
-    return value
+    found = check.optional_string(spec[name], check.field(name))
+    if found is None:
+        raise SpecError(f"{name!r} must be a string; got None")
+    return found
 
 
 def _action(spec: Mapping[str, Any]) -> Action:
@@ -206,18 +208,18 @@ def _action(spec: Mapping[str, Any]) -> Action:
     if "action" in spec:
         action = spec["action"]
         if action not in ACTIONS:
-            raise FaultError(f"unknown action {action!r}; the actions are {', '.join(ACTIONS)}")
+            raise SpecError(f"unknown action {action!r}; the actions are {', '.join(ACTIONS)}")
         others = [name for name in given if name != action]
         if others:
-            raise FaultError(f"'action' is {action!r} but the rule also gives {others[0]!r}")
+            raise SpecError(f"'action' is {action!r} but the rule also gives {others[0]!r}")
         if action == "status" and "status" not in given:
-            raise FaultError("a 'status' action needs 'status' (an HTTP status, 400-599)")
+            raise SpecError("a 'status' action needs 'status' (an HTTP status, 400-599)")
         if action == "latency" and "latency" not in given:
-            raise FaultError("a 'latency' action needs 'latency' (seconds)")
+            raise SpecError("a 'latency' action needs 'latency' (seconds)")
         return cast(Action, action)
     if len(given) != 1:
         what = "none" if not given else ", ".join(repr(g) for g in given)
-        raise FaultError(f"a rule takes exactly one action ({', '.join(ACTIONS)}); got {what}")
+        raise SpecError(f"a rule takes exactly one action ({', '.join(ACTIONS)}); got {what}")
     return given[0]
 
 
@@ -226,48 +228,48 @@ def parse_rule(spec: Mapping[str, Any]) -> dict[str, Any]:
     or :class:`FaultError` naming what is wrong."""
     unknown = sorted(set(spec) - _FIELDS)
     if unknown:
-        raise FaultError(f"unknown field {unknown[0]!r}; a rule takes {', '.join(sorted(_FIELDS))}")
+        raise SpecError(f"unknown field {unknown[0]!r}; a rule takes {', '.join(sorted(_FIELDS))}")
     if "path" not in spec:
-        raise FaultError("'path' is required: an exact path or a glob like '/v1/Task/*'")
+        raise SpecError("'path' is required: an exact path or a glob like '/v1/Task/*'")
     path = _string(spec, "path")
     if not path.startswith("/") or len(path) > _MAX_PATH:
-        raise FaultError(f"'path' must start with '/' (at most {_MAX_PATH} characters)")
+        raise SpecError(f"'path' must start with '/' (at most {_MAX_PATH} characters)")
     if path.startswith("/_mock"):
-        raise FaultError("the control surface (/_mock) cannot be faulted")
+        raise SpecError("the control surface (/_mock) cannot be faulted")
     method = None
     if spec.get("method") is not None:
         method = _string(spec, "method").upper()
         if not method.isalpha() or len(method) > 16:
-            raise FaultError(f"'method' must be an HTTP method like 'POST'; got {method!r}")
+            raise SpecError(f"'method' must be an HTTP method like 'POST'; got {method!r}")
     when = spec.get("when", "before")
     if when not in PHASES:
-        raise FaultError(f"'when' must be 'before' or 'after'; got {when!r}")
+        raise SpecError(f"'when' must be 'before' or 'after'; got {when!r}")
     action = _action(spec)
     rule: dict[str, Any] = {"path": path, "method": method, "when": when, "action": action}
 
     has_times = spec.get("times") is not None
     has_probability = spec.get("probability") is not None
     if has_times and has_probability:
-        raise FaultError("give 'times' or 'probability', not both")
+        raise SpecError("give 'times' or 'probability', not both")
     if has_probability:
         probability = _number(spec, "probability")
         if not 0 <= probability <= 1:
-            raise FaultError(f"'probability' must be from 0 to 1; got {spec['probability']!r}")
+            raise SpecError(f"'probability' must be from 0 to 1; got {spec['probability']!r}")
         seed = spec.get("seed")
         if seed is None:  # a fresh seed, shown in the rule, so a run can be replayed
             seed = random.SystemRandom().randrange(2**32)
         elif isinstance(seed, bool) or not isinstance(seed, int | str):
-            raise FaultError(f"'seed' must be an integer or a string; got {seed!r}")
+            raise SpecError(f"'seed' must be an integer or a string; got {seed!r}")
         rule |= {"probability": probability, "seed": seed}
     else:
         if spec.get("seed") is not None:
-            raise FaultError("'seed' goes with 'probability'")
+            raise SpecError("'seed' goes with 'probability'")
         times = _integer(spec, "times", 1, 10**9) if has_times else 1
-        rule |= {"times": times, "remaining": times}
+        rule["times"] = times
 
     for name in ("status", "retry_after", "message", "latency", "hang"):
         if spec.get(name) is not None and name not in _ACTION_FIELDS[action]:
-            raise FaultError(f"{name!r} does not go with a {action!r} fault")
+            raise SpecError(f"{name!r} does not go with a {action!r} fault")
     if action == "status":
         status = _integer(spec, "status", 400, 599)
         retry_after = (
@@ -281,7 +283,7 @@ def parse_rule(spec: Mapping[str, Any]) -> dict[str, Any]:
         if spec.get("message") is not None:
             message = _string(spec, "message")
             if len(message) > _MAX_MESSAGE:
-                raise FaultError(f"'message' must be at most {_MAX_MESSAGE} characters")
+                raise SpecError(f"'message' must be at most {_MAX_MESSAGE} characters")
             rule["message"] = message
     elif action == "latency":
         rule["seconds"] = _seconds(spec, "latency")
@@ -289,7 +291,7 @@ def parse_rule(spec: Mapping[str, Any]) -> dict[str, Any]:
         hang = spec.get("hang", True)
         rule["seconds"] = MAX_HOLD_SECONDS if hang is True else _seconds(spec, "hang")
     else:
-        _flag(spec, action)
+        check.flag(spec.get(action, False), check.field(action))
     return rule
 
 
@@ -303,65 +305,37 @@ _ACTION_FIELDS: dict[str, frozenset[str]] = {
 
 
 # ------------------------------------------------------------------ the set
-class FaultSet:
+class FaultSet(RuleBook[FaultRule]):
     """The rules of one fake, thread-safe. Ids (``f1``, ``f2``, ...) never repeat."""
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        super().__init__("f")
         self._drawn: dict[int, threading.Event] = {}  # thread -> its hold, from draw()
-        self._rules: list[FaultRule] = []
-        self._next_id = 1
         self._closed = False
 
-    def add(self, spec: Mapping[str, Any]) -> FaultRule:
+    def add(self, spec: Mapping[str, Any]) -> FaultRule:  # type: ignore[override]
         """A new rule from its fields (see :func:`parse_rule`), tried after the others."""
         fields = parse_rule(spec)
-        with self._lock:
-            rule = FaultRule(id=f"f{self._next_id}", **fields)
-            self._next_id += 1
+        with self.lock:
+            rule = FaultRule(id=self.next_id(), **fields)
             if rule.probability is not None:
                 rule._rng = random.Random(rule.seed)
-            self._rules.append(rule)
-            return rule
-
-    def rules(self) -> list[FaultRule]:
-        """Every rule, in the order they are tried (used-up ones too)."""
-        with self._lock:
-            return list(self._rules)
-
-    def get(self, rule_id: str) -> FaultRule | None:
-        """A rule by id."""
-        with self._lock:
-            return next((r for r in self._rules if r.id == rule_id), None)
-
-    def remove(self, rule_id: str) -> bool:
-        """Delete a rule (releasing what it holds); False if there is none."""
-        with self._lock:
-            rule = next((r for r in self._rules if r.id == rule_id), None)
-            if rule is None:
-                return False
-            self._rules.remove(rule)
-            self._release_locked(rule)
-            return True
-
-    def clear(self) -> None:
-        """Delete every rule and release every held request."""
-        with self._lock:
-            for rule in self._rules:
-                self._release_locked(rule)
-            self._rules.clear()
+            return super().add(rule, rule.countdown)
 
     def close(self) -> None:
         """Clear, and hold nothing from now on (the fake is stopping)."""
-        with self._lock:
+        with self.lock:
             self._closed = True
         self.clear()
 
     def release(self, rule_id: str | None = None) -> int:
         """Release the requests held by one rule (or by all): how many were released."""
-        with self._lock:
-            rules = [r for r in self._rules if rule_id is None or r.id == rule_id]
+        with self.lock:
+            rules = [r for r in self.rules() if rule_id is None or r.id == rule_id]
             return sum(self._release_locked(r) for r in rules)
+
+    def _forget(self, rule: FaultRule) -> None:
+        self._release_locked(rule)
 
     @staticmethod
     def _release_locked(rule: FaultRule) -> int:
@@ -371,20 +345,25 @@ class FaultSet:
         rule._holds.clear()
         return count
 
+    def explain_request(
+        self, path: str, method: str, when: Phase | None = None
+    ) -> list[dict[str, Any]]:
+        """Every rule with whether a request (path, method; ``when``: one phase) would
+        match it and why not. A ``probability`` rule that matches may still not fire."""
+        return self.explain(lambda rule: rule.verdict(path, method, when))
+
     def draw(self, when: Phase, path: str, method: str) -> FaultRule | None:
         """The rule that fires for this request in this phase, counted as a hit; or None."""
-        with self._lock:
-            for rule in self._rules:
-                if rule.when != when or not rule.active or not rule.matches(path, method):
+        with self.lock:
+            for rule, countdown in self.active():
+                if rule.when != when or not rule.matches(path, method):
                     continue
-                rule.matched += 1
+                countdown.matched += 1
                 if rule._rng is not None:
                     assert rule.probability is not None
                     if not rule._rng.random() < rule.probability:
                         continue
-                elif rule.remaining is not None:
-                    rule.remaining -= 1
-                rule.hits += 1
+                countdown.spend()
                 if rule.action in ("hang", "latency"):
                     # registered as held at once, under this lock: a release arriving
                     # before the request starts waiting is not missed
@@ -398,14 +377,14 @@ class FaultSet:
     def holding(self, rule: FaultRule) -> Iterator[threading.Event]:
         """An event set when the rule (or every rule) is released, registered as held
         for the duration of the ``with`` block. Already set once the set is closed."""
-        with self._lock:
+        with self.lock:
             event = self._drawn.pop(threading.get_ident(), None) or threading.Event()
-            if self._closed or rule not in self._rules:  # closed, cleared or removed
+            if self._closed or rule not in self:  # closed, cleared or removed
                 event.set()
             else:
                 rule._holds.add(event)
         try:
             yield event
         finally:
-            with self._lock:
+            with self.lock:
                 rule._holds.discard(event)

@@ -43,12 +43,14 @@ A callback rule is consumed when a task with a valid ``callbackUrl`` ends.
 
 from __future__ import annotations
 
-import math
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Literal, get_args
+
+from . import spec as check
+from .rules import Countdown, RuleBook, Verdict
+from .spec import SpecError
 
 __all__ = [
     "CALLBACK_ACTIONS",
@@ -89,8 +91,8 @@ _FIELDS: dict[str, frozenset[str]] = {
 }
 
 
-class PushFaultError(ValueError):
-    """A bad push-fault rule (answered 400 by the control surface)."""
+PushFaultError = SpecError
+"""A bad push-fault rule (answered 400 by the control surface): the package's SpecError."""
 
 
 @dataclass(eq=False)
@@ -103,19 +105,31 @@ class PushFault:
     task: str | None = None
     token: str | None = None
     times: int = 1
-    remaining: int = 1
     after: int | None = None
     code: int | None = None
     reason: str | None = None
     nth: int | None = None
     type: str | None = None
     delay: float | None = None
-    hits: int = 0
+    countdown: Countdown = field(default_factory=Countdown, repr=False)
+
+    def __post_init__(self) -> None:
+        self.countdown.remaining = self.times
+
+    @property
+    def remaining(self) -> int:
+        """What is left of ``times``."""
+        return self.countdown.remaining or 0
+
+    @property
+    def hits(self) -> int:
+        """Connections or tasks it has hit."""
+        return self.countdown.hits
 
     @property
     def active(self) -> bool:
         """False once used up."""
-        return self.remaining > 0
+        return self.countdown.active
 
     @property
     def close_reason(self) -> str:
@@ -126,9 +140,16 @@ class PushFault:
 
     def matches(self, task_id: str, token: str) -> bool:
         """Whether a task (id, socketaccesstoken) is one this rule is about."""
+        return self.verdict(task_id, token)[0]
+
+    def verdict(self, task_id: str, token: str) -> Verdict:
+        """``(True, "")`` if a task (id, socketaccesstoken) is one this rule is about,
+        else ``(False, why not)``."""
         if self.task is not None and self.task != task_id:
-            return False
-        return self.token is None or self.token == token
+            return False, f"task {task_id!r} is not {self.task!r}"
+        if self.token is not None and self.token != token:
+            return False, "the socketaccesstoken differs"
+        return True, ""
 
     def to_json(self) -> dict[str, Any]:
         """The rule as the control surface shows it."""
@@ -152,136 +173,86 @@ class PushFault:
 
 
 # ------------------------------------------------------------------ parsing
-def _real(value: object) -> float | None:
-    """A JSON number as a float (inf if huge), or None if it is not a number."""
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        return None
-    try:
-        return float(value)
-    except OverflowError:
-        return math.inf
-
-
 def _integer(spec: Mapping[str, Any], name: str, low: int, high: int) -> int:
-    value = spec[name]
-    number = _real(value)
-    if number is None or not low <= number <= high or number != int(number):
-        raise PushFaultError(f"{name!r} must be an integer from {low} to {high}; got {value!r}")
-    return int(number)
+    return check.integer(spec[name], check.field(name), low, high)
 
 
 def _string(spec: Mapping[str, Any], name: str, limit: int = 200) -> str:
-    value = spec[name]
-    if not isinstance(value, str) or not value or len(value) > limit:
-        raise PushFaultError(
-            f"{name!r} must be a non-empty string of at most {limit} characters; got {value!r}"
-        )
-    return value
+    return check.bounded_text(spec[name], check.field(name), limit)
 
 
 def parse_fault(channel: Channel, spec: Mapping[str, Any]) -> dict[str, Any]:
     """Check a rule's fields; the keyword arguments of :class:`PushFault` (less ``id``
     and ``channel``), or :class:`PushFaultError` naming what is wrong."""
     if not isinstance(spec, Mapping):
-        raise PushFaultError("a rule is a JSON object")
+        raise SpecError("a rule is a JSON object")
     actions = SOCKET_ACTIONS if channel == "socket" else CALLBACK_ACTIONS
     action = spec.get("action")
     if action not in actions:
-        raise PushFaultError(
+        raise SpecError(
             f"'action' must be one of {', '.join(actions)} for a {channel} fault; got {action!r}"
         )
     given = {k for k, v in spec.items() if v is not None}
     unknown = sorted(given - _FIELDS[action])
     if unknown:
         allowed = ", ".join(sorted(_FIELDS[action]))
-        raise PushFaultError(f"{unknown[0]!r} does not go with a {action!r} fault ({allowed})")
+        raise SpecError(f"{unknown[0]!r} does not go with a {action!r} fault ({allowed})")
     rule: dict[str, Any] = {"action": action}
     for name in ("task", "token"):
         if name in given:
             rule[name] = _string(spec, name)
     if "any" in given:
         if spec["any"] is not True:
-            raise PushFaultError(f"'any' must be true; got {spec['any']!r}")
+            raise SpecError(f"'any' must be true; got {spec['any']!r}")
         if "task" in rule or "token" in rule:
-            raise PushFaultError("give 'task', 'token' or 'any', not several")
-    times = _integer(spec, "times", 1, _MAX_TIMES) if "times" in given else 1
-    rule |= {"times": times, "remaining": times}
+            raise SpecError("give 'task', 'token' or 'any', not several")
+    rule["times"] = _integer(spec, "times", 1, _MAX_TIMES) if "times" in given else 1
     if "type" in given:
         rule["type"] = _string(spec, "type", 64)
     if action == "close":
         if "after" not in given:
-            raise PushFaultError("a 'close' fault needs 'after' (frames sent before closing)")
+            raise SpecError("a 'close' fault needs 'after' (frames sent before closing)")
         rule["after"] = _integer(spec, "after", 1, _MAX_TIMES)
     if action == "duplicate" and "nth" in given:
         rule["nth"] = _integer(spec, "nth", 1, _MAX_TIMES)
     if action in ("close", "drop_on_register"):
         code = _integer(spec, "code", 1000, 4999) if "code" in given else DEFAULT_CLOSE_CODE
         if code in _RESERVED_CODES or 1016 <= code <= 2999:
-            raise PushFaultError(f"'code' {code} cannot be sent in a close frame")
+            raise SpecError(f"'code' {code} cannot be sent in a close frame")
         rule["code"] = code
         if "reason" in given:
             reason = spec["reason"]
             if not isinstance(reason, str) or len(reason.encode()) > _MAX_REASON_BYTES:
-                raise PushFaultError(
+                raise SpecError(
                     f"'reason' must be a string of at most {_MAX_REASON_BYTES} UTF-8 bytes"
                 )
             rule["reason"] = reason
     if action in ("delay", "late"):
         if "delay" not in given:
-            raise PushFaultError(f"a {action!r} fault needs 'delay' (fake seconds)")
-        value = spec["delay"]
-        number = _real(value)
-        if number is None or not 0 < number <= MAX_DELAY_SECONDS:
-            raise PushFaultError(
-                f"'delay' must be more than 0 and at most {MAX_DELAY_SECONDS:g} fake seconds; "
-                f"got {value!r}"
-            )
-        rule["delay"] = number
+            raise SpecError(f"a {action!r} fault needs 'delay' (fake seconds)")
+        rule["delay"] = check.seconds(spec["delay"], "'delay'", MAX_DELAY_SECONDS, "fake seconds")
     return rule
 
 
 # ------------------------------------------------------------------ the book
-class PushFaultBook:
+class PushFaultBook(RuleBook[PushFault]):
     """The rules of one channel, thread-safe, tried in creation order. Ids (``sf1``,
     ``sf2``, ... for sockets; ``cf1``, ... for callbacks) never repeat."""
 
     def __init__(self, channel: Channel) -> None:
+        super().__init__("sf" if channel == "socket" else "cf")
         self.channel: Channel = channel
-        self._prefix = "sf" if channel == "socket" else "cf"
-        self._lock = threading.Lock()
-        self._rules: list[PushFault] = []
-        self._next_id = 1
 
-    def add(self, spec: Mapping[str, Any]) -> PushFault:
+    def add(self, spec: Mapping[str, Any]) -> PushFault:  # type: ignore[override]
         """A new rule from its fields (see the module docs)."""
         fields = parse_fault(self.channel, spec)
-        with self._lock:
-            rule = PushFault(id=f"{self._prefix}{self._next_id}", channel=self.channel, **fields)
-            self._next_id += 1
-            self._rules.append(rule)
-            return rule
+        with self.lock:
+            rule = PushFault(id=self.next_id(), channel=self.channel, **fields)
+            return super().add(rule, rule.countdown)
 
-    def rules(self) -> list[PushFault]:
-        """Every rule (used-up ones too)."""
-        with self._lock:
-            return list(self._rules)
-
-    def get(self, rule_id: str) -> PushFault | None:
-        """One rule by id."""
-        with self._lock:
-            return next((r for r in self._rules if r.id == rule_id), None)
-
-    def remove(self, rule_id: str) -> bool:
-        """Forget one rule; False if there was none."""
-        with self._lock:
-            before = len(self._rules)
-            self._rules = [r for r in self._rules if r.id != rule_id]
-            return len(self._rules) < before
-
-    def clear(self) -> None:
-        """Forget every rule."""
-        with self._lock:
-            self._rules.clear()
+    def explain_task(self, task_id: str, token: str) -> list[dict[str, Any]]:
+        """Every rule with whether a task (id, token) would match it and why not."""
+        return self.explain(lambda rule: rule.verdict(task_id, token))
 
     def take(
         self,
@@ -293,27 +264,20 @@ class PushFaultBook:
     ) -> list[PushFault]:
         """Consume one ``times`` of every active rule with one of ``actions`` matching the
         task (except the rule ids in ``skip``), in creation order; return them."""
-        with self._lock:
+        with self.lock:
             taken = []
-            for rule in self._rules:
-                if (
-                    rule.active
-                    and rule.action in actions
-                    and rule.id not in skip
-                    and rule.matches(task_id, token)
-                ):
-                    rule.remaining -= 1
-                    rule.hits += 1
+            for rule, countdown in self.active():
+                if rule.action in actions and rule.id not in skip and rule.matches(task_id, token):
+                    countdown.spend()
                     taken.append(rule)
             return taken
 
     def take_one(self, task_id: str, token: str, actions: tuple[str, ...]) -> PushFault | None:
         """The first active rule with one of ``actions`` matching the task, consumed."""
-        with self._lock:
-            for rule in self._rules:
-                if rule.active and rule.action in actions and rule.matches(task_id, token):
-                    rule.remaining -= 1
-                    rule.hits += 1
+        with self.lock:
+            for rule, countdown in self.active():
+                if rule.action in actions and rule.matches(task_id, token):
+                    countdown.spend()
                     return rule
             return None
 

@@ -22,14 +22,16 @@ Nothing here knows about HTTP or the backend's threads.
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import math
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, cast
 
+from ..engine.journal import Journal
 from ..engine.lifecycle import EARLY_FAIL_STAGES, HOLDABLE_STAGES, LIFECYCLE, TERMINAL_STATUSES
+from . import spec as check
+from .rules import RuleBook, Verdict, miss_report
+from .spec import SpecError
 
 __all__ = [
     "EARLY_FAIL_STAGES",
@@ -80,70 +82,45 @@ _FIELDS: Final = (
 )
 
 
+def _what(name: str) -> str:
+    return check.field(name, "scenario")
+
+
 def _opt_str(data: Mapping[str, Any], name: str) -> str | None:
-    value = data.get(name)
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise ValueError(f"scenario {name!r} must be a string; got {value!r}")
-    return value
+    return check.optional_string(data.get(name), _what(name))
 
 
 def _bool(data: Mapping[str, Any], name: str) -> bool:
-    value = data.get(name, False)
-    if not isinstance(value, bool):
-        raise ValueError(f"scenario {name!r} must be true or false; got {value!r}")
-    return value
+    return check.flag(data.get(name, False), _what(name))
 
 
 def _stage(value: str | None, allowed: tuple[str, ...], name: str) -> str | None:
-    if value is not None and value not in allowed:
-        raise ValueError(f"scenario {name!r} must be one of {', '.join(allowed)}; got {value!r}")
-    return value
+    return check.stage(value, _what(name), allowed)
 
 
 def _headers(value: object) -> tuple[tuple[str, str], ...]:
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        name, sep, wanted = value.partition("=")
-        if not sep or not name.strip():
-            raise ValueError(f"scenario 'header' must look like 'Name=value'; got {value!r}")
-        return ((name.strip().lower(), wanted.strip()),)
-    if isinstance(value, Mapping):
-        pairs = []
-        for name, wanted in value.items():
-            if not isinstance(name, str) or not name.strip() or not isinstance(wanted, str):
-                raise ValueError(f"scenario 'header' must map names to strings; got {value!r}")
-            pairs.append((name.strip().lower(), wanted))
-        return tuple(pairs)
-    if isinstance(value, list | tuple) and all(
-        isinstance(p, list | tuple) and len(p) == 2 and all(isinstance(x, str) for x in p)
-        for p in value
-    ):
-        return tuple((str(n).strip().lower(), str(v)) for n, v in value)
-    raise ValueError(f"scenario 'header' must be 'Name=value' or an object; got {value!r}")
+    return check.headers(value, _what("header"))
 
 
 def _timings(value: object) -> tuple[tuple[str, float], ...]:
     if value is None:
         return ()
     if not isinstance(value, Mapping):
-        raise ValueError(f"scenario 'timings' must be an object of stage: seconds; got {value!r}")
+        raise SpecError(f"scenario 'timings' must be an object of stage: seconds; got {value!r}")
     out = []
     for stage, seconds in value.items():
         if stage not in LIFECYCLE or stage in ("task_queue", "task_cancel"):
-            raise ValueError(f"scenario 'timings': {stage!r} is not a timed lifecycle stage")
+            raise SpecError(f"scenario 'timings': {stage!r} is not a timed lifecycle stage")
         if isinstance(seconds, bool):
-            raise ValueError(f"scenario 'timings'[{stage!r}] must be a number; got {seconds!r}")
+            raise SpecError(f"scenario 'timings'[{stage!r}] must be a number; got {seconds!r}")
         try:
             number = float(seconds)
         except (TypeError, ValueError):
-            raise ValueError(
+            raise SpecError(
                 f"scenario 'timings'[{stage!r}] must be a number; got {seconds!r}"
             ) from None
         if not (math.isfinite(number) and number >= 0):
-            raise ValueError(f"scenario 'timings'[{stage!r}] must be a finite number >= 0")
+            raise SpecError(f"scenario 'timings'[{stage!r}] must be a finite number >= 0")
         out.append((stage, number))
     return tuple(out)
 
@@ -186,31 +163,31 @@ class Scenario:
     def from_json(cls, data: Mapping[str, Any], default_id: str = "") -> Scenario:
         """Validate a JSON object (ValueError naming the bad field)."""
         if not isinstance(data, Mapping):
-            raise ValueError("a scenario must be a JSON object")
+            raise SpecError("a scenario must be a JSON object")
         unknown = sorted(set(data) - set(_FIELDS))
         if unknown:
-            raise ValueError(
+            raise SpecError(
                 f"unknown scenario field(s) {', '.join(map(repr, unknown))}; "
                 f"known: {', '.join(_FIELDS)}"
             )
         times = data.get("times")
         if times is not None and (isinstance(times, bool) or not isinstance(times, int)):
-            raise ValueError(f"scenario 'times' must be an integer; got {times!r}")
+            raise SpecError(f"scenario 'times' must be an integer; got {times!r}")
         if times is not None and times < 1:
-            raise ValueError(f"scenario 'times' must be at least 1; got {times!r}")
+            raise SpecError(f"scenario 'times' must be at least 1; got {times!r}")
         pexit = data.get("pexit", "1")
         if isinstance(pexit, int) and not isinstance(pexit, bool):
             pexit = str(pexit)
         if not isinstance(pexit, str) or not pexit.strip() or pexit.strip() == "0":
-            raise ValueError(f"scenario 'pexit' must be a non-zero exit code; got {pexit!r}")
+            raise SpecError(f"scenario 'pexit' must be a non-zero exit code; got {pexit!r}")
         stderr = data.get("stderr", ())
         if isinstance(stderr, str):
             stderr = stderr.splitlines()
         if not isinstance(stderr, list | tuple) or not all(isinstance(s, str) for s in stderr):
-            raise ValueError(f"scenario 'stderr' must be a list of strings; got {stderr!r}")
+            raise SpecError(f"scenario 'stderr' must be a list of strings; got {stderr!r}")
         outputs = _opt_str(data, "outputs")
         if outputs is not None and outputs not in OUTPUT_FAULTS:
-            raise ValueError(
+            raise SpecError(
                 f"scenario 'outputs' must be one of {', '.join(OUTPUT_FAULTS)}; got {outputs!r}"
             )
         kill_refused = data.get("kill_refused")
@@ -219,7 +196,7 @@ class Scenario:
         if kill_refused is False:
             kill_refused = None
         if kill_refused is not None and not isinstance(kill_refused, str):
-            raise ValueError(
+            raise SpecError(
                 f"scenario 'kill_refused' must be a reason (string); got {kill_refused!r}"
             )
         scenario = cls(
@@ -241,9 +218,9 @@ class Scenario:
             outputs=cast("OutputFault | None", outputs),
         )
         if scenario.moderation and scenario.fail_at is not None:
-            raise ValueError("a scenario has 'moderation' or 'fail_at', not both")
+            raise SpecError("a scenario has 'moderation' or 'fail_at', not both")
         if scenario.stay_queued and scenario.hold_at not in (None, "task_accept"):
-            raise ValueError("a scenario has 'stay_queued' or 'hold_at', not both")
+            raise SpecError("a scenario has 'stay_queued' or 'hold_at', not both")
         return scenario
 
     # ---- what a task does under it
@@ -287,11 +264,24 @@ class Scenario:
         self, project_key: str, project_id: str, prompt: str, headers: Mapping[str, str]
     ) -> bool:
         """Whether a Run with these properties matches (``headers``: lower-cased names)."""
+        return self.verdict(project_key, project_id, prompt, headers)[0]
+
+    def verdict(
+        self, project_key: str, project_id: str, prompt: str, headers: Mapping[str, str]
+    ) -> Verdict:
+        """``(True, "")`` if a Run with these properties matches, else ``(False, the
+        first matcher that failed)`` (``headers``: lower-cased names)."""
         if self.project is not None and self.project not in (project_key, project_id):
-            return False
+            return False, f"project is {project_key!r} (id {project_id!r}), not {self.project!r}"
         if self.prompt_contains is not None and self.prompt_contains not in prompt:
-            return False
-        return all(headers.get(name) == wanted for name, wanted in self.header)
+            return False, f"the prompt does not contain {self.prompt_contains!r}"
+        for name, wanted in self.header:
+            given = headers.get(name)
+            if given is None:
+                return False, f"no {name!r} header (wanted {wanted!r})"
+            if given != wanted:
+                return False, f"header {name!r} is {given[:80]!r}, not {wanted!r}"
+        return True, ""
 
     def behaviour(self) -> dict[str, Any]:
         """The behaviour fields that are set, as JSON."""
@@ -344,62 +334,58 @@ class Scenario:
         return out | {k: v for k, v in given.items() if v is not None}
 
 
-class ScenarioBook:
-    """The scenarios of one fake, in order, with what is left of each one's ``times``."""
+class ScenarioBook(RuleBook[Scenario]):
+    """The scenarios of one fake, in order, with what is left of each one's ``times``.
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._scenarios: list[Scenario] = []
-        self._remaining: dict[str, int | None] = {}
-        self._ids = itertools.count(1)
+    With a ``journal``, a Run that matches none of the armed scenarios is an
+    ``unmatched`` entry (``rules: "scenarios"``) listing each one and why it missed."""
 
-    def add(self, scenario: Scenario | Mapping[str, Any]) -> Scenario:
+    def __init__(self, journal: Journal | None = None) -> None:
+        super().__init__("scenario-")
+        self.journal = journal
+
+    def add(self, scenario: Scenario | Mapping[str, Any]) -> Scenario:  # type: ignore[override]
         """Add a scenario (a :class:`Scenario` or its JSON); an id is given if it has none.
         An existing scenario with the same id is replaced."""
-        with self._lock:
-            default_id = f"scenario-{next(self._ids)}"
+        with self.lock:
+            default_id = self.next_id()
             if not isinstance(scenario, Scenario):
                 scenario = Scenario.from_json(scenario, default_id)
             elif not scenario.id:
                 scenario = dataclasses.replace(scenario, id=default_id)
-            self._scenarios = [s for s in self._scenarios if s.id != scenario.id]
-            self._scenarios.append(scenario)
-            self._remaining[scenario.id] = scenario.times
-            return scenario
+            return super().add(scenario)
 
-    def remove(self, scenario_id: str) -> bool:
-        """Remove one scenario; False if there was none with that id."""
-        with self._lock:
-            before = len(self._scenarios)
-            self._scenarios = [s for s in self._scenarios if s.id != scenario_id]
-            self._remaining.pop(scenario_id, None)
-            return len(self._scenarios) != before
-
-    def clear(self) -> None:
-        """Forget every scenario."""
-        with self._lock:
-            self._scenarios.clear()
-            self._remaining.clear()
-
-    def items(self) -> list[tuple[Scenario, int | None]]:
+    def items(self) -> list[tuple[Scenario, int | None]]:  # type: ignore[override]
         """Every scenario with its remaining count (None: unlimited)."""
-        with self._lock:
-            return [(s, self._remaining.get(s.id)) for s in self._scenarios]
+        return [(s, countdown.remaining) for s, countdown in super().items()]
+
+    def explain_run(
+        self, project_key: str, project_id: str, prompt: str, headers: Mapping[str, str]
+    ) -> list[dict[str, Any]]:
+        """Every scenario with whether this Run would match it and why not (counts
+        nothing). Only the first match would apply."""
+        lowered = check.lowered(headers)
+        return self.explain(lambda s: s.verdict(project_key, project_id, prompt, lowered))
 
     def match(
         self, project_key: str, project_id: str, prompt: str, headers: Mapping[str, str]
     ) -> Scenario | None:
         """The first scenario matching this Run, counting its ``times`` down."""
-        lowered = {k.lower(): v for k, v in headers.items()}
-        with self._lock:
-            for scenario in self._scenarios:
-                remaining = self._remaining.get(scenario.id)
-                if remaining is not None and remaining <= 0:
-                    continue
+        lowered = check.lowered(headers)
+        with self.lock:
+            for scenario, countdown in self.active():
                 if scenario.matches(project_key, project_id, prompt, lowered):
-                    if remaining is not None:
-                        self._remaining[scenario.id] = remaining - 1
+                    countdown.spend()
                     return scenario
+            if self.journal is not None and self.rules():
+                candidates = self.explain_run(project_key, project_id, prompt, lowered)
+                self.journal.record(
+                    "unmatched",
+                    rules="scenarios",
+                    project=project_key,
+                    prompt=prompt[:200],
+                    candidates=miss_report(candidates),
+                )
             return None
 
     def to_json(self) -> list[dict[str, Any]]:

@@ -1,6 +1,7 @@
-"""Control of a fake from Python, shared by :class:`~mock_wiro.server.MockWiroServer` and the
-in-process fake of :mod:`mock_wiro.inprocess`: one set of methods over ``self.backend`` and
-``self.app``."""
+"""The handle a test holds on a running fake: :class:`FakeHandle`, shared by
+:class:`~mock_wiro.server.MockWiroServer` and the in-process fake of
+:mod:`mock_wiro.inprocess`: one set of methods over the app's
+:class:`~mock_wiro.control.fake.Fake`."""
 
 from __future__ import annotations
 
@@ -18,35 +19,37 @@ from ..engine.models import Project, Task
 from ..push.callbacks import CallbackDispatcher
 from ..push.hub import SocketHub
 from ..settings import DEFAULT_DEMO_BALANCE_USD, AuthMode, ClockMode
+from .fake import Fake
 
-__all__ = ["FakeControls"]
+__all__ = ["FakeControls", "FakeHandle"]
 
 
-class FakeControls:
-    """Every control of the fake as a method: clock, projects, tasks, journal, scenarios,
-    HTTP faults, socket and callback faults."""
+class FakeHandle:
+    """The handle a test holds on a fake: every control as a method (clock, projects,
+    tasks, journal, scenarios, HTTP faults, socket and callback faults)."""
 
     backend: Backend
     app: Flask
 
     @property
+    def fake(self) -> Fake:
+        """The fake's parts (:class:`~mock_wiro.control.fake.Fake`)."""
+        return Fake.of(self.app)
+
+    @property
     def scenario_book(self) -> ScenarioBook:
         """The scenarios this fake matches at Run."""
-        book = self.backend.scenarios
-        assert isinstance(book, ScenarioBook), "this fake was built without a scenario book"
-        return book
+        return self.fake.scenarios
 
     @property
     def hub(self) -> SocketHub:
         """The WebSocket fan-out."""
-        hub: SocketHub = self.app.extensions["mock_wiro_hub"]
-        return hub
+        return self.fake.hub
 
     @property
     def callbacks(self) -> CallbackDispatcher:
         """Callback deliveries, with every attempt."""
-        callbacks: CallbackDispatcher = self.app.extensions["mock_wiro_callbacks"]
-        return callbacks
+        return self.fake.callbacks
 
     # ------------------------------------------------------------ control, from Python
     def create_project(
@@ -91,8 +94,9 @@ class FakeControls:
         self.backend.pump()
 
     def reset(self) -> None:
-        """Forget every task, file, folder and callback delivery (projects stay)."""
-        self.backend.reset()
+        """Forget every task, file, folder, callback delivery, scenario and fault rule
+        (projects stay): :meth:`Fake.reset <mock_wiro.control.fake.Fake.reset>`."""
+        self.fake.reset()
 
     def task(self, task_id: str) -> Task:
         """A task by id (any project)."""
@@ -159,8 +163,7 @@ class FakeControls:
     @property
     def faults(self) -> FaultSet:
         """The HTTP fault rules (:mod:`mock_wiro.chaos.http_faults`)."""
-        found: FaultSet = self.app.extensions["mock_wiro_faults"]
-        return found
+        return self.fake.faults
 
     def add_fault(
         self,
@@ -276,3 +279,7 @@ class FakeControls:
         """Delete every socket and callback fault."""
         self.hub.faults.clear()
         self.callbacks.faults.clear()
+
+
+FakeControls = FakeHandle
+"""Its name before: kept so that imports of it go on working."""

@@ -5,45 +5,40 @@
     GET    /_mock/socket-faults/<id>     one rule
     DELETE /_mock/socket-faults/<id>     forget it
     POST   /_mock/socket-faults/clear    forget every socket rule (also: DELETE the list)
+    POST   /_mock/socket-faults/explain  {"task": "<id>", "token": "<socketaccesstoken>"}:
+                                         every rule, matched or why not (counts nothing)
 
 and the same under ``/_mock/callback-faults`` (``{"action": "late", "delay": 60}``).
-A bad rule is answered 400 with ``{"error": ...}``; bodies follow the rest of
-``/_mock`` (:func:`mock_wiro.control.base._read_body`). Reset forgets every rule.
+A bad rule is answered 400 with ``{"error": ...}``. A child of the parent control
+blueprint (:mod:`.blueprint`: bodies, errors). Reset forgets every rule.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-from flask import Blueprint, current_app, g
+from flask import Blueprint
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..chaos.push_faults import PushFaultBook
-from .base import ControlError, _control_error, _read_body, _too_large, _value_error
+from ..chaos.rules import first_match
+from ..errors import ControlError
+from .blueprint import body, string
+from .fake import current_fake
 
-__all__ = ["push_fault_control"]
+__all__ = ["push_fault_control", "push_faults_bp"]
 
-push_fault_control = Blueprint("mock_push_faults", __name__, url_prefix="/_mock")
-push_fault_control.before_request(_read_body)
-push_fault_control.register_error_handler(ControlError, _control_error)
-push_fault_control.register_error_handler(ValueError, _value_error)  # PushFaultError too
-push_fault_control.register_error_handler(RequestEntityTooLarge, _too_large)
+push_faults_bp = Blueprint("push_faults", __name__)
+push_fault_control = push_faults_bp
+"""Its name before the control surface had one parent."""
 
 _PREFIXES = {"socket": "/socket-faults", "callback": "/callback-faults"}
 
 
 def _book(channel: str) -> PushFaultBook:
-    if channel == "socket":
-        book: PushFaultBook = current_app.extensions["mock_wiro_hub"].faults
-    else:
-        book = current_app.extensions["mock_wiro_callbacks"].faults
-    return book
+    return current_fake().push_faults(channel)
 
 
 def _create(channel: str) -> ResponseReturnValue:
-    body: dict[str, Any] = g.control_body
-    return _book(channel).add(body).to_json(), 201
+    return _book(channel).add(body()).to_json(), 201
 
 
 def _list(channel: str) -> ResponseReturnValue:
@@ -68,18 +63,28 @@ def _clear(channel: str) -> ResponseReturnValue:
     return {"ok": True}
 
 
+def _explain(channel: str) -> ResponseReturnValue:
+    """Every rule, with whether a task (``task`` id, ``token``) would match it."""
+    given = body()
+    found = _book(channel).explain_task(string(given, "task"), string(given, "token"))
+    return {"faults": found, "applies": first_match(found)}
+
+
+_ROUTES = (
+    ("", "create", _create, "POST"),
+    ("", "list", _list, "GET"),
+    ("", "clear_all", _clear, "DELETE"),
+    ("/clear", "clear", _clear, "POST"),
+    ("/explain", "explain", _explain, "POST"),
+    ("/<rule_id>", "get", _get, "GET"),
+    ("/<rule_id>", "delete", _delete, "DELETE"),
+)
 for _channel, _prefix in _PREFIXES.items():
-    _defaults = {"channel": _channel}
-    _add = push_fault_control.add_url_rule
-    _add(_prefix, f"{_channel}_create", _create, methods=["POST"], defaults=_defaults)
-    _add(_prefix, f"{_channel}_list", _list, methods=["GET"], defaults=_defaults)
-    _add(_prefix, f"{_channel}_clear_all", _clear, methods=["DELETE"], defaults=_defaults)
-    _add(f"{_prefix}/clear", f"{_channel}_clear", _clear, methods=["POST"], defaults=_defaults)
-    _add(f"{_prefix}/<rule_id>", f"{_channel}_get", _get, methods=["GET"], defaults=_defaults)
-    _add(
-        f"{_prefix}/<rule_id>",
-        f"{_channel}_delete",
-        _delete,
-        methods=["DELETE"],
-        defaults=_defaults,
-    )
+    for _path, _name, _view, _method in _ROUTES:
+        push_faults_bp.add_url_rule(
+            _prefix + _path,
+            f"{_channel}_{_name}",
+            _view,
+            methods=[_method],
+            defaults={"channel": _channel},
+        )

@@ -1,151 +1,75 @@
-"""Control endpoints for scenarios and for steering one task (JSON, under ``/_mock``).
+"""``/_mock/scenarios``: the scenarios matched at Run (:mod:`mock_wiro.chaos.scenarios`).
 
-- ``POST /_mock/scenarios`` (a scenario, see :mod:`mock_wiro.chaos.scenarios`) → 201 with it;
+- ``POST /_mock/scenarios`` (a scenario) → 201 with it;
   ``GET /_mock/scenarios`` → ``{"scenarios": [... with "remaining"]}``;
   ``DELETE /_mock/scenarios`` or ``POST /_mock/scenarios/clear`` → forget them all;
   ``DELETE /_mock/scenarios/<id>`` → forget one.
-- ``POST /_mock/tasks/<id>/push {"stage": "task_start"}``: apply every step up to and
-  including that stage now; ``POST /_mock/tasks/<id>/hold {"stage": ...}``: stop before
-  it; ``POST /_mock/tasks/<id>/release``: go on.
+- ``POST /_mock/scenarios/explain {"project": ..., "prompt": ..., "headers": {...}}``
+  → ``{"scenarios": [{"id", "matched", "reason"}], "applies": id or null}``: which
+  scenario a Run like that would get, and why each other one would not (counts nothing).
 
-Bodies follow the control surface's rules (:func:`mock_wiro.control.base._read_body`).
+A child of the parent control blueprint (:mod:`.blueprint`).
 """
 
 from __future__ import annotations
 
-import math
-from decimal import Decimal
-from typing import Any
-
-from flask import Blueprint, g
+from flask import Blueprint
 from flask.typing import ResponseReturnValue
-from werkzeug.exceptions import RequestEntityTooLarge
 
-from ..chaos.scenarios import ScenarioBook
-from ..engine.models import Task
-from ..errors import WiroError
-from ..http.routes import backend
-from .base import (
-    WAIT_MAX_SECONDS,
-    ControlError,
-    _control_error,
-    _read_body,
-    _too_large,
-    _value_error,
-    _wiro_error,
-)
+from ..chaos import spec
+from ..chaos.rules import first_match
+from ..errors import ControlError
+from .blueprint import body, string
+from .fake import current_fake
 
-__all__ = ["scenario_control"]
+__all__ = ["scenarios"]
+
+scenarios = Blueprint("scenarios", __name__, url_prefix="/scenarios")
 
 
-def _book() -> ScenarioBook:
-    book = backend().scenarios
-    assert isinstance(book, ScenarioBook), "this fake was built without a scenario book"
-    return book
-
-
-scenario_control = Blueprint("mock_scenarios", __name__, url_prefix="/_mock")
-scenario_control.before_request(_read_body)
-scenario_control.register_error_handler(ControlError, _control_error)
-scenario_control.register_error_handler(WiroError, _wiro_error)
-scenario_control.register_error_handler(ValueError, _value_error)
-scenario_control.register_error_handler(RequestEntityTooLarge, _too_large)
-
-
-def _body() -> dict[str, Any]:
-    body: dict[str, Any] = g.control_body
-    return body
-
-
-def _task(task_id: str) -> Task:
-    task = backend().task_by_id(task_id)
-    if task is None:
-        raise ControlError(f"no task {task_id!r}", 404)
-    return task
-
-
-def _stage(body: dict[str, Any]) -> str:
-    stage = body.get("stage")
-    if not isinstance(stage, str) or not stage:
-        raise ControlError(f"'stage' must be a lifecycle stage name; got {stage!r}")
-    return stage
-
-
-def _task_state(task: Task) -> dict[str, Any]:
-    return {
-        "taskid": task.id,
-        "status": task.status,
-        "held_at": task.hold_at,
-        "events": [{"type": e.type, "time": e.time, "message": e.message} for e in task.events],
-    }
-
-
-@scenario_control.post("/scenarios")
+@scenarios.post("")
 def scenarios_add() -> ResponseReturnValue:
     """Add a scenario (an existing one with the same ``id`` is replaced)."""
-    scenario = _book().add(_body())
+    book = current_fake().scenarios
+    scenario = book.add(body())
     return scenario.to_json() | {"remaining": scenario.times}, 201
 
 
-@scenario_control.get("/scenarios")
+@scenarios.get("")
 def scenarios_list() -> ResponseReturnValue:
     """Every scenario, in matching order, with what is left of its ``times``."""
-    return {"scenarios": _book().to_json()}
+    return {"scenarios": current_fake().scenarios.to_json()}
 
 
-@scenario_control.delete("/scenarios")
-@scenario_control.post("/scenarios/clear")
+@scenarios.delete("")
+@scenarios.post("/clear")
 def scenarios_clear() -> ResponseReturnValue:
     """Forget every scenario."""
-    _book().clear()
+    current_fake().scenarios.clear()
     return {"ok": True}
 
 
-@scenario_control.delete("/scenarios/<scenario_id>")
+@scenarios.delete("/<scenario_id>")
 def scenarios_remove(scenario_id: str) -> ResponseReturnValue:
     """Forget one scenario."""
-    if not _book().remove(scenario_id):
+    if not current_fake().scenarios.remove(scenario_id):
         raise ControlError(f"no scenario {scenario_id!r}", 404)
     return {"ok": True}
 
 
-@scenario_control.post("/tasks/<task_id>/push")
-def task_push(task_id: str) -> ResponseReturnValue:
-    """Apply every step up to and including ``stage`` now (fake-clock timestamps)."""
-    body = _body()
-    timeout = body.get("timeout", 30)
-    if isinstance(timeout, bool) or not isinstance(timeout, int | float | Decimal | str):
-        raise ControlError(f"'timeout' must be a number; got {timeout!r}")
-    try:
-        seconds = float(timeout)
-    except ValueError:
-        raise ControlError(f"'timeout' must be a number; got {timeout!r}") from None
-    if not (math.isfinite(seconds) and 0 <= seconds <= WAIT_MAX_SECONDS):
-        raise ControlError(f"'timeout' must be between 0 and {WAIT_MAX_SECONDS:g} seconds")
-    task = _task(task_id)
-    stage = _stage(body)
-    try:
-        backend().push(task, stage, timeout=seconds)
-    except WiroError as exc:
-        raise ControlError(exc.message, 409 if exc.code else 400) from None
-    return _task_state(task)
-
-
-@scenario_control.post("/tasks/<task_id>/hold")
-def task_hold(task_id: str) -> ResponseReturnValue:
-    """Stop the task just before its next ``stage`` step until released."""
-    task = _task(task_id)
-    stage = _stage(_body())
-    try:
-        backend().hold(task, stage)
-    except WiroError as exc:
-        raise ControlError(exc.message, 409 if exc.code else 400) from None
-    return _task_state(task)
-
-
-@scenario_control.post("/tasks/<task_id>/release")
-def task_release(task_id: str) -> ResponseReturnValue:
-    """Let a held task go on; ``released`` names the stage it was held at (or null)."""
-    task = _task(task_id)
-    released = backend().release(task)
-    return _task_state(task) | {"released": released}
+@scenarios.post("/explain")
+def scenarios_explain() -> ResponseReturnValue:
+    """Every scenario, with whether a Run of ``project`` (API key; default: none),
+    ``prompt`` and ``headers`` would match it and, if not, why."""
+    given = body()
+    fake = current_fake()
+    key = string(given, "project")
+    project = next((p for p in fake.backend.projects() if key in (p.api_key, p.id)), None)
+    headers = dict(spec.headers(given.get("headers"), "'headers'"))
+    found = fake.scenarios.explain_run(
+        project.api_key if project else key,
+        project.id if project else key,
+        string(given, "prompt"),
+        headers,
+    )
+    return {"scenarios": found, "applies": first_match(found)}

@@ -90,11 +90,9 @@ class Backend:
         self.scheduler = Scheduler(ctx, self.stepper.apply)
         self.journal = Journal(self.clock.now)
         self._closers: list[Callable[[], None]] = []
-        self._resetters: list[Callable[[], None]] = []
         self.scenarios: DirectiveSource = scenarios if scenarios is not None else NoDirectives()
         """Edge cases matched at Run time (a :class:`mock_wiro.chaos.scenarios.ScenarioBook`,
-        handed in by whoever builds the fake); reset clears them."""
-        self.on_reset(self.scenarios.clear)
+        handed in by whoever builds the fake, who also clears them on a reset)."""
 
     # ------------------------------------------------------------ life
     def start(self) -> Backend:
@@ -110,10 +108,6 @@ class Backend:
         self.preparer.close()
         if self._own_data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
-
-    def on_reset(self, action: Callable[[], None]) -> None:
-        """Run ``action`` (under the state lock) after :meth:`reset`."""
-        self._resetters.append(action)
 
     def on_close(self, action: Callable[[], None]) -> None:
         """Run ``action`` when the backend closes (before the workers stop)."""
@@ -366,8 +360,6 @@ class Backend:
                 self.files.add_root_folder(project)
             self.scheduler.clear_timers()
             self.journal.clear()
-            for action in self._resetters:
-                action()
             self._cond.notify_all()
 
     def all_tasks(self) -> list[Task]:

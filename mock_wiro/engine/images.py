@@ -17,6 +17,7 @@ from fractions import Fraction
 
 from PIL import Image, UnidentifiedImageError
 
+from ..errors import MockWiroError
 from ..settings import (
     IMAGE_FORMATS,
     IMAGE_HONOUR_EXIF_ORIENTATION,
@@ -42,7 +43,7 @@ class ImageInfo:
     format: str
 
 
-class ImageRuleError(Exception):
+class ImageRuleError(MockWiroError):
     """The image breaks one of the model's rules; ``rule`` names which."""
 
     def __init__(self, rule: str, message: str) -> None:

@@ -12,7 +12,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, request, send_file
+from flask import Blueprint, Response, request, send_file
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -22,6 +22,7 @@ from ..engine.params import parse_run_params, require
 from ..errors import MissingFileError, UrlError, ValidationError
 from ..settings import IMAGE_FIELD_ALIASES, MAX_JSON_BODY_BYTES, MAX_URL_CHARS, RUN_PATH
 from . import wire
+from .context import current_backend, request_state
 from .tool import tool_detail
 
 __all__ = ["ROUTES", "BodyTooLarge", "api", "backend", "read_fields", "read_small_body"]
@@ -35,8 +36,7 @@ Handler = Callable[[Backend, Project, Fields, Files], dict[str, Any]]
 
 def backend() -> Backend:
     """The backend of the running app."""
-    found: Backend = current_app.extensions["mock_wiro"]
-    return found
+    return current_backend()
 
 
 def _to_str(name: str, value: object) -> str:
@@ -269,8 +269,9 @@ def dispatch(path: str) -> dict[str, Any]:
     b.files.adopt_host(request.host_url)
     project = _authenticate(b)
     fields, files = read_fields()
-    g.mock_wiro_fields = fields  # for the journal
-    g.mock_wiro_files = {k: f.filename or "" for k, f in files.items()}
+    state = request_state()  # for the journal
+    state.fields = fields
+    state.files = {k: f.filename or "" for k, f in files.items()}
     return handler(b, project, fields, files)
 
 

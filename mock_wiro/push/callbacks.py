@@ -153,12 +153,11 @@ class CallbackDispatcher:
         self._threads: set[threading.Thread] = set()  # attempts in flight
         self._closed = False
         self.faults = PushFaultBook("callback")
-        """Callback fault rules (:mod:`mock_wiro.chaos.push_faults`); reset clears them."""
+        """Callback fault rules (:mod:`mock_wiro.chaos.push_faults`)."""
         backend.add_listener(self._on_event)
-        backend.on_reset(self._reset)
-        backend.on_reset(self.faults.clear)
 
-    def _reset(self) -> None:
+    def reset(self) -> None:
+        """Forget every delivery (waiters wake); the fake's reset calls it."""
         with self._cond:
             self._deliveries.clear()
             self._cond.notify_all()

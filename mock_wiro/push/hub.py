@@ -139,8 +139,7 @@ class SocketHub:
         self._subs: dict[str, list[Subscriber]] = {}  # task id -> subscribers
         self._connected: set[Subscriber] = set()
         self.faults = PushFaultBook("socket")
-        """Socket fault rules (:mod:`mock_wiro.chaos.push_faults`); reset clears them."""
-        backend.on_reset(self.faults.clear)
+        """Socket fault rules (:mod:`mock_wiro.chaos.push_faults`)."""
         backend.add_listener(self._on_event)
         backend.on_close(self.close_all)
 

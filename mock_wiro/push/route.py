@@ -32,7 +32,7 @@ import contextlib
 import json
 import socket
 import threading
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 from flask import Blueprint, current_app
 from flask_sock import ConnectionClosed, Sock
@@ -48,7 +48,17 @@ from .hub import (
     error_frame,
 )
 
-__all__ = ["MAX_INCOMING_BYTES", "handle_frame", "sock", "socket_bp"]
+__all__ = [
+    "FAKE_EXTENSION",
+    "MAX_INCOMING_BYTES",
+    "current_hub",
+    "handle_frame",
+    "sock",
+    "socket_bp",
+]
+
+FAKE_EXTENSION: Final = "mock_wiro.fake"
+"""Where an app keeps its fake, in ``app.extensions`` (the one key)."""
 
 MAX_INCOMING_BYTES: Final = 64 * 1024  # client frames are tiny; bound the memory
 WRITER_GRACE_SECONDS: Final = 5.0
@@ -150,10 +160,21 @@ def _writer(ws: Any, sub: Subscriber, journal: Journal) -> None:
             ws.close(reason=CLOSE_GOING_AWAY, message="server shutting down")
 
 
+class _HasHub(Protocol):
+    hub: SocketHub
+
+
+def current_hub() -> SocketHub:
+    """The socket hub of the app handling this request: its fake's
+    (:class:`mock_wiro.control.fake.Fake`, kept under :data:`FAKE_EXTENSION`)."""
+    fake: _HasHub = current_app.extensions[FAKE_EXTENSION]
+    return fake.hub
+
+
 @sock.route("/v1", bp=socket_bp)  # type: ignore[untyped-decorator]
 def task_socket(ws: Any) -> None:
     """One client connection: a reader (this thread) and a writer thread."""
-    hub: SocketHub = current_app.extensions["mock_wiro_hub"]
+    hub = current_hub()
     sub = Subscriber(hub.buffer_frames)
     hub.connect(sub)
     writer = threading.Thread(
