@@ -11,7 +11,6 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import requests
@@ -19,7 +18,8 @@ import requests
 from mock_wiro.cli import is_loopback
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
-from tests.conftest import Wiro
+from tests.helpers import REPO
+from tests.helpers.wiro import Wiro
 
 TOKEN = "s3cret-admin-token"
 REFUSED = {"error": "admin token required: send X-Admin-Token"}
@@ -141,7 +141,7 @@ def _serve(*args: str) -> subprocess.Popen[str]:
         stderr=subprocess.DEVNULL,
         text=True,
         env=env,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=REPO,
     )
 
 

@@ -21,7 +21,7 @@ from fixtures import SignatureVector, signature_vectors
 from mock_wiro.engine.models import Project
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
-from tests.conftest import Wiro, make_server
+from tests.helpers.wiro import Wiro, make_server
 
 NOT_FOUNDED = "Project authorization is not founded."
 REQUIRES_SIGNATURE = (

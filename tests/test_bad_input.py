@@ -26,7 +26,7 @@ import requests
 from fixtures import image_bytes
 from mock_wiro.engine.params import RUN_FIELDS
 from mock_wiro.server import MockWiroServer
-from tests.conftest import Wiro, make_server
+from tests.helpers.wiro import Wiro, make_server
 
 RUN = "Run/minimax/hailuo-2-3-fast"
 EXTERNAL = "https://cdn.wiro.ai/uploads/sampleinputs/minimax-haulio-2-3-fast-input-3.jpg"

@@ -47,8 +47,8 @@ from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from fixtures import image_bytes, seed_page_text
-from tests.conftest import require_tool
-from tests.test_seed_curl import STOP_TIMEOUT, Served, clean_env, start_serve
+from tests.helpers.serve import STOP_TIMEOUT, Served, clean_env, start_serve
+from tests.helpers.wiro import require_tool
 
 SEED = seed_page_text()
 SEED_SOCKET = "wss://socket.wiro.ai/v1"

@@ -11,7 +11,6 @@ import os
 import pty
 import select
 import subprocess
-import sys
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -23,10 +22,8 @@ from PIL import Image
 from fixtures import image_path
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
-
-from .conftest import require_tool
-
-HAILUO = Path(sys.executable).with_name("hailuo")
+from tests.helpers.client import HAILUO, env_for, hailuo
+from tests.helpers.wiro import require_tool
 
 
 @pytest.fixture(scope="module")
@@ -34,32 +31,6 @@ def fast_fake() -> Iterator[MockWiroServer]:
     """A fake whose clock runs 400x faster than the real API (a video takes ~0.1 s)."""
     with MockWiroServer(Settings(clock_mode="realtime", speed=400)) as server:
         yield server
-
-
-def env_for(server: MockWiroServer, project: Any, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WIRO_")}
-    env.update(
-        WIRO_API_KEY=project.api_key,
-        WIRO_API_SECRET=project.api_secret,
-        WIRO_BASE_URL=server.base_url,
-    )
-    env.update(extra)
-    return env
-
-
-def hailuo(
-    *args: str | Path, env: dict[str, str], cwd: Path | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    assert HAILUO.is_file(), f"the hailuo console script is not installed at {HAILUO}"
-    return subprocess.run(
-        [str(HAILUO), *map(str, args)],
-        env=env,
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
 
 
 def probe(path: Path) -> dict[str, Any]:
@@ -314,7 +285,7 @@ def test_the_serve_banner_line_drives_hailuo(tmp_path: Path) -> None:
     ``export WIRO_...`` line, as a user would copy it."""
     import shlex
 
-    from .test_seed_curl import start_serve
+    from tests.helpers.serve import start_serve
 
     served = start_serve(tmp_path, "--speed", "400")
     try:

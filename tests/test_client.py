@@ -26,18 +26,14 @@ from hailuo_client import (
     TransportError,
     WaitTimeout,
 )
+from tests.helpers.client import make_client as live_client
 
 IMAGE = "landscape_16x9.jpg"
 
 
 def make_client(server: Any, project: Any, **kwargs: Any) -> Client:
-    return Client(
-        project.api_key,
-        project.api_secret,
-        base_url=server.base_url,
-        sleep=server.advance,
-        **kwargs,
-    )
+    """A client whose sleeps advance the fake clock."""
+    return live_client(server, project, **{"sleep": server.advance, **kwargs})
 
 
 @pytest.fixture

@@ -40,6 +40,7 @@ from hailuo_client import (
 from mock_wiro.engine.journal import Entry
 from mock_wiro.engine.models import Project
 from mock_wiro.server import MockWiroServer
+from tests.helpers.client import make_client
 
 IMAGE = "landscape_16x9.jpg"
 FINISH = 300.0
@@ -102,10 +103,9 @@ class Clients:
         self.made: list[Client] = []
 
     def __call__(self, sleep: Callable[[float], object] | None = None, **kwargs: Any) -> Client:
-        client = Client(
-            self.project.api_key,
-            self.project.api_secret,
-            base_url=kwargs.pop("base_url", self.fake.base_url),
+        client = make_client(
+            self.fake,
+            self.project,
             sleep=sleep if sleep is not None else Sleeps(self.fake, advance=True),
             rng=random.Random(1234),
             timeout=10.0,

@@ -37,8 +37,8 @@ from hailuo_client import (
 from mock_wiro.engine.models import Project
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
-
-from .test_cli_hailuo import HAILUO, env_for, hailuo
+from tests.helpers.client import HAILUO, env_for, hailuo
+from tests.helpers.client import make_client as live_client
 
 IMAGE = "landscape_16x9.jpg"
 DETAIL = "/v1/Task/Detail"
@@ -85,10 +85,7 @@ def no_sleep(seconds: float) -> None:
 
 
 def make_client(server: MockWiroServer, project: Project, **kwargs: Any) -> Client:
-    kwargs.setdefault("sleep", no_sleep)
-    return Client(
-        project.api_key, project.api_secret, base_url=server.base_url, timeout=10.0, **kwargs
-    )
+    return live_client(server, project, **{"sleep": no_sleep, "timeout": 10.0, **kwargs})
 
 
 @pytest.fixture

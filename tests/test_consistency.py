@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -23,7 +21,8 @@ import websocket
 from fixtures import image_bytes
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
-from tests.conftest import Wiro
+from tests.helpers.callbacks import Receiver
+from tests.helpers.wiro import Wiro
 
 TASKS = 200
 OUTCOMES = ("success", "bad_image", "cancel", "kill")
@@ -50,37 +49,36 @@ _prefix = (
 CANCELLED = re.compile(r"^task_queue" + _prefix + " task_cancel$")
 
 
-class Receiver(BaseHTTPRequestHandler):
-    """Records callback bodies by task id."""
+class BodiesByTask(Mapping[str, list[dict[str, Any]]]):
+    """The callback bodies a receiver got, by task id (read live)."""
 
-    bodies: dict[str, list[dict[str, Any]]]
-    lock: threading.Lock
+    def __init__(self, receiver: Receiver) -> None:
+        self._receiver = receiver
 
-    def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        task_id = body["tasklist"][0]["id"]
-        with self.lock:
-            self.bodies.setdefault(task_id, []).append(body)
-        self.send_response(200)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
+    def _grouped(self) -> dict[str, list[dict[str, Any]]]:
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        for request in self._receiver.to("/hook"):
+            body = request.json()
+            grouped.setdefault(body["tasklist"][0]["id"], []).append(body)
+        return grouped
 
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
+    def __getitem__(self, task_id: str) -> list[dict[str, Any]]:
+        return self._grouped()[task_id]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._grouped())
+
+    def __len__(self) -> int:
+        return len(self._grouped())
 
 
 @pytest.fixture
-def receiver() -> Iterator[tuple[str, dict[str, list[dict[str, Any]]]]]:
-    bodies: dict[str, list[dict[str, Any]]] = {}
-    handler = type("R", (Receiver,), {"bodies": bodies, "lock": threading.Lock()})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
+def receiver() -> Iterator[tuple[str, Mapping[str, list[dict[str, Any]]]]]:
+    rec = Receiver()
     try:
-        yield f"http://127.0.0.1:{server.server_port}/hook", bodies
+        yield rec.url("/hook"), BodiesByTask(rec)
     finally:
-        server.shutdown()
-        server.server_close()
+        rec.close()
 
 
 def subscribe(url: str, token: str) -> list[dict[str, Any]]:
@@ -99,7 +97,7 @@ def subscribe(url: str, token: str) -> list[dict[str, Any]]:
 
 
 def test_socket_detail_and_callback_agree_under_concurrency(
-    receiver: tuple[str, dict[str, list[dict[str, Any]]]],
+    receiver: tuple[str, Mapping[str, list[dict[str, Any]]]],
 ) -> None:
     hook, bodies = receiver
     with MockWiroServer(Settings(clock_mode="manual")) as server:

@@ -26,10 +26,9 @@ import mock_wiro.engine.backend
 import mock_wiro.engine.lifecycle
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
+from tests.helpers import REPO
+from tests.helpers.serve import start_serve
 
-from .test_seed_curl import start_serve
-
-REPO = Path(__file__).resolve().parent.parent
 SUITE_TIMEOUT = 600
 
 

@@ -20,7 +20,7 @@ import requests
 from fixtures import image_bytes, seed_response
 from mock_wiro.engine.params import RUN_FIELDS
 from mock_wiro.settings import PRICE_TABLE_USD, PROMPT_MAX_CHARS
-from tests.conftest import Wiro, make_server
+from tests.helpers.wiro import Wiro, make_server
 
 RUN = "Run/minimax/hailuo-2-3-fast"
 # the seed's own sample input: external, so never fetched (placeholder policy) [A]

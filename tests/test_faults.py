@@ -6,7 +6,6 @@ from __future__ import annotations
 import random
 import re
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +15,8 @@ from fixtures import image_bytes
 from mock_wiro.chaos.http_faults import Phase
 from mock_wiro.engine.journal import Entry
 from mock_wiro.server import MockWiroServer
-from tests.conftest import Wiro
+from tests.helpers import REPO
+from tests.helpers.wiro import Wiro
 
 RUN = "Run/minimax/hailuo-2-3-fast"
 
@@ -341,7 +341,7 @@ def test_python_api_checks_rules_too(fake: MockWiroServer) -> None:
 
 # ------------------------------------------------------------------ the README's example
 def test_readme_example_runs() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     section = readme.split("\n## HTTP faults\n", 1)[1].split("\n## ", 1)[0]
     [code] = re.findall(r"^```python\n(.*?)^```", section, re.S | re.M)
     exec(compile(code, "README.md#http-faults", "exec"), {"__name__": "readme_http_faults"})

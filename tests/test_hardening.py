@@ -25,7 +25,7 @@ from mock_wiro.engine.clock import Clock
 from mock_wiro.engine.images import ImageRuleError, inspect_image
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import IMAGE_MAX_PIXELS, MAX_JSON_BODY_BYTES, MAX_URL_CHARS
-from tests.conftest import Wiro
+from tests.helpers.wiro import Wiro
 
 RUN = "Run/minimax/hailuo-2-3-fast"
 JSON = {"Content-Type": "application/json"}

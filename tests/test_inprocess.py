@@ -9,7 +9,6 @@ import json
 import re
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,6 +18,7 @@ import responses
 from fixtures import image_bytes
 from mock_wiro.inprocess import intercept
 from mock_wiro.settings import Settings
+from tests.helpers import REPO
 
 # ---------------------------------------------------------------- "user code", unchanged
 WIRO = "https://api.wiro.ai/v1"
@@ -233,7 +233,7 @@ def test_realtime_settings_and_clean_exit() -> None:
 
 
 def test_the_readme_example_runs() -> None:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     section = readme.split("## In-process mode (responses)", 1)[1].split("\n## ", 1)[0]
     [code] = re.findall(r"^```python\n(.*?)^```", section, re.S | re.M)
     before = _threads()

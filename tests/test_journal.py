@@ -12,7 +12,7 @@ import pytest
 import requests
 import websocket
 
-from tests.conftest import Wiro
+from tests.helpers.wiro import Wiro
 
 
 @pytest.fixture

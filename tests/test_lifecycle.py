@@ -13,7 +13,7 @@ from fixtures import INVALID_IMAGES, image_bytes
 from mock_wiro.engine.lifecycle import PROGRESS_STEPS
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
-from tests.conftest import Wiro
+from tests.helpers.wiro import Wiro
 
 SUCCESS_ORDER = [
     "task_queue",

@@ -22,7 +22,7 @@ from mock_wiro.http.openapi import OPENAPI_PATH, POST_ENDPOINTS, TASK_STATUSES, 
 from mock_wiro.http.routes import ROUTES
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import RUN_PATH, Settings
-from tests.conftest import Wiro
+from tests.helpers.wiro import Wiro
 
 DOCUMENT = build_openapi(Settings(clock_mode="manual"))
 METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")

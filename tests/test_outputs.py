@@ -14,7 +14,7 @@ import requests
 
 from fixtures import IMAGE_SIZES
 from mock_wiro.engine.video import OUTPUT_FPS
-from tests.conftest import Wiro, require_tool
+from tests.helpers.wiro import Wiro, require_tool
 
 CASES = [
     # image, resolution, duration, expected (width, height)

@@ -9,8 +9,6 @@ from __future__ import annotations
 import json
 import re
 import struct
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,9 +19,9 @@ from websocket import ABNF
 from mock_wiro.chaos.push_faults import DEFAULT_CLOSE_CODE, PushFaultError
 from mock_wiro.engine.journal import Entry
 from mock_wiro.server import MockWiroServer
-from tests.conftest import Wiro
-from tests.test_callbacks import WAIT, Receiver, delivery, finish, run_with
-from tests.test_socket import (
+from tests.helpers import REPO
+from tests.helpers.callbacks import WAIT, Receiver, delivery, finish, run_with
+from tests.helpers.frames import (
     Frame,
     connect,
     events_of,
@@ -34,15 +32,7 @@ from tests.test_socket import (
     subscribe,
     sync,
 )
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    rec = Receiver()
-    try:
-        yield rec
-    finally:
-        rec.close()
+from tests.helpers.wiro import Wiro
 
 
 def read_until_close(ws: websocket.WebSocket) -> tuple[list[Frame], int, str]:
@@ -374,7 +364,7 @@ def test_recv_json_still_works_after_faults_cleared(wiro: Wiro) -> None:
 
 # ---------------------------------------------------------------- the README's examples
 def readme_examples() -> list[str]:
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     section = readme.split("\n## Socket and callback faults\n", 1)[1].split("\n## ", 1)[0]
     return re.findall(r"^```python\n(.*?)^```", section, re.S | re.M)
 

@@ -11,7 +11,7 @@ import pytest
 from mock_wiro.engine.models import Event, Task
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
-from tests.conftest import Wiro
+from tests.helpers.wiro import Wiro
 
 
 def test_a_raising_listener_does_not_stall_the_lifecycle() -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +16,8 @@ import requests
 import websocket
 
 from mock_wiro.chaos.scenarios import MODERATION_MESSAGE
-from tests.conftest import Wiro
+from tests.helpers import REPO
+from tests.helpers.wiro import Wiro
 
 SUCCESS_TAIL = ["task_output_full", "task_end", "task_postprocess_start", "task_postprocess_end"]
 
@@ -425,7 +425,7 @@ def test_python_api(wiro: Wiro) -> None:
 
 def test_readme_example_runs() -> None:
     """The README's Scenarios example, executed so it cannot rot."""
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    readme = (REPO / "README.md").read_text()
     section = readme.split("## Scenarios\n", 1)[1].split("\n## ", 1)[0]
     code = section.split("```python\n", 1)[1].split("```", 1)[0]
     exec(compile(code, "README.md#scenarios", "exec"), {"__name__": "readme_scenarios"})

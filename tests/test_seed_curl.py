@@ -16,16 +16,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import os
-import queue
 import re
 import shlex
 import signal
 import subprocess
-import sys
-import threading
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,22 +29,19 @@ import pytest
 import requests
 
 from fixtures import image_path, seed_page_text, seed_response
-from tests.conftest import require_tool
+from tests.helpers.serve import STOP_TIMEOUT, Served, clean_env, start_serve
+from tests.helpers.wiro import require_tool
 
-REPO = Path(__file__).resolve().parent.parent
 SEED = seed_page_text()
 SEED_HOST = "https://api.wiro.ai/v1"
 SEED_CALLBACK = "Optional: Webhook URL for task completion notifications"
 SEED_TOKEN = "eDcCm5yyUfIvMFspTwww49OUfgXkQt"
 KEY = "seedCurlKey7Hq2Abc"
 SECRET = "seedCurlSecret9Xyz"
-BANNER_TIMEOUT = 60.0  # generous: only a hang fails it
-STOP_TIMEOUT = 20.0
 HEX64 = re.compile(r"^[0-9a-f]{64}$")
 # OpenSSL 3: "SHA2-256(stdin)= <hex>" (later 3.x "HMAC-SHA2-256(stdin)= <hex>");
 # before 3: "(stdin)= <hex>"
 OPENSSL_LINE = re.compile(r"^(?:\S*\(stdin\)= )?([0-9a-f]{64})$")
-PROXY_VARS = ("http_proxy", "https_proxy", "all_proxy", "no_proxy")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -133,104 +126,6 @@ def cancel_command(rest: str, taskid: str) -> str:
 
 
 # ---------------------------------------------------------------- the server subprocess
-def clean_env(tmp: Path) -> dict[str, str]:
-    """The environment without MOCK_WIRO_* settings, proxies or a user's ~/.curlrc."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("MOCK_WIRO_") and k.lower() not in PROXY_VARS
-    }
-    env["CURL_HOME"] = str(tmp)
-    env["PYTHONUNBUFFERED"] = "1"
-    return env
-
-
-@dataclass
-class Served:
-    """``mock-wiro serve`` in a subprocess, and what its banner said."""
-
-    proc: subprocess.Popen[str]
-    banner: list[str]
-    stderr_path: Path
-    reader: threading.Thread
-    fields: dict[str, str] = field(default_factory=dict)
-
-    @property
-    def rest(self) -> str:
-        return self.fields["REST"]
-
-    @property
-    def control(self) -> str:
-        return self.fields["control"].split()[0]
-
-    def stderr(self) -> str:
-        return self.stderr_path.read_text(encoding="utf-8", errors="replace")
-
-    def stop(self, sig: int = signal.SIGTERM) -> int:
-        """Signal the server and wait for it: its exit code."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        try:
-            return self.proc.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=STOP_TIMEOUT)
-            raise AssertionError(f"mock-wiro did not stop on {sig!r}: {self.stderr()}") from None
-        finally:
-            self.close()
-
-    def close(self) -> None:
-        """Close the stdout pipe once the reader has seen its end."""
-        self.reader.join(timeout=STOP_TIMEOUT)
-        if self.proc.stdout is not None and not self.reader.is_alive():
-            self.proc.stdout.close()
-
-
-def start_serve(tmp: Path, *args: str) -> Served:
-    """Start ``python -m mock_wiro serve --port 0 ARGS`` and read its banner."""
-    stderr_path = tmp / f"serve-{len(list(tmp.glob('serve-*')))}.stderr"
-    command = [sys.executable, "-m", "mock_wiro", "serve", "--port", "0", *args]
-    with open(stderr_path, "w", encoding="utf-8") as stderr:
-        proc = subprocess.Popen(
-            command,
-            cwd=REPO,
-            env=clean_env(tmp),
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=stderr,
-            text=True,
-            encoding="utf-8",
-        )
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.put(line.rstrip("\n"))
-        lines.put(None)
-
-    reader = threading.Thread(target=pump, name="mock-wiro-stdout", daemon=True)
-    reader.start()
-    served = Served(proc, [], stderr_path, reader)
-    try:
-        while True:
-            line = lines.get(timeout=BANNER_TIMEOUT)
-            if line is None:
-                raise AssertionError(
-                    f"mock-wiro exited ({proc.wait()}) before its banner: {served.stderr()}"
-                )
-            served.banner.append(line)
-            if match := re.match(r"^  ([A-Za-z ]+):\s+(.*)$", line):
-                served.fields[match.group(1).strip()] = match.group(2).strip()
-            if line == "Ctrl-C to stop.":
-                return served
-    except BaseException:
-        proc.kill()
-        proc.wait(timeout=STOP_TIMEOUT)
-        served.close()
-        raise
-
-
 @pytest.fixture
 def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
     """Start ``mock-wiro serve`` processes; each must exit 0 on SIGTERM at the end."""

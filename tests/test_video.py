@@ -15,7 +15,7 @@ import pytest
 
 from mock_wiro.engine import video
 from mock_wiro.engine.video import OUTPUT_FPS, SHORT_SIDES, VideoRenderer, output_dimensions
-from tests.conftest import require_tool
+from tests.helpers.wiro import require_tool
 
 # (resolution, duration, input image size) -> expected output size
 RENDER_CASES = [
