@@ -2,7 +2,7 @@
 
 Each value names its source as ``../shared/wiro-api.md`` does: [seed] the model page,
 [docs] Wiro's documentation. The shapes come from the seed's example responses in
-``fixtures/seed/`` (golden data), not from any implementation.
+``mock_wiro_fixtures/seed/`` (golden data), not from any implementation.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from fixtures import seed_response
+from mock_wiro_fixtures import seed_response
 
 MODEL_RUN: Final = "Run/minimax/hailuo-2-3-fast"  # [seed]
 

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 import requests
 
-from fixtures import image_bytes
 from mock_wiro.chaos.http_faults import Phase
 from mock_wiro.engine.journal import Entry
 from mock_wiro.server import MockWiroServer
+from mock_wiro_fixtures import image_bytes
 from tests.helpers import REPO
 from tests.helpers.wiro import Wiro
 

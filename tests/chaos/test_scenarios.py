@@ -66,7 +66,7 @@ def frames(wiro: Wiro, token: str) -> list[dict[str, Any]]:
 
 def run_with_headers(wiro: Wiro, headers: dict[str, str]) -> str:
     """Run (as :meth:`Wiro.run` does) with extra request headers; the task id."""
-    from fixtures import image_bytes
+    from mock_wiro_fixtures import image_bytes
 
     data = {"inputImageFirstUrl": "", "prompt": "a test"}
     files = {"inputImageFirst": ("landscape_16x9.jpg", image_bytes("landscape_16x9.jpg"))}

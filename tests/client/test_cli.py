@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from fixtures import image_path
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
+from mock_wiro_fixtures import image_path
 from tests.helpers.client import HAILUO, env_for, hailuo
 from tests.helpers.wiro import require_tool
 

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 
 import hailuo_client
-from fixtures import image_bytes, image_path
 from hailuo_client import (
     APIError,
     AuthenticationError,
@@ -26,6 +25,7 @@ from hailuo_client import (
     TransportError,
     WaitTimeout,
 )
+from mock_wiro_fixtures import image_bytes, image_path
 from tests.helpers.client import make_client as live_client
 
 IMAGE = "landscape_16x9.jpg"

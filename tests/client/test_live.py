@@ -22,7 +22,6 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from fixtures import image_bytes, image_path
 from hailuo_client import (
     APIError,
     Client,
@@ -40,6 +39,7 @@ from hailuo_client import (
 from mock_wiro.engine.journal import Entry
 from mock_wiro.engine.models import Project
 from mock_wiro.server import MockWiroServer
+from mock_wiro_fixtures import image_bytes, image_path
 from tests.helpers.client import make_client
 
 IMAGE = "landscape_16x9.jpg"

@@ -6,8 +6,8 @@ import threading
 
 import pytest
 
-from fixtures import SignatureVector, signature_vectors
 from hailuo_client._signing import NonceSource, auth_headers, sign
+from mock_wiro_fixtures import SignatureVector, signature_vectors
 
 
 @pytest.mark.parametrize("vector", signature_vectors(), ids=lambda v: v.nonce)

@@ -28,16 +28,6 @@ import responses
 from urllib3.connection import HTTPConnection
 from urllib3.exceptions import MaxRetryError, NewConnectionError
 
-from fixtures import (
-    IMAGE_SIZES,
-    INVALID_IMAGES,
-    VALID_IMAGES,
-    SignatureVector,
-    image_bytes,
-    image_path,
-    seed_response,
-    signature_vectors,
-)
 from hailuo_client import (
     APIError,
     AuthenticationError,
@@ -69,6 +59,16 @@ from hailuo_client import (
 )
 from hailuo_client._signing import sign
 from hailuo_client.checks import IMAGE_MAX_BYTES
+from mock_wiro_fixtures import (
+    IMAGE_SIZES,
+    INVALID_IMAGES,
+    VALID_IMAGES,
+    SignatureVector,
+    image_bytes,
+    image_path,
+    seed_response,
+    signature_vectors,
+)
 
 BASE = "https://api.test/v1"
 KEY = "unit-key-123"

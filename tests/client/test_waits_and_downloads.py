@@ -23,7 +23,6 @@ import requests
 import responses
 
 import hailuo_client.client as client_module
-from fixtures import image_path
 from hailuo_client import (
     AuthenticationError,
     Client,
@@ -37,6 +36,7 @@ from hailuo_client import (
 from mock_wiro.engine.models import Project
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
+from mock_wiro_fixtures import image_path
 from tests.helpers.client import HAILUO, env_for, hailuo
 from tests.helpers.client import make_client as live_client
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import pytest
 import requests
 
-from fixtures import INVALID_IMAGES, image_bytes
 from mock_wiro.engine.lifecycle import PROGRESS_STEPS
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
+from mock_wiro_fixtures import INVALID_IMAGES, image_bytes
 from tests.helpers.wiro import Wiro
 
 SUCCESS_ORDER = [
@@ -132,7 +132,7 @@ def test_bad_image_fails_the_task_naming_the_rule(wiro: Wiro, image: str, rule: 
 
 
 def test_oversized_image_fails_on_size(wiro: Wiro) -> None:
-    from fixtures import oversized_png_bytes
+    from mock_wiro_fixtures import oversized_png_bytes
 
     files = {"inputImageFirst": ("big.png", oversized_png_bytes())}
     taskid = wiro.ok("Run/minimax/hailuo-2-3-fast", files=files)["taskid"]

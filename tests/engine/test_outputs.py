@@ -12,8 +12,8 @@ import av
 import pytest
 import requests
 
-from fixtures import IMAGE_SIZES
 from mock_wiro.engine.video import OUTPUT_FPS
+from mock_wiro_fixtures import IMAGE_SIZES
 from tests.helpers.wiro import Wiro, require_tool
 
 CASES = [

@@ -64,7 +64,7 @@ def test_instant_tasks_have_no_rate_for_zero_seconds() -> None:
 
 
 def test_an_upload_url_under_the_output_prefix_is_not_resolved(wiro: Wiro) -> None:
-    from fixtures import image_bytes
+    from mock_wiro_fixtures import image_bytes
 
     files = {"file": ("a.jpg", image_bytes("landscape_16x9.jpg"))}
     url = wiro.ok("File/Upload", files=files)["list"][0]["url"]

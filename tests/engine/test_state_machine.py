@@ -42,7 +42,6 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from fixtures import image_bytes
 from mock_wiro.chaos.scenarios import HOLDABLE_STAGES
 from mock_wiro.engine.backend import concurrency_limit
 from mock_wiro.engine.lifecycle import LIFECYCLE, TERMINAL_STATUSES, TIMESTAMP_FIELDS
@@ -56,6 +55,7 @@ from mock_wiro.settings import (
     Settings,
 )
 from mock_wiro.testing import signed_session
+from mock_wiro_fixtures import image_bytes
 
 EXAMPLES = int(os.environ.get("MOCK_WIRO_FUZZ_EXAMPLES") or 15)
 STEPS = int(os.environ.get("MOCK_WIRO_FUZZ_STEPS") or 30)

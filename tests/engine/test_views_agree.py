@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import websocket
 
-from fixtures import image_bytes
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
+from mock_wiro_fixtures import image_bytes
 from tests.helpers.callbacks import Receiver
 from tests.helpers.wiro import Wiro
 

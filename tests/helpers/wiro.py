@@ -54,7 +54,7 @@ class Wiro:
 
     def run(self, image: str = "landscape_16x9.jpg", **fields: str) -> dict[str, Any]:
         """Run with a fixture image as a multipart file (the seed's way)."""
-        from fixtures import image_bytes
+        from mock_wiro_fixtures import image_bytes
 
         data = {"inputImageFirstUrl": "", "prompt": "a test", **fields}
         files = {"inputImageFirst": (image, image_bytes(image))}

@@ -1,6 +1,6 @@
 """Authentication over real HTTP on loopback: golden vectors, the three 401s, modes, isolation.
 
-The golden vectors (``fixtures/signatures/vectors.json``) were computed by
+The golden vectors (``mock_wiro_fixtures/signatures/vectors.json``) were computed by
 ``openssl`` with the seed's own recipe, not by Python and not by the fake. A
 request the fake accepts is proven by a Task/Detail for an unknown task answering
 code 1 ``There is no task yet.`` (auth passed, then the lookup failed).
@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 import requests
 
-from fixtures import SignatureVector, signature_vectors
 from mock_wiro.engine.models import Project
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
+from mock_wiro_fixtures import SignatureVector, signature_vectors
 from tests.helpers.wiro import Wiro, make_server
 
 NOT_FOUNDED = "Project authorization is not founded."
@@ -142,7 +142,7 @@ def test_golden_vector_labelled_line_is_accepted_by_default(
 
 def test_golden_vector_runs_a_task(own: MockWiroServer) -> None:
     """Not just Task/Detail: the seed's own placeholder credentials can Run."""
-    from fixtures import image_bytes
+    from mock_wiro_fixtures import image_bytes
 
     vector = VECTORS[0]
     project_for(own, vector.api_key, vector.api_secret)

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 import requests
 
-from fixtures import image_bytes, seed_response
 from mock_wiro.engine.params import RUN_FIELDS
 from mock_wiro.settings import PRICE_TABLE_USD, PROMPT_MAX_CHARS
+from mock_wiro_fixtures import image_bytes, seed_response
 from tests.helpers.wiro import Wiro, make_server
 
 RUN = "Run/minimax/hailuo-2-3-fast"

@@ -24,12 +24,12 @@ import requests
 from hypothesis import HealthCheck, given, reject, seed, settings
 from hypothesis import strategies as st
 
-from fixtures import image_bytes
 from mock_wiro.engine.models import Project
 from mock_wiro.http.openapi import AUTH_MESSAGES, POST_ENDPOINTS, build_openapi
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import RUN_PATH, Settings
 from mock_wiro.testing import signed_session
+from mock_wiro_fixtures import image_bytes
 
 EXAMPLES = int(os.environ.get("MOCK_WIRO_FUZZ_EXAMPLES") or 40)
 SEED = int(os.environ.get("MOCK_WIRO_FUZZ_SEED") or 0)  # the suite always draws the same

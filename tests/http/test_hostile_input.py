@@ -23,9 +23,9 @@ from typing import Any
 import pytest
 import requests
 
-from fixtures import image_bytes
 from mock_wiro.engine.params import RUN_FIELDS
 from mock_wiro.server import MockWiroServer
+from mock_wiro_fixtures import image_bytes
 from tests.helpers.wiro import Wiro, make_server
 
 RUN = "Run/minimax/hailuo-2-3-fast"

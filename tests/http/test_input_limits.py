@@ -19,12 +19,12 @@ import pytest
 import requests
 from PIL import Image
 
-from fixtures import image_path
 from mock_wiro.engine import images
 from mock_wiro.engine.clock import Clock
 from mock_wiro.engine.images import ImageRuleError, inspect_image
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import IMAGE_MAX_PIXELS, MAX_JSON_BODY_BYTES, MAX_URL_CHARS
+from mock_wiro_fixtures import image_path
 from tests.helpers.wiro import Wiro
 
 RUN = "Run/minimax/hailuo-2-3-fast"

@@ -17,11 +17,11 @@ import pytest
 import requests
 import schemathesis
 
-from fixtures import seed_response
 from mock_wiro.http.openapi import OPENAPI_PATH, POST_ENDPOINTS, TASK_STATUSES, build_openapi
 from mock_wiro.http.routes import ROUTES
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import RUN_PATH, Settings
+from mock_wiro_fixtures import seed_response
 from tests.helpers.wiro import Wiro
 
 DOCUMENT = build_openapi(Settings(clock_mode="manual"))

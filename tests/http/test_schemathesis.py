@@ -44,12 +44,12 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from fixtures import image_bytes
 from mock_wiro.engine.models import Project
 from mock_wiro.http.openapi import build_openapi
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
 from mock_wiro.testing import signed_session
+from mock_wiro_fixtures import image_bytes
 
 EXAMPLES = int(os.environ.get("MOCK_WIRO_FUZZ_EXAMPLES") or 25)
 SEED = int(os.environ.get("MOCK_WIRO_FUZZ_SEED") or 0)  # the suite always draws the same

@@ -46,7 +46,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
-from fixtures import image_bytes, seed_page_text
+from mock_wiro_fixtures import image_bytes, seed_page_text
 from tests.helpers.serve import STOP_TIMEOUT, Served, clean_env, start_serve
 from tests.helpers.wiro import require_tool
 

@@ -15,9 +15,9 @@ import pytest
 import requests
 import responses
 
-from fixtures import image_bytes
 from mock_wiro.inprocess import intercept
 from mock_wiro.settings import Settings
+from mock_wiro_fixtures import image_bytes
 from tests.helpers import REPO
 
 # ---------------------------------------------------------------- "user code", unchanged

@@ -1,7 +1,7 @@
 """The seed page's own shell commands, run literally with bash + curl + openssl against
 ``mock-wiro serve`` started as a real subprocess.
 
-The commands are cut out of the seed page text (``fixtures.seed_page_text()``), not
+The commands are cut out of the seed page text (``mock_wiro_fixtures.seed_page_text()``), not
 retyped: the ``export`` lines of "Prepare Authentication (Signature)" with the
 placeholder key and secret replaced, then the Run command with its ``//`` comment
 lines removed as the seed tells the reader to, then Task/Detail, Kill and Cancel.
@@ -28,7 +28,7 @@ from typing import Any
 import pytest
 import requests
 
-from fixtures import image_path, seed_page_text, seed_response
+from mock_wiro_fixtures import image_path, seed_page_text, seed_response
 from tests.helpers.serve import STOP_TIMEOUT, Served, clean_env, start_serve
 from tests.helpers.wiro import require_tool
 
