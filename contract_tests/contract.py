@@ -28,6 +28,10 @@ LIFECYCLE: Final = (  # [docs], in order; task_output repeats, task_error_full i
     "task_postprocess_start",
     "task_postprocess_end",
 )
+UNTIL_START: Final = LIFECYCLE[: LIFECYCLE.index("task_output")]
+"""The steps every task that starts goes through first: ``task_queue`` .. ``task_start``."""
+FROM_END: Final = LIFECYCLE[LIFECYCLE.index("task_end") :]
+"""The steps every task that ran ends with: ``task_end`` .. ``task_postprocess_end``."""
 TERMINAL: Final = frozenset({"task_postprocess_end", "task_cancel"})  # [docs]
 INTERIM: Final = frozenset({"task_output", "task_error"})  # may repeat [docs]
 

@@ -15,6 +15,7 @@ import pytest
 import requests
 import websocket
 
+from contract_tests.contract import FROM_END, UNTIL_START
 from mock_wiro.chaos.scenarios import MODERATION_MESSAGE
 from tests.helpers import REPO
 from tests.helpers.wiro import Wiro
@@ -113,9 +114,7 @@ def test_prompt_marker_fails_in_preprocessing(wiro: Wiro) -> None:
         "task_error",
         "task_output_full",
         "task_error_full",
-        "task_end",
-        "task_postprocess_start",
-        "task_postprocess_end",
+        *FROM_END,
     ]
     socket = frames(wiro, run["socketaccesstoken"])
     assert [f["message"] for f in socket if f["type"] == "task_error"] == [
@@ -143,23 +142,13 @@ def test_fail_after_generation_started(wiro: Wiro) -> None:
     assert task["pexit"] == "1" and task["outputs"] == []
     assert task["debugerror"].startswith("boom\nmock-wiro scenario ")
     order = types(wiro, taskid)
-    assert order[:7] == [
-        "task_queue",
-        "task_accept",
-        "task_preprocess_start",
-        "task_preprocess_end",
-        "task_assign",
-        "task_start",
-        "task_output",
-    ]
+    assert order[:7] == [*UNTIL_START, "task_output"]
     assert order[7:] == [
         "task_error",
         "task_error",
         "task_output_full",
         "task_error_full",
-        "task_end",
-        "task_postprocess_start",
-        "task_postprocess_end",
+        *FROM_END,
     ]
 
 
@@ -313,14 +302,7 @@ def test_push_to_stage_now_with_ordered_timestamps(wiro: Wiro) -> None:
     assert response.json()["status"] == "task_start"
     task = wiro.detail(taskid)
     assert task["status"] == "task_start" and task["starttime"] == str(int(now))
-    assert types(wiro, taskid) == [
-        "task_queue",
-        "task_accept",
-        "task_preprocess_start",
-        "task_preprocess_end",
-        "task_assign",
-        "task_start",
-    ]
+    assert types(wiro, taskid) == list(UNTIL_START)
     wiro.server.advance(5)
     pushed = wiro.server.push(taskid, "task_postprocess_end")
     assert pushed.status == "task_postprocess_end"

@@ -9,24 +9,19 @@ from __future__ import annotations
 import pytest
 import requests
 
+from contract_tests.contract import FROM_END, UNTIL_START
 from mock_wiro.engine.lifecycle import PROGRESS_STEPS
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
 from mock_wiro_fixtures import INVALID_IMAGES, image_bytes
+from tests.helpers.frames import PROGRESS_KEYS
 from tests.helpers.wiro import Wiro
 
 SUCCESS_ORDER = [
-    "task_queue",
-    "task_accept",
-    "task_preprocess_start",
-    "task_preprocess_end",
-    "task_assign",
-    "task_start",
+    *UNTIL_START,
     *["task_output"] * (PROGRESS_STEPS + 2),
     "task_output_full",
-    "task_end",
-    "task_postprocess_start",
-    "task_postprocess_end",
+    *FROM_END,
 ]
 TIME_FIELDS = [
     "createtime",
@@ -94,17 +89,7 @@ def test_progress_frames_and_full_logs(wiro: Wiro) -> None:
     assert [p["percentage"] for p in progress] == [str(10 * i) for i in range(1, 11)]
     first = progress[0]
     assert first["type"] == "progressGenerate" and first["task"] == "Generate"
-    assert set(first) == {
-        "type",
-        "task",
-        "percentage",
-        "stepCurrent",
-        "stepTotal",
-        "speed",
-        "speedType",
-        "elapsedTime",
-        "remainingTime",
-    }
+    assert set(first) == PROGRESS_KEYS
     assert all(isinstance(v, str) for v in first.values())
     full = next(e.message for e in task.events if e.type == "task_output_full")
     assert isinstance(full, dict) and set(full) == {"raw"} and "Hailuo" in full["raw"]
@@ -255,3 +240,15 @@ def test_image_bytes_of_run_are_served_back(wiro: Wiro) -> None:
     url = wiro.detail(taskid)["parameters"]["inputImageFirst"]
     assert url.startswith(wiro.server.url + "/v1/File/")
     assert requests.get(url, timeout=10).content == image_bytes("square.webp")
+
+
+def test_the_engine_walks_the_contracts_lifecycle() -> None:
+    """The implementation's order (:mod:`mock_wiro.engine.lifecycle`) is the contract's
+    (:mod:`contract_tests.contract`, the golden copy), but for the steps the contract
+    lists apart: ``task_error`` (interim, may repeat) and ``task_cancel`` (terminal)."""
+    from contract_tests import contract
+    from mock_wiro.engine import lifecycle
+
+    apart = {"task_error", "task_cancel"}
+    assert tuple(s for s in lifecycle.LIFECYCLE if s not in apart) == contract.LIFECYCLE
+    assert lifecycle.TERMINAL_STATUSES == contract.TERMINAL

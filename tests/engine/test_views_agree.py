@@ -11,29 +11,25 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator, Mapping
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 import websocket
 
+from contract_tests.contract import UNTIL_START
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
 from mock_wiro_fixtures import image_bytes
-from tests.helpers.callbacks import Receiver
 from tests.helpers.wiro import Wiro
 
 TASKS = 200
 OUTCOMES = ("success", "bad_image", "cancel", "kill")
 
-_STEPS = [
-    "task_accept",
-    "task_preprocess_start",
-    "task_preprocess_end",
-    "task_assign",
-    "task_start",
-]
+_STEPS = UNTIL_START[1:]  # task_accept .. task_start
 # A complete life: success (outputs, no stderr) or failure (stderr, task_error_full).
 COMPLETE = re.compile(
     r"^task_queue task_accept task_preprocess_start task_preprocess_end task_assign task_start"
@@ -49,36 +45,37 @@ _prefix = (
 CANCELLED = re.compile(r"^task_queue" + _prefix + " task_cancel$")
 
 
-class BodiesByTask(Mapping[str, list[dict[str, Any]]]):
-    """The callback bodies a receiver got, by task id (read live)."""
+class Receiver(BaseHTTPRequestHandler):
+    """Records callback bodies by task id."""
 
-    def __init__(self, receiver: Receiver) -> None:
-        self._receiver = receiver
+    bodies: dict[str, list[dict[str, Any]]]
+    lock: threading.Lock
 
-    def _grouped(self) -> dict[str, list[dict[str, Any]]]:
-        grouped: dict[str, list[dict[str, Any]]] = {}
-        for request in self._receiver.to("/hook"):
-            body = request.json()
-            grouped.setdefault(body["tasklist"][0]["id"], []).append(body)
-        return grouped
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        task_id = body["tasklist"][0]["id"]
+        with self.lock:
+            self.bodies.setdefault(task_id, []).append(body)
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
 
-    def __getitem__(self, task_id: str) -> list[dict[str, Any]]:
-        return self._grouped()[task_id]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._grouped())
-
-    def __len__(self) -> int:
-        return len(self._grouped())
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
 
 
 @pytest.fixture
-def receiver() -> Iterator[tuple[str, Mapping[str, list[dict[str, Any]]]]]:
-    rec = Receiver()
+def receiver() -> Iterator[tuple[str, dict[str, list[dict[str, Any]]]]]:
+    bodies: dict[str, list[dict[str, Any]]] = {}
+    handler = type("R", (Receiver,), {"bodies": bodies, "lock": threading.Lock()})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
     try:
-        yield rec.url("/hook"), BodiesByTask(rec)
+        yield f"http://127.0.0.1:{server.server_port}/hook", bodies
     finally:
-        rec.close()
+        server.shutdown()
+        server.server_close()
 
 
 def subscribe(url: str, token: str) -> list[dict[str, Any]]:
@@ -97,7 +94,7 @@ def subscribe(url: str, token: str) -> list[dict[str, Any]]:
 
 
 def test_socket_detail_and_callback_agree_under_concurrency(
-    receiver: tuple[str, Mapping[str, list[dict[str, Any]]]],
+    receiver: tuple[str, dict[str, list[dict[str, Any]]]],
 ) -> None:
     hook, bodies = receiver
     with MockWiroServer(Settings(clock_mode="manual")) as server:

@@ -18,6 +18,18 @@ from mock_wiro.server import MockWiroServer
 
 RECV_TIMEOUT = 10  # seconds; only ever reached when something is wrong
 Frame = dict[str, Any]
+PROGRESS_KEYS = {
+    "type",
+    "task",
+    "percentage",
+    "stepCurrent",
+    "stepTotal",
+    "speed",
+    "speedType",
+    "elapsedTime",
+    "remainingTime",
+}
+"""The keys of a ``task_output`` progress message (``progressGenerate``)."""
 
 
 @contextmanager

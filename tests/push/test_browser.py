@@ -46,6 +46,7 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
+from contract_tests.contract import FROM_END, UNTIL_START
 from mock_wiro_fixtures import image_bytes, seed_page_text
 from tests.helpers.serve import STOP_TIMEOUT, Served, clean_env, start_serve
 from tests.helpers.wiro import require_tool
@@ -70,19 +71,7 @@ CHROMIUM_FLAGS = (
 )
 FRAME_KEYS = {"type", "id", "tasktoken", "message", "result"}  # the contract's frame shape
 # a successful task's frame types, consecutive repeats (task_output) collapsed [docs]
-SUCCESS_TYPES = [
-    "task_queue",
-    "task_accept",
-    "task_preprocess_start",
-    "task_preprocess_end",
-    "task_assign",
-    "task_start",
-    "task_output",
-    "task_output_full",
-    "task_end",
-    "task_postprocess_start",
-    "task_postprocess_end",
-]
+SUCCESS_TYPES = [*UNTIL_START, "task_output", "task_output_full", *FROM_END]
 _nonces = itertools.count(int(time.time()))
 
 

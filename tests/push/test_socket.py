@@ -22,11 +22,13 @@ import requests
 import websocket
 from websocket import ABNF
 
+from contract_tests.contract import UNTIL_START
 from mock_wiro.engine.lifecycle import PROGRESS_STEPS, TERMINAL_STATUSES
 from mock_wiro.push import route as ws_module
 from mock_wiro.push.hub import CLOSE_TOO_SLOW, Subscriber
 from mock_wiro.server import MockWiroServer
 from tests.helpers.frames import (
+    PROGRESS_KEYS,
     RECV_TIMEOUT,
     Frame,
     advance_in_thread,
@@ -46,28 +48,7 @@ from tests.helpers.frames import (
 from tests.helpers.wiro import Wiro, make_server
 
 FRAME_KEYS = {"type", "id", "tasktoken", "message", "result"}
-NULL_MESSAGE_TYPES = {
-    "task_queue",
-    "task_accept",
-    "task_preprocess_start",
-    "task_preprocess_end",
-    "task_assign",
-    "task_start",
-    "task_end",
-    "task_postprocess_start",
-    "task_cancel",
-}
-PROGRESS_KEYS = {
-    "type",
-    "task",
-    "percentage",
-    "stepCurrent",
-    "stepTotal",
-    "speed",
-    "speedType",
-    "elapsedTime",
-    "remainingTime",
-}
+NULL_MESSAGE_TYPES = {*UNTIL_START, "task_end", "task_postprocess_start", "task_cancel"}
 # a successful task's frames: queue..start (6), output lines, output_full, end..postprocess_end
 SUCCESS_FRAMES = 6 + (PROGRESS_STEPS + 2) + 1 + 3
 
