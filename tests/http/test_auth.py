@@ -12,6 +12,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -111,6 +112,29 @@ def test_golden_vectors_are_what_hmac_gives() -> None:
     for v in VECTORS:
         assert v.signature == sign(v.api_key, v.api_secret, v.nonce)
         assert v.openssl_line.endswith("(stdin)= " + v.signature)
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=VECTOR_IDS)
+def test_the_suites_signing_helper_matches_the_golden_vectors(vector: SignatureVector) -> None:
+    """``mock_wiro.testing`` (what the suite's ``Wiro`` helper signs with) gives the
+    openssl-made signatures; the tests here sign with their own ``hmac``."""
+    from mock_wiro.testing import sign as testing_sign
+    from mock_wiro.testing import signed_headers
+
+    assert testing_sign(vector.api_key, vector.api_secret, vector.nonce) == vector.signature
+    project = Project(
+        id="1",
+        name="golden",
+        api_key=vector.api_key,
+        api_secret=vector.api_secret,
+        auth_mode="signature",
+        balance=Decimal("100"),
+    )
+    assert signed_headers(project, vector.nonce) == {
+        "x-api-key": vector.api_key,
+        "x-nonce": vector.nonce,
+        "x-signature": vector.signature,
+    }
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=VECTOR_IDS)
