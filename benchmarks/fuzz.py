@@ -2,13 +2,13 @@
 
 Runs the three fuzz suites of ``tests/`` with more examples and prints a summary:
 
-- ``schemathesis``: ``tests/test_schemathesis.py``, every operation of the fake's
+- ``schemathesis``: ``tests/http/test_schemathesis.py``, every operation of the fake's
   OpenAPI document against a live fake (examples, coverage and fuzzing phases, valid and
   invalid requests): no 5xx, every answer as documented. ``--examples`` per operation.
-- ``parsing``: ``tests/test_fuzz_parsing.py``, hypothesis properties of request parsing
+- ``parsing``: ``tests/http/test_fuzz_parsing.py``, hypothesis properties of request parsing
   (JSON, url-encoded, multipart and raw bodies, headers, field values). ``--examples``
   per property.
-- ``state``: ``tests/test_state_machine.py``, the lifecycle state machine. ``--examples``
+- ``state``: ``tests/engine/test_state_machine.py``, the lifecycle state machine. ``--examples``
   runs of ``--steps`` steps each.
 
 Every run is reproducible: it prints its seed, and ``--seed S`` draws the same examples
@@ -33,9 +33,9 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 SUITES = {
-    "schemathesis": "tests/test_schemathesis.py",
-    "parsing": "tests/test_fuzz_parsing.py",
-    "state": "tests/test_state_machine.py",
+    "schemathesis": "tests/http/test_schemathesis.py",
+    "parsing": "tests/http/test_fuzz_parsing.py",
+    "state": "tests/engine/test_state_machine.py",
 }
 
 

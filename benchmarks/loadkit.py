@@ -52,8 +52,8 @@ from typing import Any
 import requests
 import websocket
 
-from fixtures import image_bytes
 from mock_wiro.settings import KILLED_PEXIT, PRICE_TABLE_USD, RUN_PATH
+from mock_wiro_fixtures import image_bytes
 
 __all__ = [
     "DEFAULT_PROJECTS",

@@ -46,7 +46,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pytest
 import requests
 
-from fixtures import image_bytes
+from mock_wiro_fixtures import image_bytes
 
 from .contract import MODEL_RUN, TERMINAL
 from .wire import Api, Recorder, SocketResult, read_frames

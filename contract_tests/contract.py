@@ -2,7 +2,7 @@
 
 Each value names its source as ``../shared/wiro-api.md`` does: [seed] the model page,
 [docs] Wiro's documentation. The shapes come from the seed's example responses in
-``fixtures/seed/`` (golden data), not from any implementation.
+``mock_wiro_fixtures/seed/`` (golden data), not from any implementation.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
-from fixtures import seed_response
+from mock_wiro_fixtures import seed_response
 
 MODEL_RUN: Final = "Run/minimax/hailuo-2-3-fast"  # [seed]
 
@@ -28,6 +28,10 @@ LIFECYCLE: Final = (  # [docs], in order; task_output repeats, task_error_full i
     "task_postprocess_start",
     "task_postprocess_end",
 )
+UNTIL_START: Final = LIFECYCLE[: LIFECYCLE.index("task_output")]
+"""The steps every task that starts goes through first: ``task_queue`` .. ``task_start``."""
+FROM_END: Final = LIFECYCLE[LIFECYCLE.index("task_end") :]
+"""The steps every task that ran ends with: ``task_end`` .. ``task_postprocess_end``."""
 TERMINAL: Final = frozenset({"task_postprocess_end", "task_cancel"})  # [docs]
 INTERIM: Final = frozenset({"task_output", "task_error"})  # may repeat [docs]
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 
-from fixtures import image_bytes
+from mock_wiro_fixtures import image_bytes
 
 from .conftest import IMAGE, Target, poll_until_terminal
 from .contract import MODEL_RUN

@@ -14,22 +14,10 @@ from typing import Any
 import pytest
 
 from .conftest import Observed
-from .contract import SUCCESS_FRAMES_LATE, TERMINAL, lifecycle_rank, type_name
+from .contract import SUCCESS_FRAMES_LATE, TERMINAL, UNTIL_START, lifecycle_rank, type_name
 
 # Frames whose message is null [docs]: the plain lifecycle stages, and task_cancel.
-NULL_MESSAGE_TYPES = frozenset(
-    {
-        "task_queue",
-        "task_accept",
-        "task_preprocess_start",
-        "task_preprocess_end",
-        "task_assign",
-        "task_start",
-        "task_end",
-        "task_postprocess_start",
-        "task_cancel",
-    }
-)
+NULL_MESSAGE_TYPES = frozenset({*UNTIL_START, "task_end", "task_postprocess_start", "task_cancel"})
 RAW_MESSAGE_TYPES = frozenset({"task_output_full", "task_error_full"})  # {"raw": str} [docs]
 NUMERIC_STRING = re.compile(r"\d+(\.\d+)?")
 DECIMAL_STRING = re.compile(r"\d+(\.\d+)?")

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from fixtures import INVALID_IMAGES, image_bytes
+from mock_wiro_fixtures import INVALID_IMAGES, image_bytes
 
 from .conftest import IMAGE, Budget, Control, Target, observe, run_task
 from .contract import (

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from fixtures import image_bytes
+from mock_wiro_fixtures import image_bytes
 
 from .conftest import IMAGE, Control, Observed, Target, poll_until_terminal
 from .contract import FILES_REQUIRED, MODEL_RUN, NOT_A_NUMBER, SEED_RUN

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    import os
     from pathlib import Path
-
-    from .client import Client
 
 __all__ = [
     "Event",
@@ -138,6 +137,31 @@ class Output:
         )
 
 
+class TaskClient(Protocol):
+    """What a bound :class:`Task` needs from its client (:class:`hailuo_client.Client` is
+    one): the calls its shortcuts forward to. Typed here so that the models never import
+    the client."""
+
+    def detail(self, task: Task, /) -> Task: ...
+
+    def wait(
+        self,
+        task: Task,
+        /,
+        timeout: float = ...,
+        *,
+        via: Any = ...,
+        on_event: Any = ...,
+        poll_interval: float = ...,
+    ) -> Task: ...
+
+    def cancel(self, task: Task, /) -> Task: ...
+
+    def kill(self, task: Task, /) -> Task: ...
+
+    def download(self, target: Task, dest: str | os.PathLike[str] | None = ..., /) -> Path: ...
+
+
 @dataclass(frozen=True)
 class Task:
     """A snapshot of a task, parsed from the API.
@@ -170,10 +194,10 @@ class Task:
     canceltime: datetime | None = None
     raw_status: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
-    _client: Client | None = field(default=None, repr=False, compare=False)
+    _client: TaskClient | None = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_api(cls, data: Mapping[str, Any], client: Client | None = None) -> Task:
+    def from_api(cls, data: Mapping[str, Any], client: TaskClient | None = None) -> Task:
         """Build from one entry of ``tasklist`` (Task/Detail, List, Cancel, Kill)."""
         outputs = data.get("outputs") or []
         parameters = data.get("parameters")
@@ -237,7 +261,7 @@ class Task:
 
     # -- bound shortcuts -------------------------------------------------------
 
-    def _bound(self) -> Client:
+    def _bound(self) -> TaskClient:
         if self._client is None:
             raise RuntimeError("this Task is not bound to a Client; call the Client's methods")
         return self._client

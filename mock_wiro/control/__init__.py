@@ -10,3 +10,24 @@ It may import: every other part (engine, chaos, http, push), Flask, and
 ``mock_wiro.settings`` / ``mock_wiro.errors``. Nothing but the runtime (``app``,
 ``server``, ``inprocess``) imports it.
 """
+
+from __future__ import annotations
+
+import importlib
+import warnings
+from typing import Any
+
+_OLD_NAMES = ("ADMIN_TOKEN_HEADER", "control", "require_admin_token")
+"""What ``mock_wiro.control`` (a module in 0.1) exported; now in :mod:`.blueprint`."""
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _OLD_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    warnings.warn(
+        f"mock_wiro.control.{name} is deprecated and will be removed in 0.3: "
+        f"import it from mock_wiro.control.blueprint",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(importlib.import_module(f"{__name__}.blueprint"), name)

@@ -1,0 +1,363 @@
+"""Regression tests for the client review fixes (commit 490a897), one per fix.
+
+Each test failed on hailuo_client as it was before its fix. Socket waits run in a
+daemon thread bounded by ``BOUND`` real seconds, so a wait that never ends fails the
+test instead of hanging it; the fake's clock is manual, so a task never moves on its own.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future
+from pathlib import Path
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+import responses
+
+import hailuo_client.client as client_module
+from hailuo_client import (
+    AuthenticationError,
+    Client,
+    DownloadError,
+    InvalidInput,
+    Output,
+    Task,
+    TransportError,
+    WaitTimeout,
+)
+from mock_wiro.engine.models import Project
+from mock_wiro.server import MockWiroServer
+from mock_wiro.settings import Settings
+from mock_wiro_fixtures import image_path
+from tests.helpers.client import HAILUO, env_for, hailuo
+from tests.helpers.client import make_client as live_client
+
+IMAGE = "landscape_16x9.jpg"
+DETAIL = "/v1/Task/Detail"
+FINISH = 300.0
+"""Fake seconds after which any default task has ended."""
+BOUND = 20.0
+"""Real seconds any threaded wait may take before the test fails."""
+
+_T = TypeVar("_T")
+
+
+# ------------------------------------------------------------------ helpers
+def in_thread(call: Callable[[], _T]) -> Future[_T]:
+    """Run ``call`` in a daemon thread (a wait that never returns cannot block exit)."""
+    future: Future[_T] = Future()
+
+    def target() -> None:
+        try:
+            future.set_result(call())
+        except BaseException as exc:  # handed to the test through the future
+            future.set_exception(exc)
+
+    threading.Thread(target=target, daemon=True, name="review-wait").start()
+    return future
+
+
+class FakeClock:
+    """A client ``sleep``/``monotonic`` pair: sleeping records the delay and moves time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def no_sleep(seconds: float) -> None:
+    """A client ``sleep`` hook that returns at once."""
+
+
+def make_client(server: MockWiroServer, project: Project, **kwargs: Any) -> Client:
+    return live_client(server, project, **{"sleep": no_sleep, "timeout": 10.0, **kwargs})
+
+
+@pytest.fixture
+def client(mock_wiro: MockWiroServer, mock_wiro_project: Project) -> Iterator[Client]:
+    made = make_client(mock_wiro, mock_wiro_project)
+    yield made
+    made.close()
+    mock_wiro.clear_faults()
+
+
+def finished(mock_wiro: MockWiroServer, client: Client) -> Task:
+    """A task that succeeded, with its video."""
+    task = client.run(image_path(IMAGE), "p")
+    mock_wiro.advance(FINISH)
+    done = client.wait(task, BOUND, via="poll")
+    assert done.succeeded and done.video is not None
+    return done
+
+
+def details(server: MockWiroServer, since: int) -> int:
+    return len(server.journal.entries("request", since=since, path=DETAIL))
+
+
+# ------------------------------------------------------------------ 1: pings vs the deadline
+@pytest.fixture(scope="module")
+def pinging() -> Iterator[MockWiroServer]:
+    """A fake that pings every socket far more often than any receive timeout."""
+    with MockWiroServer(Settings(clock_mode="manual", socket_ping_interval=0.2)) as server:
+        yield server
+
+
+def test_socket_wait_keeps_its_deadline_while_the_server_pings(
+    pinging: MockWiroServer,
+) -> None:
+    client = make_client(pinging, pinging.create_project())
+    task = client.run(image_path(IMAGE), "p")  # manual clock: it stays queued
+    future = in_thread(lambda: client.wait(task, timeout=1.5, via="socket"))
+    with pytest.raises(WaitTimeout):
+        future.result(timeout=BOUND)  # before the fix every ping restarted the timeout
+    assert pinging.journal.entries("frame", task=str(task.id))  # it did follow the socket
+    client.close()
+
+
+def test_socket_silence_check_runs_while_the_server_pings(
+    pinging: MockWiroServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_module, "SOCKET_IDLE_CHECK", 0.3)
+    client = make_client(pinging, pinging.create_project())
+    task = client.run(image_path(IMAGE), "p")
+    since = pinging.journal.last_seq
+    future = in_thread(lambda: client.wait(task, timeout=1.5, via="socket"))
+    with pytest.raises(WaitTimeout):
+        future.result(timeout=BOUND)
+    # one look after registering, then one per 0.3 s of silence (pings are not frames)
+    assert details(pinging, since) >= 3
+    client.close()
+
+
+# ------------------------------------------------------------------ 2: an id's token lookup
+@pytest.mark.parametrize("via", ["auto", "socket"])
+def test_token_lookup_of_a_bare_id_keeps_the_deadline(
+    mock_wiro: MockWiroServer, mock_wiro_project: Project, via: str
+) -> None:
+    clock = FakeClock()
+    client = make_client(mock_wiro, mock_wiro_project, sleep=clock.sleep, monotonic=clock.monotonic)
+    task = client.run(image_path(IMAGE), "p")
+    mock_wiro.add_fault(DETAIL, status=429, retry_after=30, times=1)
+    try:
+        # "socket" may give up on the lookup as a TransportError; either way, in time
+        expected = WaitTimeout if via == "auto" else (WaitTimeout, TransportError)
+        with pytest.raises(expected):
+            client.wait(str(task.id), timeout=5, via=via)  # type: ignore[arg-type]
+    finally:
+        mock_wiro.clear_faults()
+        client.close()
+    assert max(clock.sleeps, default=0.0) <= 5  # never the 30 s Retry-After
+
+
+# ------------------------------------------------------------------ 3: shared nonces
+@pytest.fixture(scope="module")
+def strict() -> Iterator[MockWiroServer]:
+    """A fake that refuses a nonce its project has seen before."""
+    with MockWiroServer(Settings(clock_mode="manual").strict()) as server:
+        yield server
+
+
+def test_clients_of_one_project_never_reuse_a_nonce(strict: MockWiroServer) -> None:
+    assert strict.backend.settings.reject_reused_nonce
+    project = strict.create_project()
+    clients = [make_client(strict, project) for _ in range(4)]
+    start = threading.Barrier(len(clients))
+    since = strict.journal.last_seq
+
+    def calls(client: Client) -> list[Exception]:
+        start.wait(timeout=BOUND)
+        errors: list[Exception] = []
+        for _ in range(50):
+            try:
+                client.list()
+            except AuthenticationError as exc:
+                errors.append(exc)
+        return errors
+
+    futures = [in_thread(functools.partial(calls, made)) for made in clients]
+    errors = [error for future in futures for error in future.result(timeout=BOUND)]
+    for made in clients:
+        made.close()
+    assert errors == []
+    statuses = [e.get("status") for e in strict.journal.entries("request", since=since)]
+    assert statuses == [200] * 200
+
+
+# ------------------------------------------------------------------ 4-5: download paths
+def test_download_to_a_dir_with_a_trailing_slash_makes_it(
+    mock_wiro: MockWiroServer, client: Client, tmp_path: Path
+) -> None:
+    task = finished(mock_wiro, client)
+    assert task.video is not None
+    path = client.download(task, f"{tmp_path / 'newdir'}/")
+    assert path == tmp_path / "newdir" / f"hailuo-{task.id}.mp4"
+    assert path.stat().st_size == task.video.size
+    assert list(tmp_path.iterdir()) == [tmp_path / "newdir"]
+
+
+def test_server_file_name_cannot_leave_the_destination(
+    mock_wiro: MockWiroServer, client: Client, tmp_path: Path
+) -> None:
+    task = finished(mock_wiro, client)
+    assert task.video is not None
+    evil = Output(
+        url=task.video.url, name="../escaped.mp4", size=task.video.size, contenttype="video/mp4"
+    )
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    path = client.download(evil, sub)
+    assert path.parent == sub and path.name == "escaped.mp4"
+    assert path.stat().st_size == task.video.size
+    assert list(tmp_path.iterdir()) == [sub]  # nothing written beside it
+
+
+# ------------------------------------------------------------------ 6: poll_interval
+@pytest.mark.parametrize("interval", [0.0, -1.0, math.nan])
+def test_wait_refuses_a_poll_interval_not_above_zero(
+    mock_wiro: MockWiroServer, client: Client, interval: float
+) -> None:
+    task = client.run(image_path(IMAGE), "p")
+    since = mock_wiro.journal.last_seq
+    with pytest.raises(InvalidInput, match="poll_interval"):
+        client.wait(task, timeout=0.5, via="poll", poll_interval=interval)
+    assert mock_wiro.journal.entries("request", since=since) == []
+
+
+# ------------------------------------------------------------------ 7: oversize downloads
+CDN = "https://cdn.example.invalid/clip.mp4"
+
+
+@pytest.fixture
+def offline_client() -> Iterator[tuple[Client, list[float]]]:
+    """A client for ``responses``-mocked downloads, and the delays it slept."""
+    sleeps: list[float] = []
+    made = Client("key", "secret", base_url="https://api.example.invalid/v1", sleep=sleeps.append)
+    yield made, sleeps
+    made.close()
+
+
+def test_more_bytes_than_the_output_size_is_not_retried(
+    offline_client: tuple[Client, list[float]], tmp_path: Path
+) -> None:
+    client, sleeps = offline_client
+    output = Output(url=CDN, name="clip.mp4", size=10, contenttype="video/mp4")
+    with responses.RequestsMock() as mocked:
+        mocked.add(responses.GET, CDN, body=b"x" * 100)
+        with pytest.raises(DownloadError):
+            client.download(output, tmp_path)
+        assert len(mocked.calls) == 1
+    assert sleeps == []
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_download_of_unknown_size_is_capped(
+    offline_client: tuple[Client, list[float]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(client_module, "MAX_DOWNLOAD_BYTES", 1000)
+    client, _ = offline_client
+    with responses.RequestsMock() as mocked:
+        mocked.add(responses.GET, CDN, body=b"x" * 5000)  # no Content-Length, no size
+        with pytest.raises(DownloadError, match="1000"):
+            client.download(CDN, tmp_path)
+        assert len(mocked.calls) == 1
+        answered = mocked.calls[0].response
+        assert isinstance(answered, requests.Response)
+        assert "Content-Length" not in answered.headers  # so the cap is what stops it
+    assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------ 8: the CLI
+@pytest.mark.parametrize("count", [0, 2])
+def test_cli_list_json_is_one_array(
+    mock_wiro: MockWiroServer, mock_wiro_project: Project, client: Client, count: int
+) -> None:
+    made = [client.run(image_path(IMAGE), "p") for _ in range(count)]
+    result = hailuo("list", "--json", env=env_for(mock_wiro, mock_wiro_project))
+    assert result.returncode == 0, result.stderr
+    listed = json.loads(result.stdout)
+    assert isinstance(listed, list)
+    assert sorted(task["id"] for task in listed) == sorted(str(task.id) for task in made)
+
+
+def test_cli_json_failure_is_a_json_error(
+    mock_wiro: MockWiroServer, mock_wiro_project: Project
+) -> None:
+    result = hailuo("status", "999999", "--json", env=env_for(mock_wiro, mock_wiro_project))
+    assert result.returncode == 5
+    answer = json.loads(result.stdout)
+    assert answer["exit"] == 5 and "There is no task yet." in answer["error"]
+    assert set(answer) == {"error", "exit"}
+
+
+def test_cli_unwritable_out_exits_7(
+    mock_wiro: MockWiroServer, mock_wiro_project: Project, client: Client
+) -> None:
+    task = finished(mock_wiro, client)
+    assert task.video is not None
+    # A directory that cannot be made: the failure comes before the GET (a GET abandoned
+    # mid-body would leave the fake's werkzeug server an open file, a stray ResourceWarning).
+    out = "/proc/nope/"
+    result = hailuo(
+        "download", str(task.id), "--out", out, env=env_for(mock_wiro, mock_wiro_project)
+    )
+    assert result.returncode == 7, result.stderr
+    assert "hailuo: " in result.stderr and "/proc/nope" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert mock_wiro.journal.entries("request", path=urlsplit(task.video.url).path) == []
+
+
+@pytest.mark.parametrize("unbuffered", [True, False], ids=["unbuffered", "buffered"])
+def test_cli_broken_pipe_exits_141_quietly(
+    mock_wiro: MockWiroServer, mock_wiro_project: Project, client: Client, unbuffered: bool
+) -> None:
+    for _ in range(2):
+        client.run(image_path(IMAGE), "p")
+    env = env_for(mock_wiro, mock_wiro_project)
+    env.pop("PYTHONUNBUFFERED", None)
+    if unbuffered:
+        env["PYTHONUNBUFFERED"] = "1"
+    # the reader closes its end at once: hailuo's first write meets EPIPE
+    script = 'set -o pipefail; "$0" list | (exec 0<&-; true)'
+    result = subprocess.run(
+        ["bash", "-c", script, str(HAILUO)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 141, result.stderr
+    assert "Traceback" not in result.stderr and "BrokenPipeError" not in result.stderr
+
+
+@pytest.mark.parametrize("fault", [{"status": 502}, {"status": 429, "retry_after": 1}])
+def test_token_lookup_retries_a_transient_failure(fault: dict[str, Any]) -> None:
+    """A bare id's token lookup that meets one 502 or 429 retries (within the deadline)
+    and the socket wait still ends in success."""
+    slept: list[float] = []
+    with MockWiroServer(Settings(clock_mode="realtime", speed=400)) as server:
+        project = server.create_project()
+        c = Client(
+            project.api_key, project.api_secret, base_url=server.base_url, sleep=slept.append
+        )
+        task = c.run(image_path("landscape_16x9.jpg"), "p")
+        server.add_fault("/v1/Task/Detail", times=1, **fault)
+        done = c.wait(str(task.id), timeout=60, via="socket")
+        c.close()
+    assert done.succeeded
+    assert len(slept) == 1 and slept[0] <= 1.0

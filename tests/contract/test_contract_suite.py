@@ -1,0 +1,308 @@
+"""The contract suite judged from outside: against ``mock-wiro serve`` reached only through
+the environment (as the real API would be), against fakes broken on purpose (each
+broken rule must fail the test that states it), and its ``--record`` output.
+
+Every run here is a real ``pytest contract_tests`` subprocess.
+"""
+
+from __future__ import annotations
+
+import http.server
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+import mock_wiro.engine.auth
+import mock_wiro.engine.backend
+import mock_wiro.engine.lifecycle
+import mock_wiro.http.wire
+from mock_wiro.server import MockWiroServer
+from mock_wiro.settings import Settings
+from tests.helpers import REPO
+from tests.helpers.serve import start_serve
+
+SUITE_TIMEOUT = 600
+
+
+def contract_env(**wiro: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("WIRO_", "MOCK_WIRO_"))}
+    env.update(wiro)
+    return env
+
+
+def run_suite(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``pytest`` on ``args`` (default: the whole of ``contract_tests``)."""
+    if not any(a.startswith("contract_tests") for a in args):
+        args = ("contract_tests", *args)
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", *args],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=SUITE_TIMEOUT,
+        check=False,
+    )
+
+
+def outcomes(output: str) -> dict[str, str]:
+    """``{test id: PASSED|FAILED|SKIPPED|ERROR}`` from pytest's ``-rA`` summary."""
+    found: dict[str, str] = {}
+    for match in re.finditer(r"^(PASSED|FAILED|ERROR|SKIPPED) (\S+)", output, re.M):
+        found[match.group(2)] = match.group(1)
+    return found
+
+
+@contextmanager
+def callback_receiver() -> Iterator[tuple[str, str]]:
+    """A public-style callback receiver: POSTs are kept, GET returns them as a JSON list.
+    Yields (callback URL, read URL)."""
+    bodies: list[Any] = []
+    lock = threading.Lock()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            with lock:
+                bodies.append(json.loads(raw))
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_GET(self) -> None:
+            with lock:
+                payload = json.dumps(bodies).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(payload)))
+            self.end_headers()
+            self.wfile.write(payload)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        yield f"{base}/callback", f"{base}/received"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+
+
+def test_suite_passes_against_a_separate_serve_as_a_real_target(tmp_path: Path) -> None:
+    """``WIRO_TARGET=real`` with spending allowed: only the environment points it at the
+    fake, whose control surface it must not use (mock_only tests skip, nothing else)."""
+    served = start_serve(tmp_path, "--speed", "400")
+    try:
+        fields = {
+            line.split(":", 1)[0].strip(): line.split(":", 1)[1].strip()
+            for line in served.banner
+            if line.startswith("  ") and ":" in line
+        }
+        second = requests.post(f"{served.control}/projects", json={}, timeout=30).json()
+        keyonly = requests.post(
+            f"{served.control}/projects", json={"auth": "apikey"}, timeout=30
+        ).json()
+        with callback_receiver() as (callback_url, read_url):
+            result = run_suite(
+                contract_env(
+                    WIRO_TARGET="real",
+                    WIRO_ALLOW_SPEND="1",
+                    WIRO_MAX_TASKS="100",
+                    WIRO_BASE_URL=served.rest,
+                    WIRO_API_KEY=fields["API key"],
+                    WIRO_API_SECRET=fields["secret"],
+                    WIRO_SECOND_API_KEY=second["api_key"],
+                    WIRO_SECOND_API_SECRET=second["api_secret"],
+                    WIRO_APIKEY_ONLY_KEY=keyonly["api_key"],
+                    WIRO_CALLBACK_URL=callback_url,
+                    WIRO_CALLBACK_READ_URL=read_url,
+                    WIRO_TASK_TIMEOUT="120",
+                    WIRO_POLL_INTERVAL="0.05",
+                )
+            )
+    finally:
+        assert served.stop() == 0
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-4000:]
+    seen = outcomes(output)
+    passed = [t for t, o in seen.items() if o == "PASSED"]
+    assert len(passed) >= 30, output[-2000:]
+    skip_reasons = re.findall(r"^SKIPPED \[\d+\] [^:]+:\d+: (.*)$", output, re.M)
+    assert skip_reasons, "the mock_only tests should have been skipped"
+    for reason in skip_reasons:
+        assert "mock_only" in reason, reason
+
+
+def test_suite_without_spending_runs_no_task(tmp_path: Path) -> None:
+    """``WIRO_TARGET=real`` without ``WIRO_ALLOW_SPEND``: every spending test skips."""
+    with MockWiroServer(Settings(clock_mode="realtime", speed=400)) as server:
+        project = server.create_project()
+        env = contract_env(
+            WIRO_TARGET="real",
+            WIRO_BASE_URL=server.base_url,
+            WIRO_API_KEY=project.api_key,
+            WIRO_API_SECRET=project.api_secret,
+        )
+        result = run_suite(env)
+        assert result.returncode == 0, result.stdout[-3000:]
+        assert [t for t in server.tasks() if t.project_id == project.id] == []
+    assert "set WIRO_ALLOW_SPEND=1" in result.stdout
+
+
+# -- mutants: a fake that breaks one rule must fail the test that states it ---------
+
+Mutation = Callable[[pytest.MonkeyPatch], None]
+
+
+def accept_any_signature(mp: pytest.MonkeyPatch) -> None:
+    class AnyDigest:
+        new = staticmethod(__import__("hmac").new)
+
+        @staticmethod
+        def compare_digest(a: bytes, b: bytes) -> bool:
+            return True
+
+    mp.setattr(mock_wiro.engine.auth, "hmac", AnyDigest)
+
+
+def cancel_stops_running_tasks(mp: pytest.MonkeyPatch) -> None:
+    everything = frozenset({"task_queue", "task_accept", "task_preprocess_start",
+                            "task_preprocess_end", "task_assign", "task_start",
+                            "task_output", "task_output_full", "task_end",
+                            "task_postprocess_start", "task_postprocess_end"})  # fmt: skip
+    mp.setattr(mock_wiro.engine.backend, "CANCELLABLE_STATUSES", everything)
+
+
+def numeric_ids(mp: pytest.MonkeyPatch) -> None:
+    real = mock_wiro.http.wire.task_detail
+
+    def task_detail(task: Any, url_for: Any) -> dict[str, Any]:
+        wire = real(task, url_for)
+        wire["id"] = int(wire["id"])
+        return wire
+
+    mp.setattr(mock_wiro.http.wire, "task_detail", task_detail)
+
+
+def skip_preprocess_start(mp: pytest.MonkeyPatch) -> None:
+    intake = tuple(
+        s for s in mock_wiro.engine.lifecycle.INTAKE if s.type != "task_preprocess_start"
+    )
+    mp.setattr(mock_wiro.engine.lifecycle, "INTAKE", intake)
+
+
+def postprocess_end_before_task_end(mp: pytest.MonkeyPatch) -> None:
+    tail = {s.type: s for s in mock_wiro.engine.lifecycle.SUCCESS_TAIL}
+    order = ("task_output_full", "task_postprocess_start", "task_postprocess_end", "task_end")
+    mp.setattr(mock_wiro.engine.lifecycle, "SUCCESS_TAIL", tuple(tail[s] for s in order))
+
+
+MUTANTS: dict[str, tuple[Mutation, str]] = {
+    "accept_any_signature": (accept_any_signature, "test_auth.py::test_wrong_signature"),
+    "cancel_stops_running_tasks": (
+        cancel_stops_running_tasks,
+        "test_cancel_kill.py::test_cancel_refused_once_running",
+    ),
+    "numeric_ids": (numeric_ids, "test_detail.py::test_detail_fields_like_seed"),
+    "skip_preprocess_start": (
+        skip_preprocess_start,
+        "test_lifecycle.py::test_lifecycle_via_socket",
+    ),
+    "postprocess_end_before_task_end": (
+        postprocess_end_before_task_end,
+        "test_lifecycle.py::test_lifecycle_via_socket",
+    ),
+}
+
+
+@contextmanager
+def fake(mutation: Mutation | None) -> Iterator[dict[str, str]]:
+    """A fake in this process (so a monkeypatch reaches it); the suite's environment."""
+    with pytest.MonkeyPatch.context() as mp:
+        if mutation is not None:
+            mutation(mp)
+        with MockWiroServer(Settings(clock_mode="realtime", speed=400)) as server:
+            project = server.create_project()
+            yield contract_env(
+                WIRO_BASE_URL=server.base_url,
+                WIRO_API_KEY=project.api_key,
+                WIRO_API_SECRET=project.api_secret,
+                WIRO_TASK_TIMEOUT="60",
+            )
+
+
+def test_the_mutants_targets_pass_on_the_true_fake() -> None:
+    targets = sorted({f"contract_tests/{t}" for _, t in MUTANTS.values()})
+    with fake(None) as env:
+        result = run_suite(env, *targets)
+    assert result.returncode == 0, result.stdout[-3000:]
+    seen = outcomes(result.stdout)
+    for target in targets:
+        runs = [o for t, o in seen.items() if t == target or t.startswith(target + "[")]
+        assert runs and set(runs) == {"PASSED"}, (target, seen)
+
+
+@pytest.mark.parametrize("name", sorted(MUTANTS))
+def test_a_broken_rule_fails_its_test(name: str) -> None:
+    mutation, test = MUTANTS[name]
+    with fake(mutation) as env:
+        result = run_suite(env, f"contract_tests/{test}")
+    assert result.returncode == 1, result.stdout[-3000:]
+    node = f"contract_tests/{test}"
+    runs = {t: o for t, o in outcomes(result.stdout).items() if t.split("[")[0] == node}
+    assert "FAILED" in runs.values(), result.stdout[-3000:]
+
+
+def test_record_saves_scrubbed_responses_and_frames(tmp_path: Path) -> None:
+    record = tmp_path / "recording"
+    with fake(None) as env:
+        result = run_suite(
+            env,
+            "contract_tests/test_auth.py",
+            "contract_tests/test_lifecycle.py::test_lifecycle_via_socket",
+            "--record",
+            str(record),
+        )
+        secrets = (env["WIRO_API_KEY"], env["WIRO_API_SECRET"])
+    assert result.returncode == 0, result.stdout[-3000:]
+    files = sorted(record.glob("*.jsonl"))
+    assert len(files) >= 5
+    kinds: set[str] = set()
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        for secret in secrets:
+            assert secret not in text, f"{path.name} leaks a credential"
+        for line in text.splitlines():
+            entry = json.loads(line)
+            kinds.add(entry["kind"])
+            assert "socketaccesstoken" not in json.dumps(entry) or "<scrubbed" in line
+    assert kinds == {"http", "frame"}
+
+
+def test_the_suite_is_independent_of_the_implementations() -> None:
+    """No hailuo_client anywhere; mock_wiro only to start the fake in-process (its public
+    ``MockWiroServer``/``Settings``), in conftest.py."""
+    for source in sorted((REPO / "contract_tests").glob("*.py")):
+        imports = re.findall(r"^\s*(?:from|import) (\S+)", source.read_text(), re.M)
+        assert not [i for i in imports if i.startswith("hailuo_client")], source.name
+        # mock_wiro the package (mock_wiro_fixtures is the golden data, not an implementation)
+        fake = sorted(i for i in imports if i == "mock_wiro" or i.startswith("mock_wiro."))
+        if source.name == "conftest.py":
+            assert fake == ["mock_wiro.server", "mock_wiro.settings"], fake
+        else:
+            assert fake == [], (source.name, fake)
