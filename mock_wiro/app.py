@@ -143,63 +143,79 @@ def create_app(
 
 def _install_errors(app: Flask, settings: Settings, journal: Journal) -> None:
     """``/v1``'s errors become the wire here, and only here."""
-
-    @app.errorhandler(WiroError)
-    def wiro_error(exc: WiroError) -> Response:
-        return _wire(exc)
+    app.register_error_handler(WiroError, _wire)
 
     @app.errorhandler(RequestEntityTooLarge)
     def too_large(exc: RequestEntityTooLarge) -> Response:
-        if isinstance(exc, BodyTooLarge):  # a JSON or url-encoded body: a smaller limit
-            message = exc.description or "Request body too large"
-        else:
-            limit = settings.upload_max_bytes
-            size = request.content_length
-            came = f"{size} bytes" if size is not None else "more than that"
-            message = (
-                f"Request body too large: the upload limit is {limit} bytes "
-                f"({limit / 2**20:.3g} MB); got {came}"
-            )
-        response = _wire(ValidationError(message))
-        response.status_code = OVERSIZE_HTTP_STATUS
-        response.headers["Connection"] = "close"  # the rest of the body is never read
-        return response
+        return _too_large(exc, settings)
 
-    @app.errorhandler(HTTPException)
-    def http_error(exc: HTTPException) -> Response:
-        if isinstance(exc, WebsocketMismatch):  # plain HTTP on the socket's URL
-            if request.method != "GET":
-                return _wire(UrlError())
-            response = _wire(
-                ValidationError(
-                    "This is the task WebSocket: connect with a WebSocket client and send "
-                    '{"type": "task_info", "tasktoken": "<socketaccesstoken>"}'
-                )
-            )
-            response.status_code = 426
-            response.headers["Upgrade"] = "websocket"
-            return response
-        if exc.code in (404, 405):
-            return _wire(UrlError())
-        if isinstance(exc, RequestedRangeNotSatisfiable):  # a file download's bad Range
-            # HTTP semantics, not the API's 200: a resuming downloader must see the 416
-            # (and the file's length in Content-Range), never take an envelope for the file
-            response = _wire(ValidationError("Requested range not satisfiable"))
-            response.status_code = exc.code
-            response.headers.update(
-                (k, v) for k, v in exc.get_headers() if k.lower() == "content-range"
-            )
-            return response
-        return _wire(ValidationError(f"Request parameters are invalid: {exc.description}"))
+    app.register_error_handler(HTTPException, _http_error)
 
     @app.errorhandler(Exception)
     def internal(exc: Exception) -> Response:
-        """Not one of the package's errors: a bug. The envelope, and the traceback in
-        the journal."""
-        log.exception("mock-wiro internal error")
-        record_bug(journal, exc)
-        response = jsonify(
-            {"result": False, "errors": [{"code": 0, "message": f"Internal error: {exc!r}"}]}
+        return _internal_error(exc, journal)
+
+
+def _too_large(exc: RequestEntityTooLarge, settings: Settings) -> Response:
+    """An oversized body: a JSON or url-encoded one, or an upload over the limit."""
+    if isinstance(exc, BodyTooLarge):  # a JSON or url-encoded body: a smaller limit
+        message = exc.description or "Request body too large"
+    else:
+        limit = settings.upload_max_bytes
+        size = request.content_length
+        came = f"{size} bytes" if size is not None else "more than that"
+        message = (
+            f"Request body too large: the upload limit is {limit} bytes "
+            f"({limit / 2**20:.3g} MB); got {came}"
         )
-        response.status_code = 500
-        return response
+    response = _wire(ValidationError(message))
+    response.status_code = OVERSIZE_HTTP_STATUS
+    response.headers["Connection"] = "close"  # the rest of the body is never read
+    return response
+
+
+def _http_error(exc: HTTPException) -> Response:
+    """werkzeug's HTTP errors: no such URL or method, a socket URL, a bad Range, the rest."""
+    if isinstance(exc, WebsocketMismatch):  # plain HTTP on the socket's URL
+        return _websocket_mismatch()
+    if exc.code in (404, 405):
+        return _wire(UrlError())
+    if isinstance(exc, RequestedRangeNotSatisfiable):  # a file download's bad Range
+        return _range_not_satisfiable(exc)
+    return _wire(ValidationError(f"Request parameters are invalid: {exc.description}"))
+
+
+def _websocket_mismatch() -> Response:
+    """Plain HTTP on the socket's URL: a GET is told to upgrade, anything else is a bad URL."""
+    if request.method != "GET":
+        return _wire(UrlError())
+    response = _wire(
+        ValidationError(
+            "This is the task WebSocket: connect with a WebSocket client and send "
+            '{"type": "task_info", "tasktoken": "<socketaccesstoken>"}'
+        )
+    )
+    response.status_code = 426
+    response.headers["Upgrade"] = "websocket"
+    return response
+
+
+def _range_not_satisfiable(exc: RequestedRangeNotSatisfiable) -> Response:
+    """HTTP semantics, not the API's 200: a resuming downloader must see the 416 (and
+    the file's length in Content-Range), never take an envelope for the file."""
+    response = _wire(ValidationError("Requested range not satisfiable"))
+    response.status_code = exc.code
+    response.headers.update((k, v) for k, v in exc.get_headers() if k.lower() == "content-range")
+    return response
+
+
+def _internal_error(exc: Exception, journal: Journal) -> Response:
+    """Not one of the package's errors: a bug. The envelope, and the traceback in
+    the journal."""
+    log.exception("mock-wiro internal error")
+    record_bug(journal, exc)
+    response = jsonify(
+        {"result": False, "errors": [{"code": 0, "message": f"Internal error: {exc!r}"}]}
+    )
+    response.status_code = 500
+    return response

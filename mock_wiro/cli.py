@@ -47,6 +47,21 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the fake Wiro API. Every option falls back to the environment "
         "variable shown.",
     )
+    _add_serve_options(serve)
+    return parser
+
+
+def _add_serve_options(serve: argparse.ArgumentParser) -> None:
+    """``mock-wiro serve``'s options, by group, in the order ``--help`` lists them."""
+    _add_listen_options(serve)
+    _add_project_options(serve)
+    _add_behaviour_options(serve)
+    _add_callback_options(serve)
+    _add_storage_and_admin_options(serve)
+
+
+def _add_listen_options(serve: argparse.ArgumentParser) -> None:
+    """Where the fake listens."""
     serve.add_argument("--host", default=_env("MOCK_WIRO_HOST", "127.0.0.1"), help="MOCK_WIRO_HOST")
     serve.add_argument(
         "--port",
@@ -54,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(_env("MOCK_WIRO_PORT", "8080") or 8080),
         help="MOCK_WIRO_PORT; 0 picks a free port (default 8080)",
     )
+
+
+def _add_project_options(serve: argparse.ArgumentParser) -> None:
+    """The project's keys, auth mode and balance."""
     serve.add_argument("--api-key", default=_env("MOCK_WIRO_API_KEY"), help="MOCK_WIRO_API_KEY")
     serve.add_argument(
         "--api-secret", default=_env("MOCK_WIRO_API_SECRET"), help="MOCK_WIRO_API_SECRET"
@@ -70,6 +89,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=_balance(_env("MOCK_WIRO_BALANCE", str(DEFAULT_DEMO_BALANCE_USD)) or "100"),
         help="MOCK_WIRO_BALANCE: the project's balance in USD (default 100)",
     )
+
+
+def _add_behaviour_options(serve: argparse.ArgumentParser) -> None:
+    """How tasks run and how strictly requests are read."""
     serve.add_argument(
         "--speed",
         type=float,
@@ -109,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=_env("MOCK_WIRO_SOCKET_REPLAY", "history"),
         help="MOCK_WIRO_SOCKET_REPLAY: what a late socket subscriber gets (default history)",
     )
+
+
+def _add_callback_options(serve: argparse.ArgumentParser) -> None:
+    """How task callbacks are POSTed."""
     serve.add_argument(
         "--callback-attempts",
         type=int,
@@ -121,6 +148,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=float(_env("MOCK_WIRO_CALLBACK_TIMEOUT", "10") or 10),
         help="MOCK_WIRO_CALLBACK_TIMEOUT: seconds per callback POST (default 10)",
     )
+
+
+def _add_storage_and_admin_options(serve: argparse.ArgumentParser) -> None:
+    """Where files live, their public URL and the /_mock token."""
     serve.add_argument("--data-dir", default=_env("MOCK_WIRO_DATA_DIR"), help="MOCK_WIRO_DATA_DIR")
     serve.add_argument(
         "--public-url",
@@ -133,7 +164,6 @@ def build_parser() -> argparse.ArgumentParser:
         help="MOCK_WIRO_ADMIN_TOKEN: /_mock requests must send X-Admin-Token: <token> "
         "(default: none on loopback; a random one, printed, on any other host)",
     )
-    return parser
 
 
 def _settings(args: argparse.Namespace) -> Settings:

@@ -304,67 +304,109 @@ def intercept(
     if callbacks not in ("record", "network"):
         raise ValueError(f"callbacks must be 'record' or 'network', not {callbacks!r}")
     settings = settings or Settings(clock_mode="manual")
+    origins = _intercepted_origins(settings, base_urls)
+    prefixes = tuple(passthrough)
+    patch = _Patch(mock)
+    fake = InProcessFake(
+        replace(settings, public_url=None), origins, callback_status=callback_status
+    )
+    try:
+        fake.backend.start()
+        fake.project = fake.create_project(api_key, api_secret, auth=auth, balance=balance)
+        patch.route(fake, prefixes, callbacks)
+        patch.start()
+        yield fake
+    finally:
+        # first the backend: no callback thread may outlive the patch (it would then
+        # reach the network)
+        try:
+            fake.backend.close()
+        finally:  # whatever happens, requests is unpatched
+            patch.undo()
+
+
+def _intercepted_origins(settings: Settings, base_urls: Iterable[str]) -> tuple[str, ...]:
+    """``base_urls`` as origins, without repeats; ``settings.public_url`` first if set."""
     origins = tuple(dict.fromkeys(_origin(u) for u in base_urls))
     if settings.public_url:
         origins = tuple(dict.fromkeys((_origin(settings.public_url.rstrip("/")), *origins)))
     if not origins:
         raise ValueError("base_urls is empty: nothing to intercept")
-    prefixes = tuple(passthrough)
-    patterns = [_origin_pattern(o) for o in origins]
-    owned = mock is None
-    rmock = (
-        mock if mock is not None else responses.RequestsMock(assert_all_requests_are_fired=False)
-    )
-    saved_passthru = rmock.passthru_prefixes
-    routes: list[responses.BaseResponse] = []
-    fake = InProcessFake(
-        replace(settings, public_url=None), origins, callback_status=callback_status
-    )
+    return origins
 
-    def is_callback(request: requests.PreparedRequest) -> tuple[bool, str]:
+
+@dataclass(frozen=True)
+class _IsCallback:
+    """A ``responses`` matcher: a callback POST of the fake, to a URL neither intercepted
+    nor passed through."""
+
+    patterns: tuple[re.Pattern[str], ...]
+    prefixes: tuple[str, ...]
+
+    def __call__(self, request: requests.PreparedRequest) -> tuple[bool, str]:
         url = str(request.url)
         if CALLBACK_ATTEMPT_HEADER not in request.headers:
             return False, "not a callback POST of the fake"
-        if any(p.match(url) for p in patterns) or url.startswith(prefixes):
+        if any(p.match(url) for p in self.patterns) or url.startswith(self.prefixes):
             return False, "an intercepted or passthrough URL"
         return True, ""
 
-    closed = False
-    try:
-        fake.backend.start()
-        fake.project = fake.create_project(api_key, api_secret, auth=auth, balance=balance)
+
+class _Patch:
+    """The ``responses`` side of one :func:`intercept` block: its routes on a mock of
+    its own (started and stopped here) or on the caller's (routes removed and
+    passthrough prefixes restored on :meth:`undo`)."""
+
+    def __init__(self, mock: responses.RequestsMock | None) -> None:
+        self.owned = mock is None
+        self.rmock = (
+            mock
+            if mock is not None
+            else responses.RequestsMock(assert_all_requests_are_fired=False)
+        )
+        self.saved_passthru = self.rmock.passthru_prefixes
+        self.routes: list[responses.BaseResponse] = []
+        self.started = False
+
+    def route(
+        self,
+        fake: InProcessFake,
+        prefixes: tuple[str, ...],
+        callbacks: Literal["record", "network"],
+    ) -> None:
+        """Every method of every origin to ``fake.handle``; the fake's callback POSTs
+        recorded or sent on; ``prefixes`` to the real network."""
+        rmock = self.rmock
+        patterns = tuple(_origin_pattern(o) for o in fake.origins)
         for pattern in patterns:
             for method in METHODS:
-                routes.append(rmock.add_callback(method, pattern, callback=fake.handle))
+                self.routes.append(rmock.add_callback(method, pattern, callback=fake.handle))
         any_url = re.compile(r".*")
+        is_callback = _IsCallback(patterns, prefixes)
         if callbacks == "record":
             route = rmock.add_callback(
                 "POST", any_url, callback=fake._record_callback, match=[is_callback]
             )
         else:
             route = rmock.add(responses.PassthroughResponse("POST", any_url, match=[is_callback]))
-        routes.append(route)
+        self.routes.append(route)
         for prefix in prefixes:
             rmock.add_passthru(prefix)
-        if owned:
-            rmock.start()
-        try:
-            yield fake
-        finally:
-            # first the backend: no callback thread may outlive the patch (it would then
-            # reach the network)
-            closed = True
-            try:
-                fake.backend.close()
-            finally:  # whatever happens, requests is unpatched
-                if owned:
-                    rmock.stop(allow_assert=False)
-                    rmock.reset()
-    finally:
-        if not closed:
-            fake.backend.close()
-        if not owned:
-            for route in routes:
-                with contextlib.suppress(ValueError):  # already removed by the caller
-                    rmock.remove(route)
-            rmock.passthru_prefixes = saved_passthru
+
+    def start(self) -> None:
+        """Patch ``requests`` (a mock of our own; the caller's is already started)."""
+        if self.owned:
+            self.rmock.start()
+            self.started = True
+
+    def undo(self) -> None:
+        """Unpatch a mock of our own; take our routes off the caller's."""
+        if self.owned:
+            if self.started:
+                self.rmock.stop(allow_assert=False)
+                self.rmock.reset()
+            return
+        for route in self.routes:
+            with contextlib.suppress(ValueError):  # already removed by the caller
+                self.rmock.remove(route)
+        self.rmock.passthru_prefixes = self.saved_passthru

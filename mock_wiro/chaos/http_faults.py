@@ -225,10 +225,23 @@ def _action(spec: Mapping[str, Any]) -> Action:
 
 def parse_rule(spec: Mapping[str, Any]) -> dict[str, Any]:
     """Check a rule's fields; the keyword arguments of :class:`FaultRule` (less ``id``),
-    or :class:`FaultError` naming what is wrong."""
+    or :class:`FaultError` naming what is wrong.
+
+    The checks run in a fixed order (fields, where, action, how often, the action's
+    own fields), so a spec with several faults is always told the same first one."""
     unknown = sorted(set(spec) - _FIELDS)
     if unknown:
         raise SpecError(f"unknown field {unknown[0]!r}; a rule takes {', '.join(sorted(_FIELDS))}")
+    rule = _parse_target(spec)
+    action = _action(spec)
+    rule["action"] = action
+    rule |= _parse_frequency(spec)
+    rule |= _parse_action_fields(spec, action)
+    return rule
+
+
+def _parse_target(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``path``, ``method`` and ``when``: which requests, and at which phase."""
     if "path" not in spec:
         raise SpecError("'path' is required: an exact path or a glob like '/v1/Task/*'")
     path = _string(spec, "path")
@@ -244,9 +257,11 @@ def parse_rule(spec: Mapping[str, Any]) -> dict[str, Any]:
     when = spec.get("when", "before")
     if when not in PHASES:
         raise SpecError(f"'when' must be 'before' or 'after'; got {when!r}")
-    action = _action(spec)
-    rule: dict[str, Any] = {"path": path, "method": method, "when": when, "action": action}
+    return {"path": path, "method": method, "when": when}
 
+
+def _parse_frequency(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """``times`` (default 1), or ``probability`` with its ``seed`` (a fresh one if none)."""
     has_times = spec.get("times") is not None
     has_probability = spec.get("probability") is not None
     if has_times and has_probability:
@@ -260,39 +275,45 @@ def parse_rule(spec: Mapping[str, Any]) -> dict[str, Any]:
             seed = random.SystemRandom().randrange(2**32)
         elif isinstance(seed, bool) or not isinstance(seed, int | str):
             raise SpecError(f"'seed' must be an integer or a string; got {seed!r}")
-        rule |= {"probability": probability, "seed": seed}
-    else:
-        if spec.get("seed") is not None:
-            raise SpecError("'seed' goes with 'probability'")
-        times = _integer(spec, "times", 1, 10**9) if has_times else 1
-        rule["times"] = times
+        return {"probability": probability, "seed": seed}
+    if spec.get("seed") is not None:
+        raise SpecError("'seed' goes with 'probability'")
+    return {"times": _integer(spec, "times", 1, 10**9) if has_times else 1}
 
+
+def _parse_action_fields(spec: Mapping[str, Any], action: Action) -> dict[str, Any]:
+    """The fields of the rule's one action; another action's field is an error."""
     for name in ("status", "retry_after", "message", "latency", "hang"):
         if spec.get(name) is not None and name not in _ACTION_FIELDS[action]:
             raise SpecError(f"{name!r} does not go with a {action!r} fault")
     if action == "status":
-        status = _integer(spec, "status", 400, 599)
-        retry_after = (
-            _integer(spec, "retry_after", 0, 10**6)
-            if spec.get("retry_after") is not None
-            else DEFAULT_RETRY_AFTER
-            if status == 429
-            else None
-        )
-        rule |= {"status": status, "retry_after": retry_after}
-        if spec.get("message") is not None:
-            message = _string(spec, "message")
-            if len(message) > _MAX_MESSAGE:
-                raise SpecError(f"'message' must be at most {_MAX_MESSAGE} characters")
-            rule["message"] = message
-    elif action == "latency":
-        rule["seconds"] = _seconds(spec, "latency")
-    elif action == "hang":
+        return _parse_status(spec)
+    if action == "latency":
+        return {"seconds": _seconds(spec, "latency")}
+    if action == "hang":
         hang = spec.get("hang", True)
-        rule["seconds"] = MAX_HOLD_SECONDS if hang is True else _seconds(spec, "hang")
-    else:
-        check.flag(spec.get(action, False), check.field(action))
-    return rule
+        return {"seconds": MAX_HOLD_SECONDS if hang is True else _seconds(spec, "hang")}
+    check.flag(spec.get(action, False), check.field(action))
+    return {}
+
+
+def _parse_status(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """A ``status`` action: the status, its ``retry_after`` and an optional ``message``."""
+    status = _integer(spec, "status", 400, 599)
+    retry_after = (
+        _integer(spec, "retry_after", 0, 10**6)
+        if spec.get("retry_after") is not None
+        else DEFAULT_RETRY_AFTER
+        if status == 429
+        else None
+    )
+    found: dict[str, Any] = {"status": status, "retry_after": retry_after}
+    if spec.get("message") is not None:
+        message = _string(spec, "message")
+        if len(message) > _MAX_MESSAGE:
+            raise SpecError(f"'message' must be at most {_MAX_MESSAGE} characters")
+        found["message"] = message
+    return found
 
 
 _ACTION_FIELDS: dict[str, frozenset[str]] = {

@@ -125,6 +125,51 @@ def _timings(value: object) -> tuple[tuple[str, float], ...]:
     return tuple(out)
 
 
+def _times(times: object) -> int | None:
+    if times is not None and (isinstance(times, bool) or not isinstance(times, int)):
+        raise SpecError(f"scenario 'times' must be an integer; got {times!r}")
+    if times is not None and times < 1:
+        raise SpecError(f"scenario 'times' must be at least 1; got {times!r}")
+    return times
+
+
+def _pexit(pexit: object) -> str:
+    """A non-zero exit code, as a string (an integer is accepted), stripped."""
+    if isinstance(pexit, int) and not isinstance(pexit, bool):
+        pexit = str(pexit)
+    if not isinstance(pexit, str) or not pexit.strip() or pexit.strip() == "0":
+        raise SpecError(f"scenario 'pexit' must be a non-zero exit code; got {pexit!r}")
+    return pexit.strip()
+
+
+def _stderr(stderr: object) -> tuple[str, ...]:
+    """A list of lines, or one string split into lines."""
+    if isinstance(stderr, str):
+        stderr = stderr.splitlines()
+    if not isinstance(stderr, list | tuple) or not all(isinstance(s, str) for s in stderr):
+        raise SpecError(f"scenario 'stderr' must be a list of strings; got {stderr!r}")
+    return tuple(stderr)
+
+
+def _outputs(outputs: str | None) -> OutputFault | None:
+    if outputs is not None and outputs not in OUTPUT_FAULTS:
+        raise SpecError(
+            f"scenario 'outputs' must be one of {', '.join(OUTPUT_FAULTS)}; got {outputs!r}"
+        )
+    return cast("OutputFault | None", outputs)
+
+
+def _kill_refused(kill_refused: object) -> str | None:
+    """A reason; ``true`` gives the default one, ``false`` none."""
+    if kill_refused is True:
+        kill_refused = "the task is being processed"
+    if kill_refused is False:
+        kill_refused = None
+    if kill_refused is not None and not isinstance(kill_refused, str):
+        raise SpecError(f"scenario 'kill_refused' must be a reason (string); got {kill_refused!r}")
+    return kill_refused
+
+
 @dataclass(frozen=True)
 class Scenario:
     """One scenario: matchers and behaviours. Build from JSON with :meth:`from_json`."""
@@ -170,35 +215,12 @@ class Scenario:
                 f"unknown scenario field(s) {', '.join(map(repr, unknown))}; "
                 f"known: {', '.join(_FIELDS)}"
             )
-        times = data.get("times")
-        if times is not None and (isinstance(times, bool) or not isinstance(times, int)):
-            raise SpecError(f"scenario 'times' must be an integer; got {times!r}")
-        if times is not None and times < 1:
-            raise SpecError(f"scenario 'times' must be at least 1; got {times!r}")
-        pexit = data.get("pexit", "1")
-        if isinstance(pexit, int) and not isinstance(pexit, bool):
-            pexit = str(pexit)
-        if not isinstance(pexit, str) or not pexit.strip() or pexit.strip() == "0":
-            raise SpecError(f"scenario 'pexit' must be a non-zero exit code; got {pexit!r}")
-        stderr = data.get("stderr", ())
-        if isinstance(stderr, str):
-            stderr = stderr.splitlines()
-        if not isinstance(stderr, list | tuple) or not all(isinstance(s, str) for s in stderr):
-            raise SpecError(f"scenario 'stderr' must be a list of strings; got {stderr!r}")
-        outputs = _opt_str(data, "outputs")
-        if outputs is not None and outputs not in OUTPUT_FAULTS:
-            raise SpecError(
-                f"scenario 'outputs' must be one of {', '.join(OUTPUT_FAULTS)}; got {outputs!r}"
-            )
-        kill_refused = data.get("kill_refused")
-        if kill_refused is True:
-            kill_refused = "the task is being processed"
-        if kill_refused is False:
-            kill_refused = None
-        if kill_refused is not None and not isinstance(kill_refused, str):
-            raise SpecError(
-                f"scenario 'kill_refused' must be a reason (string); got {kill_refused!r}"
-            )
+        # checked in this order, before the fields the constructor call reads
+        times = _times(data.get("times"))
+        pexit = _pexit(data.get("pexit", "1"))
+        stderr = _stderr(data.get("stderr", ()))
+        outputs = _outputs(_opt_str(data, "outputs"))
+        kill_refused = _kill_refused(data.get("kill_refused"))
         scenario = cls(
             id=_opt_str(data, "id") or default_id,
             times=times,
@@ -206,16 +228,16 @@ class Scenario:
             header=_headers(data.get("header")),
             prompt_contains=_opt_str(data, "prompt_contains"),
             fail_at=_stage(_opt_str(data, "fail_at"), FAILABLE_STAGES, "fail_at"),
-            pexit=pexit.strip(),
+            pexit=pexit,
             debugerror=_opt_str(data, "debugerror"),
-            stderr=tuple(stderr),
+            stderr=stderr,
             moderation=_bool(data, "moderation"),
             hold_at=_stage(_opt_str(data, "hold_at"), HOLDABLE_STAGES, "hold_at"),
             stay_queued=_bool(data, "stay_queued"),
             timings=_timings(data.get("timings")),
             kill_refused=kill_refused,
             cancel_refused=_bool(data, "cancel_refused"),
-            outputs=cast("OutputFault | None", outputs),
+            outputs=outputs,
         )
         if scenario.moderation and scenario.fail_at is not None:
             raise SpecError("a scenario has 'moderation' or 'fail_at', not both")
