@@ -86,26 +86,69 @@ def _duration(params: Mapping[str, str]) -> str:
 def parse_run_params(
     raw: Mapping[str, str], file_fields: Collection[str], settings: Settings
 ) -> RunParams:
-    """Check a Run request's fields (``raw``) and which of them came as files."""
+    """Check a Run request's fields (``raw``) and which of them came as files.
+
+    The checks run in this order (the first that fails is the error): unknown fields,
+    the image, the prompt, ``promptOptimizer``, then resolution and duration."""
+    params, files = _resolve_aliases(raw, file_fields, settings)
+    if settings.unknown_fields == "reject":
+        _reject_unknown(params, files)
+    image_url, image_url_field = _image(params, files)
+    prompt = _prompt(params)
+    optimizer = _prompt_optimizer(params)
+    resolution, duration = _resolution_and_duration(params)
+    return RunParams(
+        image_url=image_url,
+        prompt=prompt,
+        prompt_optimizer=optimizer,
+        resolution=resolution,
+        duration=duration,
+        callback_url=params.get("callbackUrl", ""),
+        image_url_field=image_url_field,
+    )
+
+
+def _resolve_aliases(
+    raw: Mapping[str, str], file_fields: Collection[str], settings: Settings
+) -> tuple[dict[str, str], set[str]]:
+    """``raw`` and ``file_fields`` with each image alias renamed to its field (when the
+    settings accept aliases); a non-empty value under the real name wins."""
     params = dict(raw)
     files = set(file_fields)
-    if settings.accept_image_aliases:
-        for alias, name in IMAGE_FIELD_ALIASES.items():
-            if alias in files and name not in files:
-                files.discard(alias)
-                files.add(name)
-            if alias in params:
-                value = params.pop(alias)
-                params.setdefault(name, value)
-                if params[name] == "":
-                    params[name] = value
-    known = set(RUN_FIELDS)
-    unknown = sorted((set(params) | files) - known)
-    if unknown and settings.unknown_fields == "reject":
+    if not settings.accept_image_aliases:
+        return params, files
+    for alias, name in IMAGE_FIELD_ALIASES.items():
+        if alias in files and name not in files:
+            files.discard(alias)
+            files.add(name)
+        if alias in params:
+            value = params.pop(alias)
+            params.setdefault(name, value)
+            if params[name] == "":
+                params[name] = value
+    return params, files
+
+
+def _reject_unknown(params: Mapping[str, str], files: Collection[str]) -> None:
+    """The error naming the first (in sorted order) field the model doesn't have."""
+    unknown = sorted((set(params) | set(files)) - set(RUN_FIELDS))
+    if unknown:
         raise ValidationError(
             f"Request parameter [{unknown[0]}] is not a parameter of "
             f"{MODEL_SLUG_OWNER}/{MODEL_SLUG_PROJECT}; expected: {', '.join(RUN_FIELDS)}"
         )
+
+
+_BOTH_IMAGES = (
+    "Request parameters [inputImageFirst] and [inputImageFirstUrl] were both given; "
+    "send one of them and leave the other empty"
+)
+
+
+def _image(params: Mapping[str, str], files: Collection[str]) -> tuple[str, str]:
+    """The first frame's URL (empty when it came as a file) and the field that carried
+    it. ``inputImageFirst`` may be a file or a URL; ``inputImageFirstUrl`` only a URL;
+    both may be given only as the same URL."""
     if "inputImageFirstUrl" in files:
         raise ValidationError(
             "Request parameter [inputImageFirstUrl] must be a URL; send the file as "
@@ -115,30 +158,37 @@ def parse_run_params(
     url = params.get("inputImageFirstUrl", "").strip()
     inline_url = "" if has_file else params.get("inputImageFirst", "").strip()
     if has_file and url:
-        raise ValidationError(
-            "Request parameters [inputImageFirst] and [inputImageFirstUrl] were both given; "
-            "send one of them and leave the other empty"
-        )
+        raise ValidationError(_BOTH_IMAGES)
     if inline_url and url and inline_url != url:
-        raise ValidationError(
-            "Request parameters [inputImageFirst] and [inputImageFirstUrl] were both given; "
-            "send one of them and leave the other empty"
-        )
+        raise ValidationError(_BOTH_IMAGES)
     image_url = url or inline_url
     if not has_file and not image_url:
         raise ValidationError("Request files [inputImageFirst] required")
+    return image_url, "inputImageFirstUrl" if url else "inputImageFirst"
 
+
+def _prompt(params: Mapping[str, str]) -> str:
     prompt = params.get("prompt", "")
     if len(prompt) > PROMPT_MAX_CHARS:
         raise ValidationError(
             f"Request parameter [prompt] must be at most {PROMPT_MAX_CHARS} characters; "
             f"got {len(prompt)}"
         )
+    return prompt
+
+
+def _prompt_optimizer(params: Mapping[str, str]) -> bool:
+    """``promptOptimizer`` (default true): true/1/yes or false/0/no, any case."""
     optimizer = (params.get("promptOptimizer", "") or "true").strip().lower()
     if optimizer not in _TRUE + _FALSE:
         raise ValidationError(
             f"Request parameter [promptOptimizer] must be true or false; got {optimizer!r}"
         )
+    return optimizer in _TRUE
+
+
+def _resolution_and_duration(params: Mapping[str, str]) -> tuple[str, str]:
+    """Each checked on its own, then together: 10 seconds only at 768P."""
     resolution = _choice(params, "resolution", RESOLUTIONS)
     duration = _duration(params)
     if resolution == "1080P" and duration != "6":
@@ -146,12 +196,4 @@ def parse_run_params(
             "Request parameter [duration] must be 6 when [resolution] is 1080P; "
             "10-second videos are 768P only"
         )
-    return RunParams(
-        image_url=image_url,
-        prompt=prompt,
-        prompt_optimizer=optimizer in _TRUE,
-        resolution=resolution,
-        duration=duration,
-        callback_url=params.get("callbackUrl", ""),
-        image_url_field="inputImageFirstUrl" if url else "inputImageFirst",
-    )
+    return resolution, duration
