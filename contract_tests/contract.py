@@ -1,6 +1,6 @@
 """The Wiro API contract as data: what every test checks against.
 
-Each value names its source as ``../shared/wiro-api.md`` does: [seed] the model page,
+Each value names its source as ``docs/wiro-api.md`` does: [seed] the model page,
 [docs] Wiro's documentation. The shapes come from the seed's example responses in
 ``mock_wiro_fixtures/seed/`` (golden data), not from any implementation.
 """

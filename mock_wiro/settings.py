@@ -1,6 +1,6 @@
 """Every assumption the fake makes, in one place.
 
-The contract (``shared/wiro-api.md``) marks what no public source settles with
+The contract (``docs/wiro-api.md``) marks what no public source settles with
 ``[A]``. Each such assumption is a named constant or a :class:`Settings` field
 here, documented, so it can be corrected in one place when the real API shows
 otherwise. Facts from the seed page or Wiro's docs are constants too, with their

@@ -2,7 +2,7 @@
 
 The task lifecycle itself (stage order, progress frames, cancel/kill states) is
 ``test_lifecycle.py``'s; here each endpoint's inputs, outputs and messages are
-checked against the contract (``shared/wiro-api.md``) and the seed's shapes.
+checked against the contract (``docs/wiro-api.md``) and the seed's shapes.
 Time moves only with ``backend.advance`` (manual clock); nothing sleeps.
 """
 

@@ -1,6 +1,6 @@
 """The fake's ``/v1`` API as an OpenAPI 3.1 document, served at ``GET /openapi.json``.
 
-It describes exactly what this fake answers (``shared/wiro-api.md`` is the contract it
+It describes exactly what this fake answers (``docs/wiro-api.md`` is the contract it
 implements): every ``/v1`` endpoint with the bodies it reads (JSON, multipart or
 url-encoded), the auth headers as security schemes, and each response: success shapes
 with the seed's string-typed fields, and the error envelope at HTTP 200 (a failed call),
@@ -55,7 +55,7 @@ _INFO: Final = {
     "numbers and timestamps are strings. Signature auth: `x-signature` is the "
     "lowercase hex of HMAC-SHA256(key = API key, message = API secret + x-nonce) "
     "[seed]; an API-key-only project sends `x-api-key` alone. The contract, with "
-    "the source of every fact, is shared/wiro-api.md.",
+    "the source of every fact, is docs/wiro-api.md.",
 }
 _TAGS: Final = [{"name": name} for name in ("Run", "Tasks", "Files", "Tools", "Meta")]
 
