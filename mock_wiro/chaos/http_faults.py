@@ -37,7 +37,7 @@ from fnmatch import fnmatchcase
 from typing import Any, Literal, cast, get_args
 
 from . import spec as check
-from .rules import Countdown, RuleBook, Verdict
+from .rules import Countdown, Counted, RuleBook, Verdict
 from .spec import SpecError
 
 __all__ = [
@@ -73,7 +73,7 @@ FaultError = SpecError
 
 
 @dataclass(eq=False)
-class FaultRule:
+class FaultRule(Counted):
     """One rule and its counters (``matched``: requests it drew for; ``hits``: applied)."""
 
     id: str
@@ -99,21 +99,6 @@ class FaultRule:
     def remaining(self) -> int | None:
         """What is left of ``times`` (None: a ``probability`` rule)."""
         return self.countdown.remaining
-
-    @property
-    def matched(self) -> int:
-        """Requests it drew for."""
-        return self.countdown.matched
-
-    @property
-    def hits(self) -> int:
-        """Requests it was applied to."""
-        return self.countdown.hits
-
-    @property
-    def active(self) -> bool:
-        """False once a ``times`` rule is used up."""
-        return self.countdown.active
 
     @property
     def held(self) -> int:

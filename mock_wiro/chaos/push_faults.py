@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
 from . import spec as check
-from .rules import Countdown, RuleBook, Verdict
+from .rules import Countdown, Counted, RuleBook, Verdict
 from .spec import SpecError
 
 __all__ = [
@@ -96,7 +96,7 @@ PushFaultError = SpecError
 
 
 @dataclass(eq=False)
-class PushFault:
+class PushFault(Counted):
     """One rule and its counters (``hits``: connections or tasks it has hit)."""
 
     id: str
@@ -120,16 +120,6 @@ class PushFault:
     def remaining(self) -> int:
         """What is left of ``times``."""
         return self.countdown.remaining or 0
-
-    @property
-    def hits(self) -> int:
-        """Connections or tasks it has hit."""
-        return self.countdown.hits
-
-    @property
-    def active(self) -> bool:
-        """False once used up."""
-        return self.countdown.active
 
     @property
     def close_reason(self) -> str:

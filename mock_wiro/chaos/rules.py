@@ -31,7 +31,15 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, Generic, Protocol, TypeVar
 
-__all__ = ["Countdown", "Rule", "RuleBook", "Verdict", "first_match", "miss_report"]
+__all__ = [
+    "Countdown",
+    "Counted",
+    "Rule",
+    "RuleBook",
+    "Verdict",
+    "first_match",
+    "miss_report",
+]
 
 Verdict = tuple[bool, str]
 """What a matcher answers: ``(True, "")``, or ``(False, why it did not match)``."""
@@ -71,6 +79,27 @@ class Countdown:
         if self.remaining is not None:
             self.remaining -= 1
         self.hits += 1
+
+
+class Counted:
+    """What a rule that carries its own :class:`Countdown` (``self.countdown``) reports."""
+
+    countdown: Countdown
+
+    @property
+    def matched(self) -> int:
+        """Requests it was tried on and matched."""
+        return self.countdown.matched
+
+    @property
+    def hits(self) -> int:
+        """Times it fired."""
+        return self.countdown.hits
+
+    @property
+    def active(self) -> bool:
+        """False once a counted rule is used up."""
+        return self.countdown.active
 
 
 @dataclass

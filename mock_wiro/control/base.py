@@ -80,8 +80,13 @@ def _task_json(task: Task) -> dict[str, Any]:
         detail = task_detail(task, b.files.url_for)
     return {
         **detail,
-        "events": [{"type": e.type, "time": e.time, "message": e.message} for e in task.events],
+        "events": events_json(task),
     }
+
+
+def events_json(task: Task) -> list[dict[str, Any]]:
+    """Every frame the task produced, as the control surface shows it."""
+    return [{"type": e.type, "time": e.time, "message": e.message} for e in task.events]
 
 
 @state.get("/health")

@@ -22,7 +22,7 @@ from flask.typing import ResponseReturnValue
 from ..chaos import spec
 from ..engine.models import Task
 from ..errors import ControlError, WiroError
-from .base import _task_json
+from .base import _task_json, events_json
 from .blueprint import WAIT_MAX_SECONDS, body, number, task, timeout
 from .fake import current_fake
 
@@ -43,7 +43,7 @@ def _task_state(found: Task) -> dict[str, Any]:
         "taskid": found.id,
         "status": found.status,
         "held_at": found.hold_at,
-        "events": [{"type": e.type, "time": e.time, "message": e.message} for e in found.events],
+        "events": events_json(found),
     }
 
 
