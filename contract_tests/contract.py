@@ -12,7 +12,12 @@ from typing import Any, Final
 
 from mock_wiro_fixtures import seed_response
 
-MODEL_RUN: Final = "Run/minimax/hailuo-2-3-fast"  # [seed]
+CLEAN_SLUGS: Final = ("minimax", "hailuo-2-3-fast")  # [seed] the Run path's slugs
+DISPLAY_SLUGS: Final = ("MiniMax", "hailuo-2.3-Fast")  # [seed] title, [clients] n8n's path
+MODEL_RUN: Final = "Run/{}/{}".format(*CLEAN_SLUGS)  # [seed]
+MODEL_RUN_DISPLAY: Final = "Run/{}/{}".format(*DISPLAY_SLUGS)  # [clients] must work too
+NO_MODEL_RUN: Final = "Run/no-such-owner/no-such-model-8412"
+URL_ERROR: Final = "Error parsing url."  # [docs] HTTP 404, code 0: a path naming nothing
 
 LIFECYCLE: Final = (  # [docs], in order; task_output repeats, task_error_full is optional
     "task_queue",
@@ -119,3 +124,29 @@ def check_like_seed(actual: dict[str, Any], seed: dict[str, Any], where: str) ->
                 f"{where}.{key}: {type_name(value)} {value!r:.60}, expected {type_name(example)}"
             )
     return problems
+
+
+# Tool/Detail, Tool/List, Tool/Explore [docs][clients] -------------------------------
+TOOL_STRINGS: Final = (  # strict: the five official clients read these as strings
+    "title",
+    "slugowner",
+    "slugproject",
+    "cleanslugowner",
+    "cleanslugproject",
+    "description",
+)
+TOOL_PRESENT: Final = ("categories", "dynamicprice", "inspire", "samples", "taskstat")
+"""Documented fields whose JSON type the docs leave open: present, any type (``categories``
+is an array, or, as in the seed's tasks, an array encoded as a string)."""
+PARAMETER_ITEM_FIELDS: Final = ("id", "type", "label", "required", "placeholder", "note")
+SELECT_OPTION_FIELDS: Final = ("label", "value")
+SELECT_VALUES: Final = {"resolution": {"768P", "1080P"}, "duration": {"6", "10"}}  # [seed]
+TOOL_LIST_FIELDS: Final = ("result", "errors", "total", "tool")
+EXPLORE_FIELDS: Final = ("id", "title", "tools")
+NONSENSE_SEARCH: Final = "zqxwvjkq-no-such-model-8412"
+
+# Settled by recording (the suite's findings): what the real API did [A] ---------------
+HD_LONG_OUTCOMES: Final = ("fallback", "reject")
+"""1080P with 10 s: run as 6 s, or refused at Run with code 0 (``Settings.hd_long_duration``)."""
+NONCE_OUTCOMES: Final = ("accepted", "rejected")
+"""A nonce used twice: the second call accepted, or 401 (``Settings.reject_reused_nonce``)."""

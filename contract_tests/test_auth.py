@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-from .conftest import Target
-from .contract import NOT_FOUNDED, NOT_VALID, SIGNATURE_REQUIRED
+from .conftest import Finding, Target
+from .contract import NO_TASK, NONCE_OUTCOMES, NOT_FOUNDED, NOT_VALID, SIGNATURE_REQUIRED
 from .wire import Api, fresh_nonce, sign
 
 LIST = "Task/List"
@@ -103,3 +103,29 @@ def test_api_key_only_project(apikey_api: Api) -> None:
 def test_target_is_configured(target: Target) -> None:
     assert target.base_url.endswith("/v1")
     assert target.socket_url.startswith(("ws://", "wss://"))
+
+
+def test_reused_nonce(api: Api, target: Target, finding: Finding) -> None:
+    """One nonce sent twice (the seed's curl flow and the n8n node reuse one nonce [seed]
+    [clients]; Wiro-Docs claims replay protection [docs]): the first call is accepted,
+    the second is accepted or refused with the documented 401. Against the real API the
+    outcome is recorded (``Settings.reject_reused_nonce``); on the fake it must be the
+    configured one. Free: Task/Detail of a task that does not exist."""
+    if not api.api_secret:
+        pytest.skip("the main project is API-key-only")
+    headers = api.headers(fresh_nonce())
+    bogus = {"taskid": "1"}
+    first = api.post("Task/Detail", bogus, headers=headers)
+    assert first.status_code == 200, (first.status_code, first.text[:300])
+    assert [(e["code"], e["message"]) for e in first.json()["errors"]] == [(1, NO_TASK)]
+    second = api.post("Task/Detail", bogus, headers=headers)
+    outcome = "rejected" if second.status_code == 401 else "accepted"
+    finding("reused_nonce", outcome)
+    expected = target.expect.get("reused_nonce")
+    assert outcome == expected or expected is None, (outcome, expected, second.text[:300])
+    assert outcome in NONCE_OUTCOMES
+    if outcome == "rejected":
+        errors = [(e.get("code"), e.get("message")) for e in second.json()["errors"]]
+        assert errors == [(0, NOT_VALID)], errors
+    else:
+        assert second.json() == first.json(), second.text[:300]

@@ -3,7 +3,9 @@
 What a Run answers when it is accepted (the seed's shape), which requests it must
 refuse and with which documented message, and that a refused Run creates no task.
 Messages the docs do not give ([A]: a value outside an allowed set, 1080P with 10 s)
-are checked only against the documented error envelope.
+are checked only against the documented error envelope. Issue 17's rules: file parameters
+as JSON arrays [clients], the display-slug path [clients], and 1080P with 10 s (refused,
+or run as 6 s: recorded as a finding).
 """
 
 from __future__ import annotations
@@ -17,9 +19,26 @@ import requests
 
 from mock_wiro_fixtures import image_bytes
 
-from .conftest import IMAGE, Control, Observed, Target, poll_until_terminal
-from .contract import FILES_REQUIRED, MODEL_RUN, NOT_A_NUMBER, SEED_RUN
-from .wire import Api
+from .conftest import (
+    IMAGE,
+    Control,
+    Finding,
+    Observed,
+    Target,
+    fake_gap,
+    poll_until_terminal,
+)
+from .contract import (
+    FILES_REQUIRED,
+    HD_LONG_OUTCOMES,
+    MODEL_RUN,
+    MODEL_RUN_DISPLAY,
+    NO_MODEL_RUN,
+    NOT_A_NUMBER,
+    SEED_RUN,
+    URL_ERROR,
+)
+from .wire import Api, mp4_seconds
 
 LIST = "Task/List"
 LIST_PAGE = {"start": "0", "limit": "50"}
@@ -132,9 +151,8 @@ DOCUMENTED_REFUSALS: dict[str, tuple[RunRequest, str]] = {
 UNDOCUMENTED_REFUSALS: dict[str, RunRequest] = {
     # [seed] resolution is 768P or 1080P; the message for another value is [A].
     "resolution-720P": with_image(resolution="720P"),
-    # [minimax][docs] 10 s only at 768P; the message is [A].
-    "1080P-10s": with_image(resolution="1080P", duration="10"),
 }
+# 1080P with 10 s may be refused or run as 6 s: test_1080p_10s_falls_back_or_is_refused.
 
 ALL_REFUSALS: dict[str, RunRequest] = {
     **{case: build for case, (build, _) in DOCUMENTED_REFUSALS.items()},
@@ -198,3 +216,124 @@ def test_refused_run_leaves_no_task_in_the_fake(api: Api, control: Control, case
     before = len(control.get("tasks")["tasks"])
     refusal(api.post(MODEL_RUN, **ALL_REFUSALS[case]()))
     assert len(control.get("tasks")["tasks"]) == before
+
+
+# ----------------------------------------------------------------- issue 17: arrays
+def json_run(**image: Any) -> dict[str, Any]:
+    """A JSON Run [docs] with the seed's other fields and ``image`` as the image fields."""
+    return {"prompt": "the sea moves slowly", "resolution": "768P", "duration": "6", **image}
+
+
+def multipart_twice() -> dict[str, Any]:
+    """A multipart Run with the image file part ``inputImageFirst`` repeated."""
+    part = (IMAGE, image_bytes(IMAGE), "application/octet-stream")
+    fields = [(k, (None, v.encode(), None)) for k, v in SEED_FIELDS.items()]
+    return {"files": [*fields, ("inputImageFirst", part), ("inputImageFirst", part)]}
+
+
+@fake_gap("a JSON array in a file parameter is refused")
+@pytest.mark.spends(1)
+def test_run_takes_an_image_array_of_one(api: Api, target: Target) -> None:
+    """``{"inputImage": ["<url>"]}``, as the official WiroKit SDKs send it [clients], is
+    taken like the string: the task runs to success."""
+    run = api.ok(MODEL_RUN, json_run(inputImage=[SEED_SAMPLE_URL]))
+    check_run_envelope(run)
+    final = poll_until_terminal(api, run["taskid"], target)[-1]
+    assert final["status"] == "task_postprocess_end", final["status"]
+    assert final["pexit"] == "0", (final["pexit"], final["debugerror"])
+
+
+@fake_gap("an empty array is refused as a non-string, not as a missing image")
+def test_run_with_an_empty_image_array_has_no_image(api: Api) -> None:
+    """``inputImage: []`` means absent: the Run has no image and is refused, code 0, with a
+    "required" message [docs]. Free: a Run without an image cannot make a task."""
+    before = listing(api)
+    pairs = refusal(api.post(MODEL_RUN, json_run(inputImage=[])))
+    assert len(pairs) == 1 and pairs[0][0] == 0, pairs
+    assert "required" in pairs[0][1].lower(), pairs
+    assert_no_task_created(api, before)
+
+
+ARRAY_REFUSALS: dict[str, RunRequest] = {
+    "json-array-of-two": lambda: {
+        "json_body": json_run(inputImage=[SEED_SAMPLE_URL, SEED_SAMPLE_URL])
+    },
+    "json-array-of-a-number": lambda: {"json_body": json_run(inputImage=[1])},
+    "json-array-of-an-object": lambda: {"json_body": json_run(inputImage=[{"url": "x"}])},
+    "json-nested-array": lambda: {"json_body": json_run(inputImage=[[SEED_SAMPLE_URL]])},
+    "multipart-repeated-key": multipart_twice,
+}
+
+
+@pytest.mark.spends(1)
+@pytest.mark.parametrize(
+    "case",
+    [
+        pytest.param(c, marks=fake_gap("a repeated multipart image part is taken"))
+        if c == "multipart-repeated-key"
+        else c
+        for c in ARRAY_REFUSALS
+    ],
+)
+def test_run_refuses_more_than_one_image(api: Api, case: str) -> None:
+    """The model takes one first frame: two (a JSON array of two, a repeated multipart
+    part) or an array of non-strings is refused, code 0 [A]. (Declared ``spends(1)``: a
+    server that accepted one would make a task.)"""
+    before = listing(api)
+    pairs = refusal(api.post(MODEL_RUN, **ARRAY_REFUSALS[case]()))
+    assert all(code == 0 for code, _ in pairs), pairs
+    assert_no_task_created(api, before)
+
+
+# ----------------------------------------------------------------- issue 17: paths
+@fake_gap("Run/MiniMax/hailuo-2.3-Fast answers 404")
+@pytest.mark.spends(1)
+def test_run_at_the_display_slug_path(api: Api, target: Target) -> None:
+    """``Run/MiniMax/hailuo-2.3-Fast`` (the n8n node's path) works like the clean one
+    [clients]: a task is made and runs to success."""
+    run = api.ok(MODEL_RUN_DISPLAY, json_run(inputImageFirstUrl=SEED_SAMPLE_URL))
+    check_run_envelope(run)
+    final = poll_until_terminal(api, run["taskid"], target)[-1]
+    assert final["status"] == "task_postprocess_end", final["status"]
+    assert final["pexit"] == "0", (final["pexit"], final["debugerror"])
+
+
+def test_run_at_a_slug_naming_no_model(api: Api) -> None:
+    """A Run path naming no model is the documented 404, code 0 ``Error parsing url.``
+    [docs]. Free: there is no model to run."""
+    response = api.post(NO_MODEL_RUN, json_run(inputImageFirstUrl=SEED_SAMPLE_URL))
+    assert response.status_code == 404, (response.status_code, response.text[:300])
+    body = response.json()
+    assert body["result"] is False, body
+    assert [(e["code"], e["message"]) for e in body["errors"]] == [(0, URL_ERROR)], body
+
+
+# ----------------------------------------------------------------- issue 17: 1080P + 10 s
+@pytest.mark.spends(1)
+def test_1080p_10s_falls_back_or_is_refused(api: Api, target: Target, finding: Finding) -> None:
+    """1080P with 10 s (10 s is 768P only [minimax][docs]) is either refused at Run with
+    code 0 ("reject") or run as a 6 s video ("fallback", as the n8n node says [clients]).
+    Against the real API the outcome is recorded (``Settings.hd_long_duration``); on the
+    fake it must be the configured one. A refusal is free; a fallback costs one task."""
+    before = listing(api)
+    response = api.post(MODEL_RUN, **with_image(resolution="1080P", duration="10")())
+    body = response.json()
+    outcome = "fallback" if isinstance(body, dict) and body.get("result") is True else "reject"
+    finding("hd_long_duration", outcome)
+    expected = target.expect.get("hd_long_duration")
+    assert outcome == expected or expected is None, (outcome, expected, body)
+    assert outcome in HD_LONG_OUTCOMES
+    if outcome == "reject":
+        pairs = refusal(response)
+        assert all(code == 0 for code, _ in pairs), pairs
+        assert_no_task_created(api, before)
+        return
+    check_run_envelope(body)
+    final = poll_until_terminal(api, body["taskid"], target)[-1]
+    assert final["status"] == "task_postprocess_end", final["status"]
+    assert final["pexit"] == "0", (final["pexit"], final["debugerror"])
+    for output in final["outputs"]:
+        video = requests.get(output["url"], timeout=min(300.0, target.task_timeout))
+        assert video.status_code == 200, (output["url"], video.status_code)
+        seconds = mp4_seconds(video.content)
+        assert 5.0 <= seconds <= 7.5, f"a fallback should run 6 s, the video is {seconds:.2f} s"

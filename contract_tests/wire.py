@@ -12,7 +12,7 @@ import itertools
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ __all__ = [
     "Recorder",
     "SocketResult",
     "mp4_boxes",
+    "mp4_seconds",
     "read_frames",
     "sign",
 ]
@@ -121,7 +122,7 @@ class Api:
         json_body: Mapping[str, Any] | None = None,
         *,
         data: Mapping[str, str] | None = None,
-        files: Mapping[str, Any] | None = None,
+        files: Mapping[str, Any] | Sequence[tuple[str, Any]] | None = None,
         headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         """POST ``path`` (relative to the base URL) with auth headers unless ``headers``."""
@@ -140,7 +141,8 @@ class Api:
             body = response.text[:2000]
         sent = {**(json_body or {}), **(data or {})}
         if files:
-            sent["files"] = {k: {"name": v[0], "bytes": len(v[1])} for k, v in files.items()}
+            parts = files.items() if isinstance(files, Mapping) else files
+            sent["files"] = [{"key": k, "name": v[0], "bytes": len(v[1] or b"")} for k, v in parts]
         self.recorder.record(
             "http", path=path, request=sent, status=response.status_code, response=body
         )
@@ -243,3 +245,28 @@ def mp4_boxes(data: bytes) -> Iterator[tuple[str, int]]:
         assert size >= header and offset + size <= len(data), f"box {kind!r} overruns the file"
         yield kind, size
         offset += size
+
+
+def mp4_seconds(data: bytes) -> float:
+    """The movie's duration in seconds, from ``moov/mvhd`` (version 0 or 1)."""
+    offset = 0
+    for kind, size in mp4_boxes(data):
+        if kind == "moov":
+            inner = data[offset + 8 : offset + size]
+            at = 0
+            while at + 8 <= len(inner):
+                box = int.from_bytes(inner[at : at + 4], "big")
+                if inner[at + 4 : at + 8] == b"mvhd":
+                    body = inner[at + 8 : at + box]
+                    if body[0] == 1:
+                        scale = int.from_bytes(body[20:24], "big")
+                        length = int.from_bytes(body[24:32], "big")
+                    else:
+                        scale = int.from_bytes(body[12:16], "big")
+                        length = int.from_bytes(body[16:20], "big")
+                    return length / scale
+                if box < 8:
+                    break
+                at += box
+        offset += size
+    raise AssertionError("no moov/mvhd box: not a playable MP4")

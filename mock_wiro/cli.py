@@ -110,7 +110,15 @@ def _add_behaviour_options(serve: argparse.ArgumentParser) -> None:
         "--strict",
         action="store_true",
         default=_env("MOCK_WIRO_STRICT") in ("1", "true", "yes"),
-        help="MOCK_WIRO_STRICT=1: bare-hex signatures only, reused nonces rejected",
+        help="MOCK_WIRO_STRICT=1: bare-hex signatures only (the seed's labelled openssl "
+        "line is refused)",
+    )
+    serve.add_argument(
+        "--reject-reused-nonces",
+        action="store_true",
+        default=_env("MOCK_WIRO_REJECT_REUSED_NONCES") in ("1", "true", "yes"),
+        help="MOCK_WIRO_REJECT_REUSED_NONCES=1: a nonce a project already used is refused "
+        "(off by default: the seed and the n8n node reuse one nonce)",
     )
     serve.add_argument(
         "--external-urls",
@@ -180,6 +188,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         socket_replay=args.socket_replay,
         callback_attempts=max(1, args.callback_attempts),
         callback_timeout=args.callback_timeout,
+        reject_reused_nonce=args.reject_reused_nonces,
         admin_token=args.admin_token
         or (None if is_loopback(args.host) else secrets.token_urlsafe(24)),
     )

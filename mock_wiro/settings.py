@@ -153,8 +153,13 @@ class Settings:
     """[A] Accept ``x-signature: SHA2-256(stdin)= <hex>`` (the seed's openssl
     recipe puts the whole line in the header) as well as bare hex."""
     reject_reused_nonce: bool = False
-    """[A] Reject a nonce already used by the same project (the seed's own curl
-    flow reuses one nonce, so this is off by default)."""
+    """[A] Reject a nonce already used by the same project (``--reject-reused-nonces``,
+    ``MOCK_WIRO_REJECT_REUSED_NONCES=1``). Off by default, and apart from ``strict()``,
+    because the evidence points both ways: the seed's own curl flow reuses one nonce for
+    every call, the official n8n node signs once and reuses its (seconds) nonce for every
+    poll, and second-resolution nonces collide whenever two calls fall in one second
+    [seed][clients]; Wiro-Docs claims replay protection [docs]. The contract suite's
+    ``test_reused_nonce`` records what the real API does."""
     external_url_policy: ExternalUrlPolicy = "placeholder"
     """[A] What an image URL that is not one of the fake's own files does. The
     fake never fetches the internet. ``placeholder``: treated as a valid 1280x720
@@ -190,5 +195,6 @@ class Settings:
     generates one unless given."""
 
     def strict(self) -> Settings:
-        """The strict variant: bare-hex signatures only, reused nonces rejected."""
-        return replace(self, accept_labelled_signature=False, reject_reused_nonce=True)
+        """The strict variant: bare-hex signatures only. (Rejecting reused nonces is its
+        own setting, ``reject_reused_nonce``: real clients reuse them.)"""
+        return replace(self, accept_labelled_signature=False)

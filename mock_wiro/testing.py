@@ -27,7 +27,7 @@ def signed_headers(project: Project, nonce: str | None = None) -> dict[str, str]
     millisecond nonce unless given; no signature for an ``apikey`` project)."""
     headers = {"x-api-key": project.api_key}
     if project.auth_mode == "signature":
-        nonce = nonce or str(next(_nonces))  # fresh and increasing: strict mode accepts it
+        nonce = nonce or str(next(_nonces))  # fresh, increasing: never a reused nonce
         headers["x-nonce"] = nonce
         headers["x-signature"] = sign(project.api_key, project.api_secret, nonce)
     return headers

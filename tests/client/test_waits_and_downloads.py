@@ -166,18 +166,18 @@ def test_token_lookup_of_a_bare_id_keeps_the_deadline(
 
 # ------------------------------------------------------------------ 3: shared nonces
 @pytest.fixture(scope="module")
-def strict() -> Iterator[MockWiroServer]:
-    """A fake that refuses a nonce its project has seen before."""
-    with MockWiroServer(Settings(clock_mode="manual").strict()) as server:
+def no_reuse() -> Iterator[MockWiroServer]:
+    """A fake that refuses a nonce its project has seen before (``reject_reused_nonce``)."""
+    with MockWiroServer(Settings(clock_mode="manual", reject_reused_nonce=True)) as server:
         yield server
 
 
-def test_clients_of_one_project_never_reuse_a_nonce(strict: MockWiroServer) -> None:
-    assert strict.backend.settings.reject_reused_nonce
-    project = strict.create_project()
-    clients = [make_client(strict, project) for _ in range(4)]
+def test_clients_of_one_project_never_reuse_a_nonce(no_reuse: MockWiroServer) -> None:
+    assert no_reuse.backend.settings.reject_reused_nonce
+    project = no_reuse.create_project()
+    clients = [make_client(no_reuse, project) for _ in range(4)]
     start = threading.Barrier(len(clients))
-    since = strict.journal.last_seq
+    since = no_reuse.journal.last_seq
 
     def calls(client: Client) -> list[Exception]:
         start.wait(timeout=BOUND)
@@ -194,7 +194,7 @@ def test_clients_of_one_project_never_reuse_a_nonce(strict: MockWiroServer) -> N
     for made in clients:
         made.close()
     assert errors == []
-    statuses = [e.get("status") for e in strict.journal.entries("request", since=since)]
+    statuses = [e.get("status") for e in no_reuse.journal.entries("request", since=since)]
     assert statuses == [200] * 200
 
 

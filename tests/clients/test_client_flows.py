@@ -389,7 +389,6 @@ def strict_fake() -> Iterator[MockWiroServer]:
         yield server
 
 
-@finding(6, "the strict fake refuses n8n's one nonce reused for every poll")
 def test_finding6_n8n_nonce_reuse_under_strict(strict_fake: MockWiroServer) -> None:
     project = strict_fake.create_project(balance=1000)
     url = Api(strict_fake.base_url, MsMonotonic(project)).upload()

@@ -7,6 +7,7 @@ Every run here is a real ``pytest contract_tests`` subprocess.
 
 from __future__ import annotations
 
+import dataclasses
 import http.server
 import json
 import os
@@ -133,6 +134,7 @@ def test_suite_passes_against_a_separate_serve_as_a_real_target(tmp_path: Path) 
                     WIRO_CALLBACK_READ_URL=read_url,
                     WIRO_TASK_TIMEOUT="120",
                     WIRO_POLL_INTERVAL="0.05",
+                    WIRO_FAKE_GAPS="1",
                 )
             )
     finally:
@@ -157,6 +159,7 @@ def test_suite_without_spending_runs_no_task(tmp_path: Path) -> None:
             WIRO_BASE_URL=server.base_url,
             WIRO_API_KEY=project.api_key,
             WIRO_API_SECRET=project.api_secret,
+            WIRO_FAKE_GAPS="1",
         )
         result = run_suite(env)
         assert result.returncode == 0, result.stdout[-3000:]
@@ -212,6 +215,17 @@ def postprocess_end_before_task_end(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(mock_wiro.engine.lifecycle, "SUCCESS_TAIL", tuple(tail[s] for s in order))
 
 
+def reused_nonce_rejected(mp: pytest.MonkeyPatch) -> None:
+    """The fake rejects a reused nonce though its settings say it accepts them."""
+    real_init = mock_wiro.engine.auth.Authenticator.__init__
+
+    def init(self: Any, ctx: Any) -> None:
+        real_init(self, ctx)
+        self.settings = dataclasses.replace(self.settings, reject_reused_nonce=True)
+
+    mp.setattr(mock_wiro.engine.auth.Authenticator, "__init__", init)
+
+
 MUTANTS: dict[str, tuple[Mutation, str]] = {
     "accept_any_signature": (accept_any_signature, "test_auth.py::test_wrong_signature"),
     "cancel_stops_running_tasks": (
@@ -219,6 +233,7 @@ MUTANTS: dict[str, tuple[Mutation, str]] = {
         "test_cancel_kill.py::test_cancel_refused_once_running",
     ),
     "numeric_ids": (numeric_ids, "test_detail.py::test_detail_fields_like_seed"),
+    "reused_nonce_rejected": (reused_nonce_rejected, "test_auth.py::test_reused_nonce"),
     "skip_preprocess_start": (
         skip_preprocess_start,
         "test_lifecycle.py::test_lifecycle_via_socket",
@@ -291,7 +306,13 @@ def test_record_saves_scrubbed_responses_and_frames(tmp_path: Path) -> None:
             entry = json.loads(line)
             kinds.add(entry["kind"])
             assert "socketaccesstoken" not in json.dumps(entry) or "<scrubbed" in line
-    assert kinds == {"http", "frame"}
+    assert kinds == {"http", "frame", "finding"}
+    nonce = record / "contract_tests_test_auth.py__test_reused_nonce.jsonl"
+    found = [json.loads(line) for line in nonce.read_text(encoding="utf-8").splitlines()]
+    assert [(e["rule"], e["outcome"]) for e in found if e["kind"] == "finding"] == [
+        ("reused_nonce", "accepted")
+    ]
+    assert "reused_nonce = accepted" in result.stdout  # the end-of-run "wiro findings"
 
 
 def test_the_suite_is_independent_of_the_implementations() -> None:

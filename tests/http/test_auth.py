@@ -94,8 +94,22 @@ def own() -> Iterator[MockWiroServer]:
 
 @pytest.fixture(scope="module")
 def strict() -> Iterator[MockWiroServer]:
-    """A fake in strict mode: bare hex only, reused nonces rejected."""
+    """A fake in strict mode: bare hex only (reused nonces still accepted)."""
     with MockWiroServer(Settings(clock_mode="manual").strict()) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def no_reuse() -> Iterator[MockWiroServer]:
+    """A fake rejecting reused nonces (``reject_reused_nonce``), labelled lines accepted."""
+    with MockWiroServer(Settings(clock_mode="manual", reject_reused_nonce=True)) as srv:
+        yield srv
+
+
+@pytest.fixture(scope="module")
+def strict_no_reuse() -> Iterator[MockWiroServer]:
+    """Both: bare hex only, and reused nonces rejected."""
+    with MockWiroServer(Settings(clock_mode="manual", reject_reused_nonce=True).strict()) as srv:
         yield srv
 
 
@@ -340,41 +354,57 @@ def test_nonce_may_be_seconds_milliseconds_or_any_integer(
 
 
 def test_strict_settings_are_the_strict_variant() -> None:
+    """``strict()`` means bare-hex signatures only; nonce reuse is its own setting."""
     settings = Settings().strict()
-    assert settings.reject_reused_nonce is True
     assert settings.accept_labelled_signature is False
+    assert settings.reject_reused_nonce is False
     defaults = Settings()
     assert defaults.reject_reused_nonce is False and defaults.accept_labelled_signature is True
+    both = Settings(reject_reused_nonce=True).strict()
+    assert both.reject_reused_nonce is True and both.accept_labelled_signature is False
 
 
-def test_strict_rejects_a_reused_nonce(strict: MockWiroServer) -> None:
+def test_strict_accepts_a_reused_nonce(strict: MockWiroServer) -> None:
+    """``--strict`` alone does not reject reuse: the n8n node signs once and reuses its
+    (seconds) nonce for every poll [clients]."""
     project = strict.backend.create_project()
     headers = signed(project, "1734513807")
-    assert_accepted(detail_unknown(strict, headers))
-    assert_401(detail_unknown(strict, headers), NOT_VALID)
-    assert_401(detail_unknown(strict, headers), NOT_VALID)
-    assert_accepted(detail_unknown(strict, signed(project, "1734513808")))
-    # the strict equivalent built from make_server's keywords behaves the same
-    with make_server(
-        clock_mode="manual", reject_reused_nonce=True, accept_labelled_signature=False
-    ) as other:
-        p = other.backend.create_project()
+    for _ in range(3):
+        assert_accepted(detail_unknown(strict, headers))
+
+
+def test_reject_reused_nonce_refuses_a_reused_nonce(no_reuse: MockWiroServer) -> None:
+    project = no_reuse.backend.create_project()
+    headers = signed(project, "1734513807")
+    assert_accepted(detail_unknown(no_reuse, headers))
+    assert_401(detail_unknown(no_reuse, headers), NOT_VALID)
+    assert_401(detail_unknown(no_reuse, headers), NOT_VALID)
+    assert_accepted(detail_unknown(no_reuse, signed(project, "1734513808")))
+    # a labelled line is still accepted (that is --strict's), but its nonce is spent too
+    other = signed(project, "1734513809")
+    labelled = other | {"x-signature": "SHA2-256(stdin)= " + other["x-signature"]}
+    assert_accepted(detail_unknown(no_reuse, labelled))
+    assert_401(detail_unknown(no_reuse, other), NOT_VALID)
+    # the same built from make_server's keywords behaves the same
+    with make_server(clock_mode="manual", reject_reused_nonce=True) as server:
+        p = server.backend.create_project()
         h = signed(p, "7")
-        assert_accepted(detail_unknown(other, h))
-        assert_401(detail_unknown(other, h), NOT_VALID)
+        assert_accepted(detail_unknown(server, h))
+        assert_401(detail_unknown(server, h), NOT_VALID)
 
 
-def test_strict_rejected_attempts_do_not_burn_the_nonce(strict: MockWiroServer) -> None:
-    """A wrong or labelled signature fails before the nonce is recorded, so the same nonce
-    still works with the right bare-hex signature."""
-    project = strict.backend.create_project()
+def test_rejected_attempts_do_not_burn_the_nonce(strict_no_reuse: MockWiroServer) -> None:
+    """A wrong or (strict) labelled signature fails before the nonce is recorded, so the
+    same nonce still works with the right bare-hex signature."""
+    server = strict_no_reuse
+    project = server.backend.create_project()
     nonce = "1734513900"
     right = signed(project, nonce)
-    assert_401(detail_unknown(strict, right | {"x-signature": "0" * 64}), NOT_VALID)
+    assert_401(detail_unknown(server, right | {"x-signature": "0" * 64}), NOT_VALID)
     labelled = right | {"x-signature": "SHA2-256(stdin)= " + right["x-signature"]}
-    assert_401(detail_unknown(strict, labelled), NOT_VALID)
-    assert_accepted(detail_unknown(strict, right))
-    assert_401(detail_unknown(strict, right), NOT_VALID)
+    assert_401(detail_unknown(server, labelled), NOT_VALID)
+    assert_accepted(detail_unknown(server, right))
+    assert_401(detail_unknown(server, right), NOT_VALID)
 
 
 @pytest.mark.parametrize("vector", VECTORS, ids=VECTOR_IDS)
@@ -384,8 +414,8 @@ def test_strict_accepts_bare_hex_only(strict: MockWiroServer, vector: SignatureV
     for line in (vector.openssl_line, "(stdin)= " + vector.signature):
         assert_401(detail_unknown(strict, base | {"x-signature": line}), NOT_VALID)
     bare = base | {"x-signature": vector.signature}
-    assert_accepted(detail_unknown(strict, bare))  # each vector's (key, nonce) is unique
-    assert_401(detail_unknown(strict, bare), NOT_VALID)
+    assert_accepted(detail_unknown(strict, bare))
+    assert_accepted(detail_unknown(strict, bare))  # strict alone accepts a reused nonce
 
 
 # ---------------------------------------------------------------- constant-time comparison
@@ -531,3 +561,35 @@ def test_unknown_path_is_404_even_without_auth(
         "result": False,
         "errors": [{"code": 0, "message": "Error parsing url."}],
     }
+
+
+# ---------------------------------------------------------------- the serve flags
+@pytest.mark.parametrize(
+    ("argv", "env", "labelled", "reuse_rejected"),
+    [
+        ([], {}, True, False),
+        (["--strict"], {}, False, False),
+        (["--reject-reused-nonces"], {}, True, True),
+        (["--strict", "--reject-reused-nonces"], {}, False, True),
+        ([], {"MOCK_WIRO_STRICT": "1"}, False, False),
+        ([], {"MOCK_WIRO_REJECT_REUSED_NONCES": "1"}, True, True),
+    ],
+)
+def test_serve_flags_keep_nonce_reuse_apart_from_strict(
+    monkeypatch: pytest.MonkeyPatch,
+    argv: list[str],
+    env: dict[str, str],
+    labelled: bool,
+    reuse_rejected: bool,
+) -> None:
+    """``--strict`` is bare-hex signatures only; ``--reject-reused-nonces`` (or its
+    variable) alone turns on the nonce rule."""
+    from mock_wiro import cli
+
+    for name in ("MOCK_WIRO_STRICT", "MOCK_WIRO_REJECT_REUSED_NONCES"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings = cli._settings(cli.build_parser().parse_args(["serve", *argv]))
+    assert settings.accept_labelled_signature is labelled
+    assert settings.reject_reused_nonce is reuse_rejected

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 
 import pytest
 
@@ -35,3 +38,30 @@ def test_there_are_examples() -> None:
 @pytest.mark.parametrize(("where", "code"), examples(), ids=[w for w, _ in examples()])
 def test_example_runs(where: str, code: str) -> None:
     exec(compile(code, where, "exec"), {"__name__": f"docs_example_{where}"})
+
+
+def _serve_help_options() -> set[str]:
+    """The options ``mock-wiro serve --help`` lists."""
+    shown = subprocess.run(
+        [sys.executable, "-m", "mock_wiro", "serve", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "COLUMNS": "200"},
+    ).stdout
+    return set(re.findall(r"(?<![\w-])(--[a-z][a-z-]+)", shown)) - {"--help"}
+
+
+def test_readme_serve_table_matches_help() -> None:
+    """Every ``mock-wiro serve`` option is in README's table and its usage block, and
+    neither names an option ``--help`` lacks."""
+    text = README.read_text()
+    section = text[text.index("## `mock-wiro serve`") :]
+    section = section[: section.index("\n## ", 1)]
+    usage_block = section[section.index("```") : section.index("```", section.index("```") + 3)]
+    rows = re.findall(r"^\| (`--[^|]*)\|", section, re.M)
+    in_table = {o for cell in rows for o in re.findall(r"`(--[a-z-]+)`", cell)}
+    usage = set(re.findall(r"(--[a-z][a-z-]+)", usage_block))
+    options = _serve_help_options()
+    assert in_table == options, (sorted(options - in_table), sorted(in_table - options))
+    assert usage == options, (sorted(options - usage), sorted(usage - options))

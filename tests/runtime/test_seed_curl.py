@@ -333,7 +333,8 @@ def test_seed_cancel_and_kill_on_the_manual_clock(
 
 
 def test_seed_signature_under_strict(serve: Callable[..., Served], tmp_path: Path) -> None:
-    """``--strict``: the seed's labelled openssl line is refused, the bare hex accepted once."""
+    """``--strict``: the seed's labelled openssl line is refused, the bare hex accepted, and
+    (nonce reuse being its own flag) accepted again with the same nonce."""
     served = serve("--api-key", KEY, "--api-secret", SECRET, "--clock", "manual", "--strict")
     shell = authenticate_like_the_seed(tmp_path)
     detail = detail_command(served.rest, "no-such-token")
@@ -346,7 +347,24 @@ def test_seed_signature_under_strict(serve: Callable[..., Served], tmp_path: Pat
         assert shell.json(detail) == not_valid  # labelled (OpenSSL >= 1.1)
     bare = 'export SIGNATURE="${SIGNATURE##*= }"\n'
     assert shell.json(bare + detail) == no_task
-    assert shell.json(bare + detail) == not_valid  # the nonce is spent
+    assert shell.json(bare + detail) == no_task  # --strict alone: a reused nonce passes
+
+
+def test_seed_flow_under_reject_reused_nonces(serve: Callable[..., Served], tmp_path: Path) -> None:
+    """``--reject-reused-nonces``: the seed's labelled line passes once; the seed's flow,
+    which reuses its NONCE for every call, is refused from the second call on."""
+    served = serve(
+        "--api-key", KEY, "--api-secret", SECRET, "--clock", "manual", "--reject-reused-nonces"
+    )
+    shell = authenticate_like_the_seed(tmp_path)
+    detail = detail_command(served.rest, "no-such-token")
+    no_task = {"result": False, "errors": [{"code": 1, "message": "There is no task yet."}]}
+    not_valid = {
+        "result": False,
+        "errors": [{"code": 0, "message": "Project authorization is not valid."}],
+    }
+    assert shell.json(detail) == no_task
+    assert shell.json(detail) == not_valid  # the nonce is spent
 
 
 def test_seed_flow_with_a_wrong_secret_is_refused(
