@@ -1,11 +1,10 @@
-"""Regression tests for what the final review found in scenarios, faults and in-process mode."""
+"""Regression tests for what the final review found in scenarios and faults."""
 
 from __future__ import annotations
 
 import threading
 
 import pytest
-import requests
 
 from mock_wiro.chaos.scenarios import Scenario
 from mock_wiro.server import MockWiroServer
@@ -65,22 +64,3 @@ def test_clearing_faults_frees_a_held_request() -> None:
         server.wait_for(lambda e: e.kind == "fault")  # the request is being held
         server.clear_faults()
         assert done.wait(timeout=10)  # freed at once, not after the hang's 300 s
-
-
-def test_in_process_mode_unpatches_requests_even_if_closing_fails(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from mock_wiro.engine.backend import Backend
-    from mock_wiro.inprocess import intercept
-
-    real_close = Backend.close
-
-    def failing_close(self: Backend) -> None:
-        real_close(self)
-        raise RuntimeError("close failed")
-
-    monkeypatch.setattr(Backend, "close", failing_close)
-    send_before = requests.adapters.HTTPAdapter.send
-    with pytest.raises(RuntimeError, match="close failed"), intercept():
-        pass
-    assert requests.adapters.HTTPAdapter.send is send_before

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import os
 import pty
-import select
 import subprocess
+import threading
 from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
@@ -247,37 +247,55 @@ def test_download_and_list(fast_fake: MockWiroServer, tmp_path: Path) -> None:
     assert listed.stdout.split() == [answer["id"], "task_postprocess_end"]
 
 
-def test_terminal_gets_a_live_progress_display(fast_fake: MockWiroServer, tmp_path: Path) -> None:
-    """Under a pseudo-terminal: a redrawn progress bar with percentages, then the path."""
-    env = env_for(fast_fake, fast_fake.create_project(), TERM="xterm", COLUMNS="100")
-    out = tmp_path / "tty.mp4"
-    main, secondary = pty.openpty()
-    process = subprocess.Popen(
-        [str(HAILUO), "generate", str(image_path("landscape_16x9.jpg")), "-o", str(out)],
-        env=env,
-        stdin=secondary,
-        stdout=secondary,
-        stderr=secondary,
-    )
-    os.close(secondary)
-    chunks: list[bytes] = []
-    while True:
-        ready, _, _ = select.select([main], [], [], 60)
-        assert ready, "no output from hailuo for 60 s"
-        try:
-            chunk = os.read(main, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    assert process.wait(timeout=60) == 0
+def test_terminal_gets_a_live_progress_display(tmp_path: Path) -> None:
+    """Under a pseudo-terminal: a redrawn progress bar with percentages, then the path.
+
+    On a manual clock the task moves only once hailuo follows its socket: a task that
+    ended before hailuo subscribed (a 400x realtime one takes ~0.13 s) is rightly shown
+    as just "done", with no "generating" step to see.
+    """
+    with MockWiroServer(Settings(clock_mode="manual")) as fake:
+        env = env_for(fake, fake.create_project(), TERM="xterm", COLUMNS="100")
+        out = tmp_path / "tty.mp4"
+        main, secondary = pty.openpty()
+        process = subprocess.Popen(
+            [str(HAILUO), "generate", str(image_path("landscape_16x9.jpg")), "-o", str(out)],
+            env=env,
+            stdin=secondary,
+            stdout=secondary,
+            stderr=secondary,
+        )
+        os.close(secondary)
+        chunks: list[bytes] = []
+        reader = threading.Thread(target=_read_terminal, args=(main, chunks), daemon=True)
+        reader.start()  # drained all along, so hailuo never blocks on a full terminal
+        # its socket is registered once the replayed task_queue frame has been sent
+        subscribed = fake.backend.journal.wait_for(
+            lambda e: e.kind == "frame" and e.get("type") == "task_queue", timeout=60
+        )
+        assert subscribed is not None, "hailuo never followed its task's socket"
+        fake.backend.advance(600)
+        assert process.wait(timeout=60) == 0
+        reader.join(timeout=60)
+        assert not reader.is_alive(), "hailuo's terminal never closed"
     os.close(main)
     screen = b"".join(chunks).decode("utf-8", "replace")
     assert "\x1b[" in screen and "\r" in screen  # redrawn in place, with colours
     assert "100%" in screen and "generating" in screen
     assert f"saved {out}" in screen
     assert out.stat().st_size > 0
+
+
+def _read_terminal(main: int, chunks: list[bytes]) -> None:
+    """Collect what is written to the terminal until its last writer closes it."""
+    while True:
+        try:
+            chunk = os.read(main, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            return
+        if not chunk:
+            return
+        chunks.append(chunk)
 
 
 def test_the_serve_banner_line_drives_hailuo(tmp_path: Path) -> None:

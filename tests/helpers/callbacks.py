@@ -34,6 +34,13 @@ class Received:
         return json.loads(self.body)
 
 
+class _Server(ThreadingHTTPServer):
+    # Not socketserver's listen backlog of 5: a burst of callbacks (tasks ending at one
+    # fake instant) overflows it on a loaded machine and the kernel resets the excess,
+    # which the fake retries only after a backoff on a clock a test may never move.
+    request_queue_size = 256
+
+
 class Receiver:
     """A loopback HTTP server answering each path from a script, recording everything.
 
@@ -73,7 +80,7 @@ class Receiver:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server = _Server(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = False  # joined by server_close, after release
         self._thread = threading.Thread(
             target=self._server.serve_forever, args=(0.05,), name="test-receiver", daemon=True

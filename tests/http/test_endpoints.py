@@ -780,3 +780,25 @@ def test_every_response_field_is_a_string(wiro: Wiro) -> None:
     error = wiro.call("Task/Detail", json={})
     assert_wire_strings(error)
     assert error["errors"][0]["code"] == 0
+
+
+def test_parameters_echo_the_field_that_carried_the_url(wiro: Wiro) -> None:
+    url = "https://cdn.example.com/first.jpg"
+    body = wiro.ok("Run/minimax/hailuo-2-3-fast", json={"inputImageFirst": url})
+    params = wiro.detail(body["taskid"])["parameters"]
+    assert params["inputImageFirst"] == url and params["inputImageFirstUrl"] == ""
+    body = wiro.ok("Run/minimax/hailuo-2-3-fast", json={"inputImageFirstUrl": url})
+    params = wiro.detail(body["taskid"])["parameters"]
+    assert params["inputImageFirst"] == "" and params["inputImageFirstUrl"] == url
+
+
+def test_an_upload_url_under_the_output_prefix_is_not_resolved(wiro: Wiro) -> None:
+    from mock_wiro_fixtures import image_bytes
+
+    files = {"file": ("a.jpg", image_bytes("landscape_16x9.jpg"))}
+    url = wiro.ok("File/Upload", files=files)["list"][0]["url"]
+    wrong = url.replace("/v1/File/", "/cdn/")
+    taskid = wiro.ok("Run/minimax/hailuo-2-3-fast", json={"inputImageFirstUrl": wrong})["taskid"]
+    wiro.server.backend.advance(300)
+    detail = wiro.detail(taskid)
+    assert detail["pexit"] != "0" and "404" in detail["debugerror"]

@@ -4,27 +4,18 @@ input images, and safe headers on served files. Nothing sleeps."""
 
 from __future__ import annotations
 
-import io
 import json
 import math
-import struct
-import warnings
-import zlib
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
-from PIL import Image
 
-from mock_wiro.engine import images
-from mock_wiro.engine.clock import Clock
-from mock_wiro.engine.images import ImageRuleError, inspect_image
 from mock_wiro.server import MockWiroServer
-from mock_wiro.settings import IMAGE_MAX_PIXELS, MAX_JSON_BODY_BYTES, MAX_URL_CHARS
-from mock_wiro_fixtures import image_path
+from mock_wiro.settings import MAX_JSON_BODY_BYTES, MAX_URL_CHARS
+from tests.helpers.images import jpeg_with_orientation, png_1bit
 from tests.helpers.wiro import Wiro
 
 RUN = "Run/minimax/hailuo-2-3-fast"
@@ -62,58 +53,12 @@ def envelope_error(response: requests.Response, status: int = 200) -> str:
     return message
 
 
-def png_1bit(width: int, height: int, idat: bytes | None = None) -> bytes:
-    """A 1-bit greyscale PNG (all black), cheap to build at any size; ``idat`` replaces
-    the pixel data (to make a file whose header is fine but whose pixels are not)."""
-
-    def chunk(tag: bytes, data: bytes) -> bytes:
-        crc = zlib.crc32(tag + data)
-        return struct.pack(">I", len(data)) + tag + data + struct.pack(">I", crc)
-
-    if idat is None:
-        row = b"\0" * (1 + (width + 7) // 8)  # filter byte + packed pixels
-        idat = zlib.compress(row * height, 9)
-    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-    )
-
-
-def jpeg_with_orientation(width: int, height: int, orientation: int | None) -> bytes:
-    exif = Image.Exif()
-    if orientation is not None:
-        exif[0x0112] = orientation
-    buffer = io.BytesIO()
-    Image.new("RGB", (width, height), (40, 90, 160)).save(buffer, "JPEG", exif=exif)
-    return buffer.getvalue()
-
-
 def clock_now(srv: MockWiroServer) -> float:
     now: float = requests.get(control_url(srv, "/clock"), timeout=10).json()["now"]
     return now
 
 
 # ================================================================== 1. non-finite numbers
-@pytest.mark.parametrize("bad", [math.inf, -math.inf, math.nan])
-def test_clock_rejects_non_finite_values(bad: float) -> None:
-    clock = Clock(mode="manual", start=1_000.0, monotonic=lambda: 0.0)
-    with pytest.raises(ValueError, match="finite"):
-        clock.advance(bad)
-    with pytest.raises(ValueError, match="finite"):
-        clock.set_mode("realtime", speed=bad)
-    with pytest.raises(ValueError, match="finite"):
-        Clock(mode="manual", speed=bad)
-    assert clock.now() == 1_000.0 and clock.mode == "manual" and clock.speed == 1.0
-
-
-def test_clock_advance_that_would_overflow_is_refused() -> None:
-    clock = Clock(mode="manual", start=1_000.0, monotonic=lambda: 0.0)
-    clock.advance(1e308)
-    with pytest.raises(ValueError, match="overflows"):
-        clock.advance(1e308)
-    assert math.isfinite(clock.now())
-
-
 @pytest.mark.parametrize(
     "body",
     [
@@ -421,49 +366,6 @@ def test_image_file_field_is_not_a_url(wiro: Wiro) -> None:
 
 
 # ================================================================== 5. images
-def test_image_check_never_touches_warning_filters(monkeypatch: pytest.MonkeyPatch) -> None:
-    """``catch_warnings`` changes process-wide state: not safe from worker threads."""
-    touched: list[str] = []
-
-    def spy(name: str) -> Any:
-        real = getattr(warnings, name)
-
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            touched.append(name)
-            return real(*args, **kwargs)
-
-        return wrapper
-
-    try:
-        for name in ("catch_warnings", "simplefilter", "filterwarnings", "resetwarnings"):
-            monkeypatch.setattr(warnings, name, spy(name))
-        info = inspect_image(image_path("landscape_16x9.jpg"))
-        with pytest.raises(ImageRuleError) as caught:
-            inspect_image(image_path("too_wide_3x1.jpg"))
-    finally:
-        monkeypatch.undo()  # before pytest itself needs the real functions again
-    assert touched == []
-    assert info.width == 1280 and caught.value.rule == "aspect_ratio"
-
-
-def test_too_many_pixels_fail_on_size_before_decoding(tmp_path: Path) -> None:
-    # the header says 6001x6000; the pixel data is garbage, so decoding would fail
-    path = tmp_path / "huge.png"
-    path.write_bytes(png_1bit(6001, 6000, idat=b"not zlib at all"))
-    with pytest.raises(ImageRuleError) as caught:
-        inspect_image(path)
-    assert caught.value.rule == "size"
-    assert "6001x6000" in caught.value.message and str(IMAGE_MAX_PIXELS) in caught.value.message
-
-
-def test_pixels_at_the_limit_pass(tmp_path: Path) -> None:
-    assert IMAGE_MAX_PIXELS == 6000 * 6000
-    path = tmp_path / "limit.png"
-    path.write_bytes(png_1bit(6000, 6000))
-    info = inspect_image(path)
-    assert (info.width, info.height, info.format) == (6000, 6000, "PNG")
-
-
 def test_too_many_pixels_fail_the_task(wiro: Wiro) -> None:
     data = png_1bit(6001, 6000)  # a valid image, small on disk
     assert len(data) < 100_000
@@ -472,38 +374,6 @@ def test_too_many_pixels_fail_the_task(wiro: Wiro) -> None:
     task = wiro.detail(taskid)
     assert task["pexit"] != "0" and task["outputs"] == []
     assert "rule: size" in task["debugerror"] and "36000000" in task["debugerror"]
-
-
-@pytest.mark.parametrize(
-    ("orientation", "size"),
-    [
-        (None, (1280, 720)),
-        (1, (1280, 720)),
-        (2, (1280, 720)),
-        (3, (1280, 720)),
-        (4, (1280, 720)),
-        (5, (720, 1280)),
-        (6, (720, 1280)),
-        (7, (720, 1280)),
-        (8, (720, 1280)),
-    ],
-)
-def test_exif_orientation_is_honoured(
-    tmp_path: Path, orientation: int | None, size: tuple[int, int]
-) -> None:
-    path = tmp_path / "photo.jpg"
-    path.write_bytes(jpeg_with_orientation(1280, 720, orientation))
-    info = inspect_image(path)
-    assert (info.width, info.height) == size
-
-
-def test_exif_orientation_can_be_switched_off(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(images, "IMAGE_HONOUR_EXIF_ORIENTATION", False)
-    path = tmp_path / "photo.jpg"
-    path.write_bytes(jpeg_with_orientation(1280, 720, 6))
-    assert (inspect_image(path).width, inspect_image(path).height) == (1280, 720)
 
 
 def test_portrait_phone_photo_stored_landscape_gives_portrait_video(wiro: Wiro) -> None:

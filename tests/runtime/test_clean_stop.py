@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import threading
 import time
 
+import pytest
 import websocket
 
 from mock_wiro.server import MockWiroServer
@@ -61,3 +63,14 @@ def test_context_manager_leaves_nothing_behind() -> None:
         thread.join(timeout=max(0.0, deadline - time.monotonic()))
     assert {t.name for t in started if t.is_alive()} == set()
     assert _sockets_on_port(port) == []
+
+
+def test_port_in_use_raises_oserror_and_stop_without_start_returns() -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(OSError, match="cannot listen"):
+            MockWiroServer(port=taken.getsockname()[1])
+    server = MockWiroServer()
+    server.stop()  # never started: must not hang
+    server.stop()  # idempotent

@@ -239,3 +239,22 @@ def test_the_readme_example_runs() -> None:
     before = _threads()
     exec(compile(code, "README.md#in-process", "exec"), {"__name__": "readme_inprocess"})
     assert _wait_no_new_threads(before) == set()
+
+
+def test_in_process_mode_unpatches_requests_even_if_closing_fails(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mock_wiro.engine.backend import Backend
+    from mock_wiro.inprocess import intercept
+
+    real_close = Backend.close
+
+    def failing_close(self: Backend) -> None:
+        real_close(self)
+        raise RuntimeError("close failed")
+
+    monkeypatch.setattr(Backend, "close", failing_close)
+    send_before = requests.adapters.HTTPAdapter.send
+    with pytest.raises(RuntimeError, match="close failed"), intercept():
+        pass
+    assert requests.adapters.HTTPAdapter.send is send_before
