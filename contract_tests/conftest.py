@@ -149,7 +149,10 @@ def target(request: pytest.FixtureRequest) -> Iterator[Target]:
         from mock_wiro.server import MockWiroServer  # the fake's public entry point
         from mock_wiro.settings import Settings
 
-        with MockWiroServer(Settings(clock_mode="realtime", speed=FAKE_SPEED)) as server:
+        # the suite states 1080P + 10 s is refused (test_run.py); the fake falls back by
+        # default (issue 17 finding 5), so it is asked to refuse here
+        settings = Settings(clock_mode="realtime", speed=FAKE_SPEED, hd_long_duration="reject")
+        with MockWiroServer(settings) as server:
             main = server.create_project(name="contract")
             second = server.create_project(name="contract-second")
             keyonly = server.create_project(name="contract-keyonly", auth="apikey")
