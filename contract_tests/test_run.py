@@ -25,7 +25,6 @@ from .conftest import (
     Finding,
     Observed,
     Target,
-    fake_gap,
     poll_until_terminal,
 )
 from .contract import (
@@ -231,7 +230,6 @@ def multipart_twice() -> dict[str, Any]:
     return {"files": [*fields, ("inputImageFirst", part), ("inputImageFirst", part)]}
 
 
-@fake_gap("a JSON array in a file parameter is refused")
 @pytest.mark.spends(1)
 def test_run_takes_an_image_array_of_one(api: Api, target: Target) -> None:
     """``{"inputImage": ["<url>"]}``, as the official WiroKit SDKs send it [clients], is
@@ -243,7 +241,6 @@ def test_run_takes_an_image_array_of_one(api: Api, target: Target) -> None:
     assert final["pexit"] == "0", (final["pexit"], final["debugerror"])
 
 
-@fake_gap("an empty array is refused as a non-string, not as a missing image")
 def test_run_with_an_empty_image_array_has_no_image(api: Api) -> None:
     """``inputImage: []`` means absent: the Run has no image and is refused, code 0, with a
     "required" message [docs]. Free: a Run without an image cannot make a task."""
@@ -266,15 +263,7 @@ ARRAY_REFUSALS: dict[str, RunRequest] = {
 
 
 @pytest.mark.spends(1)
-@pytest.mark.parametrize(
-    "case",
-    [
-        pytest.param(c, marks=fake_gap("a repeated multipart image part is taken"))
-        if c == "multipart-repeated-key"
-        else c
-        for c in ARRAY_REFUSALS
-    ],
-)
+@pytest.mark.parametrize("case", list(ARRAY_REFUSALS))
 def test_run_refuses_more_than_one_image(api: Api, case: str) -> None:
     """The model takes one first frame: two (a JSON array of two, a repeated multipart
     part) or an array of non-strings is refused, code 0 [A]. (Declared ``spends(1)``: a
@@ -286,7 +275,6 @@ def test_run_refuses_more_than_one_image(api: Api, case: str) -> None:
 
 
 # ----------------------------------------------------------------- issue 17: paths
-@fake_gap("Run/MiniMax/hailuo-2.3-Fast answers 404")
 @pytest.mark.spends(1)
 def test_run_at_the_display_slug_path(api: Api, target: Target) -> None:
     """``Run/MiniMax/hailuo-2.3-Fast`` (the n8n node's path) works like the clean one

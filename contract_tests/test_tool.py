@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from .conftest import fake_gap
 from .contract import (
     CLEAN_SLUGS,
     DISPLAY_SLUGS,
@@ -102,15 +101,7 @@ def items_by_id(parameters: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 
 # ----------------------------------------------------------------- Tool/Detail
-@pytest.mark.parametrize(
-    "slugs",
-    [
-        pytest.param(
-            "clean", marks=fake_gap("Tool/Detail lacks cleanslug*/dynamicprice/inspire/...")
-        ),
-        pytest.param("display", marks=fake_gap("Tool/Detail refuses MiniMax/hailuo-2.3-Fast")),
-    ],
-)
+@pytest.mark.parametrize("slugs", ["clean", "display"])
 def test_tool_detail_fields(api: Api, slugs: str) -> None:
     """Asked with the clean or the display slugs, Tool/Detail describes the model: its
     clean slugs ``minimax``/``hailuo-2-3-fast``, display slugs, and the documented
@@ -122,7 +113,6 @@ def test_tool_detail_fields(api: Api, slugs: str) -> None:
         assert tool[display].lower().replace(".", "-") == clean, (display, tool[display])
 
 
-@fake_gap("Tool/Detail items lack placeholder/note; select options are {value, text}")
 def test_tool_detail_parameters(api: Api) -> None:
     """``parameters`` are groups of items with the documented fields; the resolution and
     duration selects offer the seed's values [docs][seed]."""
@@ -145,7 +135,6 @@ def tool_list(api: Api, **fields: str) -> dict[str, Any]:
     return body
 
 
-@fake_gap("no Tool/List")
 def test_tool_list_search_finds_the_model(api: Api) -> None:
     body = tool_list(api, search="hailuo")
     assert any(is_model(t) for t in body["tool"]), [
@@ -154,14 +143,12 @@ def test_tool_list_search_finds_the_model(api: Api) -> None:
     assert int(body["total"]) >= 1, body["total"]
 
 
-@fake_gap("no Tool/List")
 def test_tool_list_search_for_nonsense_finds_nothing(api: Api) -> None:
     body = tool_list(api, search=NONSENSE_SEARCH)
     assert body["total"] in ("0", 0), body["total"]
     assert body["tool"] == [], body["tool"]
 
 
-@fake_gap("no Tool/List")
 def test_tool_list_pages(api: Api) -> None:
     """``limit`` caps a page; ``start`` moves it on; past the end is empty."""
     first = tool_list(api, start="0", limit="1")
@@ -177,7 +164,6 @@ def test_tool_list_pages(api: Api) -> None:
 
 
 # ----------------------------------------------------------------- Tool/Explore
-@fake_gap("no Tool/Explore")
 def test_tool_explore(api: Api) -> None:
     """``{result, errors, explore: [{id, title, tools: [...]}]}`` [clients: Wiro-MCP]."""
     body = api.ok("Tool/Explore", {})

@@ -135,6 +135,13 @@ def _add_behaviour_options(serve: argparse.ArgumentParser) -> None:
         "or dropped (ignore)",
     )
     serve.add_argument(
+        "--hd-long-duration",
+        choices=("fallback", "reject"),
+        default=_env("MOCK_WIRO_HD_LONG_DURATION", "fallback"),
+        help="MOCK_WIRO_HD_LONG_DURATION: Run with 1080P and 10 s runs as 6 s at 1080P "
+        "(fallback, default) or is a code-0 error (reject)",
+    )
+    serve.add_argument(
         "--socket-replay",
         choices=("history", "live"),
         default=_env("MOCK_WIRO_SOCKET_REPLAY", "history"),
@@ -183,6 +190,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         speed=args.speed if args.speed > 0 else 1.0,
         external_url_policy=args.external_urls,
         unknown_fields=args.unknown_fields,
+        hd_long_duration=args.hd_long_duration,
         data_dir=args.data_dir,
         public_url=args.public_url,
         socket_replay=args.socket_replay,

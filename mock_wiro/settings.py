@@ -21,6 +21,7 @@ __all__ = [
     "CONCURRENCY_UNLIMITED_ABOVE_USD",
     "DEFAULT_DEMO_BALANCE_USD",
     "EXTERNAL_PLACEHOLDER_SIZE",
+    "FILE_ARRAY_TOO_LONG_MESSAGE",
     "IMAGE_FIELD_ALIASES",
     "IMAGE_FORMATS",
     "IMAGE_HONOUR_EXIF_ORIENTATION",
@@ -45,6 +46,7 @@ __all__ = [
     "AuthMode",
     "ClockMode",
     "ExternalUrlPolicy",
+    "HdLongDurationPolicy",
     "Settings",
     "UnknownFieldPolicy",
     "env",
@@ -55,6 +57,7 @@ AuthMode = Literal["signature", "apikey"]
 ClockMode = Literal["realtime", "manual", "instant"]
 ExternalUrlPolicy = Literal["placeholder", "fail"]
 UnknownFieldPolicy = Literal["reject", "ignore"]
+HdLongDurationPolicy = Literal["fallback", "reject"]
 
 # --- the model -------------------------------------------------------------
 MODEL_SLUG_OWNER = "minimax"  # [seed] Run/minimax/hailuo-2-3-fast
@@ -82,6 +85,11 @@ IMAGE_HONOUR_EXIF_ORIENTATION = True
 IMAGE_FIELD_ALIASES = {"inputImage": "inputImageFirst", "inputImageUrl": "inputImageFirstUrl"}
 # [clients] other clients send these names; whether Wiro accepts them is [A]
 # (Settings.accept_image_aliases).
+
+# [A] The code-0 message for a file parameter given more entries (JSON array entries or
+# repeated multipart keys) than it takes [clients: issue 17 finding 1; the real API's
+# wording is unknown]. Formatted with name (as sent), max and count.
+FILE_ARRAY_TOO_LONG_MESSAGE = "Request parameter [{name}] takes at most {max} value(s); got {count}"
 
 # Size the fake pretends an external (never fetched) image URL has, under the
 # "placeholder" policy: a 16:9 JPEG like the seed's sample input [A].
@@ -169,6 +177,17 @@ class Settings:
     code-0 error naming it (catches typos); ``ignore`` drops it silently."""
     accept_image_aliases: bool = True
     """[A] Accept ``inputImage``/``inputImageUrl`` as ``inputImageFirst``/``...Url``."""
+    slug_case_insensitive: bool = True
+    """[A] Match the slugs of a ``Run/<owner>/<project>`` path (and Tool/Detail's
+    ``slugowner``/``slugproject``) case-insensitively: ``Run/MiniMax/hailuo-2.3-Fast``
+    (display slugs [seed][clients: n8n]) and ``Run/minimax/hailuo-2-3-fast`` (clean
+    slugs [seed]) in any case. When False, only those two exact spellings."""
+    hd_long_duration: HdLongDurationPolicy = "fallback"
+    """[A] Run with ``resolution=1080P`` and ``duration=10`` (MiniMax: 10 s is 768P
+    only [minimax]; the n8n node defaults to that pair and says "If resolution set to
+    1080p duration is 6 seconds by default" [clients]). ``fallback``: accepted, the
+    task is a 6 s 1080P video (its ``parameters``, price and output say 6 s);
+    ``reject``: a code-0 error."""
     upload_max_bytes: int = UPLOAD_MAX_BYTES
     data_dir: str | None = None
     """Where uploads and outputs are stored; a fresh temporary folder when None."""

@@ -1,6 +1,7 @@
 """The engine: the fake's state and the task lifecycle, with no web framework.
 
-What lives here: the records (:mod:`.models`), the lifecycle as data and the one plan
+What lives here: the records (:mod:`.models`), the models served, described once
+(:mod:`.catalog`), the lifecycle as data and the one plan
 builder (:mod:`.lifecycle`), the clock (:mod:`.clock`), Run's parameters
 (:mod:`.params`), the input image rules (:mod:`.images`), the output videos
 (:mod:`.video`), the journal (:mod:`.journal`), and the :class:`~.backend.Backend`

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from functools import partial
 from typing import Any
 
 from flask import Blueprint, Response, request, send_file
@@ -17,21 +18,26 @@ from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from ..engine.backend import Backend, TaskRef, Upload
+from ..engine.catalog import CATALOG, ModelSpec
 from ..engine.models import Project, Task
-from ..engine.params import parse_run_params, require
+from ..engine.params import int_field, parse_run_params, require
 from ..errors import MissingFileError, UrlError, ValidationError
-from ..settings import IMAGE_FIELD_ALIASES, MAX_JSON_BODY_BYTES, MAX_URL_CHARS, RUN_PATH
+from ..settings import MAX_JSON_BODY_BYTES, Settings
 from . import wire
 from .context import current_backend, request_state
-from .tool import tool_detail
+from .tool import TOOL_LIST_LIST_FIELDS, tool_detail, tool_explore, tool_list
 
 __all__ = ["ROUTES", "BodyTooLarge", "api", "backend", "read_fields", "read_small_body"]
 
 api = Blueprint("wiro_api", __name__)
 
 Fields = dict[str, str]
-Files = dict[str, FileStorage]
-Handler = Callable[[Backend, Project, Fields, Files], dict[str, Any]]
+"""A request's fields, as the strings the API treats them as."""
+Files = dict[str, list[FileStorage]]
+"""Every (non-empty) file part, by name, in order."""
+Lists = dict[str, list[str]]
+"""The text entries of fields that take arrays (JSON arrays, repeated keys)."""
+Handler = Callable[[Backend, Project, Fields, Files, Lists], dict[str, Any]]
 
 
 def backend() -> Backend:
@@ -87,46 +93,88 @@ def read_small_body(limit: int = MAX_JSON_BODY_BYTES) -> bytes:
     return b"".join(chunks)
 
 
-def read_fields() -> tuple[Fields, Files]:
-    """The request's fields (all strings, as the API treats them) and uploaded files."""
+def _entries(name: str, value: object) -> list[str]:
+    """A list field's JSON value as its text entries: a string (or number) is one entry,
+    an array of strings is its entries; anything else is a code-0 error naming it."""
+    if not isinstance(value, list):
+        if isinstance(value, dict):
+            raise ValidationError(
+                f"Request parameter [{name}] must be a string or an array of strings; "
+                f"got {type(value).__name__}"
+            )
+        text = _to_str(name, value)
+        return [text] if text != "" else []
+    for item in value:
+        if not isinstance(item, str):
+            raise ValidationError(
+                f"Request parameter [{name}] must be a string or an array of strings; "
+                f"got an array holding {'null' if item is None else type(item).__name__}"
+            )
+    return list(value)
+
+
+def _json_fields(list_fields: Collection[str]) -> tuple[Fields, Files, Lists]:
+    raw = read_small_body()
+    if not raw.strip():
+        return {}, {}, {}
+    try:
+        body = json.loads(raw)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
+        raise ValidationError(
+            f"Request parameters are invalid: the body is not valid JSON ({exc})"
+        ) from None
+    if not isinstance(body, dict):
+        raise ValidationError(
+            "Request parameters are invalid: the JSON body must be an object, "
+            f"got {type(body).__name__}"
+        )
+    fields: Fields = {}
+    lists: Lists = {}
+    for key, value in body.items():
+        name = str(key)
+        if name in list_fields and isinstance(value, list | dict):
+            lists[name] = _entries(name, value)
+        else:
+            fields[name] = _to_str(name, value)
+    return fields, {}, lists
+
+
+def _multipart_fields(list_fields: Collection[str]) -> tuple[Fields, Files, Lists]:
+    if None in request.form or None in request.files:  # werkzeug keys a nameless part None
+        raise ValidationError(
+            "Request parameters are invalid: a multipart part has no name "
+            '(Content-Disposition: form-data; name="...")'
+        )
+    form, parts = request.form, request.files
+    fields = {key: form.get(key, "") for key in form if key not in list_fields}
+    lists = {key: form.getlist(key) for key in form if key in list_fields}
+    files = {key: [f for f in parts.getlist(key) if f.filename] for key in parts}
+    files = {key: found for key, found in files.items() if found}
+    for key in parts:
+        if key not in files and key not in list_fields:  # an empty file part: an empty field
+            fields.setdefault(key, "")
+    return fields, files, lists
+
+
+def read_fields(list_fields: Collection[str] = ()) -> tuple[Fields, Files, Lists]:
+    """The request's fields (strings, as the API treats them), uploaded files (every
+    file part, by name) and the text entries of ``list_fields`` (names that take JSON
+    arrays or repeated keys: a model's file inputs [clients: issue 17 finding 1])."""
     mimetype = request.mimetype
     if mimetype == "application/json":
-        raw = read_small_body()
-        if not raw.strip():
-            return {}, {}
-        try:
-            body = json.loads(raw)
-        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
-            raise ValidationError(
-                f"Request parameters are invalid: the body is not valid JSON ({exc})"
-            ) from None
-        if not isinstance(body, dict):
-            raise ValidationError(
-                "Request parameters are invalid: the JSON body must be an object, "
-                f"got {type(body).__name__}"
-            )
-        return {str(k): _to_str(str(k), v) for k, v in body.items()}, {}
+        return _json_fields(list_fields)
     if mimetype == "application/x-www-form-urlencoded":
         raw = read_small_body()
         # werkzeug's own parser, on the bytes read (bounded), as request.form would be
         _, form, _ = request.make_form_data_parser().parse(
             io.BytesIO(raw), mimetype, len(raw), request.mimetype_params
         )
-        return {key: form.get(key, "") for key in form}, {}
+        fields = {key: form.get(key, "") for key in form if key not in list_fields}
+        return fields, {}, {key: form.getlist(key) for key in form if key in list_fields}
     if mimetype == "multipart/form-data":
-        if None in request.form or None in request.files:  # werkzeug keys a nameless part None
-            raise ValidationError(
-                "Request parameters are invalid: a multipart part has no name "
-                '(Content-Disposition: form-data; name="...")'
-            )
-        fields = {key: request.form.get(key, "") for key in request.form}
-        files = {key: f for key, f in request.files.items() if f.filename}
-        for key, f in request.files.items():
-            if not f.filename:  # an empty file part is an empty field
-                fields.setdefault(key, "")
-        return fields, files
+        return _multipart_fields(list_fields)
     if not request.content_length and not mimetype:
-        return {}, {}
+        return {}, {}, {}
     raise ValidationError(
         f"Request parameters are invalid: unsupported Content-Type {mimetype or 'none'!r}; "
         "send application/json, multipart/form-data or application/x-www-form-urlencoded"
@@ -143,36 +191,19 @@ def _authenticate(b: Backend) -> Project:
 
 
 # ---------------------------------------------------------------- handlers
-_URL_FIELDS = ("inputImageFirstUrl", "inputImageFirst", "callbackUrl")
-
-
-def _check_url_lengths(b: Backend, fields: Fields, files: Files) -> None:
-    """URL fields longer than ``MAX_URL_CHARS`` are a validation error [A]. (A file sent
-    as ``inputImageFirst`` is not a URL, and is not checked.)"""
-    names = list(_URL_FIELDS)
-    if b.settings.accept_image_aliases:
-        names += list(IMAGE_FIELD_ALIASES)
-    for name in names:
-        value = fields.get(name, "")
-        if name not in files and len(value) > MAX_URL_CHARS:
-            raise ValidationError(
-                f"Request parameter [{name}] must be at most {MAX_URL_CHARS} characters; "
-                f"got {len(value)}"
-            )
-
-
-def _run(b: Backend, project: Project, fields: Fields, files: Files) -> dict[str, Any]:
-    _check_url_lengths(b, fields, files)
-    params = parse_run_params(fields, files.keys(), b.settings)
-    names = ["inputImageFirst"]
-    if b.settings.accept_image_aliases:
-        names += [a for a, n in IMAGE_FIELD_ALIASES.items() if n == "inputImageFirst"]
-    file = next((files[n] for n in names if n in files), None)
+def _run(
+    model: ModelSpec, b: Backend, project: Project, fields: Fields, files: Files, lists: Lists
+) -> dict[str, Any]:
+    counts = {name: len(parts) for name, parts in files.items()}
+    params = parse_run_params(fields, counts, b.settings, lists=lists)
+    image = model.param("inputImageFirst")
+    names = [image.id, *(image.aliases if b.settings.accept_image_aliases else ())]
+    file = next((files[n][0] for n in names if n in files), None)
     upload = Upload(file.filename or "image", file.stream) if file is not None else None
     # a URL naming the fake's own file may name it at the host this request reached
-    image = b.files.resolve_url(params.image_url, request.host) if upload is None else None
+    url = b.files.resolve_url(params.image_url, request.host) if upload is None else None
     match = dict(request.headers.items())  # for header-matched scenarios
-    task = b.run(project, params, upload, image=image, match=match)
+    task = b.run(project, params, upload, image=url, match=match)
     return {"errors": [], "taskid": task.id, "socketaccesstoken": task.token, "result": True}
 
 
@@ -181,35 +212,32 @@ def _tasklist(b: Backend, tasks: list[Task]) -> list[dict[str, Any]]:
         return [wire.task_detail(task, b.url_for) for task in tasks]
 
 
-def _detail(b: Backend, project: Project, fields: Fields, files: Files) -> dict[str, Any]:
+def _detail(
+    b: Backend, project: Project, fields: Fields, files: Files, lists: Lists
+) -> dict[str, Any]:
     task = b.find_task(project, TaskRef.from_params(fields))
     return {"total": "1", "errors": [], "tasklist": _tasklist(b, [task]), "result": True}
 
 
-def _cancel(b: Backend, project: Project, fields: Fields, files: Files) -> dict[str, Any]:
+def _cancel(
+    b: Backend, project: Project, fields: Fields, files: Files, lists: Lists
+) -> dict[str, Any]:
     task = b.cancel(project, TaskRef.from_params(fields))
     return {"errors": [], "tasklist": _tasklist(b, [task]), "result": True}
 
 
-def _kill(b: Backend, project: Project, fields: Fields, files: Files) -> dict[str, Any]:
+def _kill(
+    b: Backend, project: Project, fields: Fields, files: Files, lists: Lists
+) -> dict[str, Any]:
     task = b.kill(project, TaskRef.from_params(fields))
     return {"errors": [], "tasklist": _tasklist(b, [task]), "result": True}
 
 
-def _int_field(fields: Fields, name: str, default: int, low: int, high: int) -> int:
-    value = fields.get(name, "") or str(default)
-    try:
-        number = float(value)
-    except ValueError:
-        raise ValidationError(f"Request parameter [{name}] must be integer or float") from None
-    if not low <= number <= high:
-        raise ValidationError(f"Request parameter [{name}] must be between {low} and {high}")
-    return int(number)
-
-
-def _list(b: Backend, project: Project, fields: Fields, files: Files) -> dict[str, Any]:
-    start = _int_field(fields, "start", 0, 0, 10**9)
-    limit = _int_field(fields, "limit", 20, 1, 1000)
+def _list(
+    b: Backend, project: Project, fields: Fields, files: Files, lists: Lists
+) -> dict[str, Any]:
+    start = int_field(fields, "start", 0, 0, 10**9)
+    limit = int_field(fields, "limit", 20, 1, 1000)
     order = (fields.get("order", "") or "DESC").upper()
     if order not in ("ASC", "DESC"):
         raise ValidationError(f"Request parameter [order] must be one of ASC, DESC; got {order!r}")
@@ -222,18 +250,24 @@ def _list(b: Backend, project: Project, fields: Fields, files: Files) -> dict[st
     }
 
 
-def _io_delete(b: Backend, project: Project, fields: Fields, files: Files) -> dict[str, Any]:
+def _io_delete(
+    b: Backend, project: Project, fields: Fields, files: Files, lists: Lists
+) -> dict[str, Any]:
     b.input_output_delete(project, TaskRef.from_params(fields))
     return {"errors": [], "result": True}
 
 
-def _folder_create(b: Backend, project: Project, fields: Fields, files: Files) -> dict[str, Any]:
+def _folder_create(
+    b: Backend, project: Project, fields: Fields, files: Files, lists: Lists
+) -> dict[str, Any]:
     folder = b.folder_create(project, require(fields, "name"), fields.get("parentid", ""))
     return {"result": True, "errors": [], "list": [wire.folder_item(folder)]}
 
 
-def _upload(b: Backend, project: Project, fields: Fields, files: Files) -> dict[str, Any]:
-    file = files.get("file")
+def _upload(
+    b: Backend, project: Project, fields: Fields, files: Files, lists: Lists
+) -> dict[str, Any]:
+    file = files.get("file", [None])[0]
     if file is None:
         raise ValidationError("Request files [file] required")
     stored = b.upload(
@@ -242,12 +276,27 @@ def _upload(b: Backend, project: Project, fields: Fields, files: Files) -> dict[
     return {"result": True, "errors": [], "list": [wire.file_item(s, b.url_for) for s in stored]}
 
 
-def _tool_detail(b: Backend, project: Project, fields: Fields, files: Files) -> dict[str, Any]:
-    return {"result": True, "errors": [], "tool": [tool_detail(fields)]}
+def _tool_detail(
+    b: Backend, project: Project, fields: Fields, files: Files, lists: Lists
+) -> dict[str, Any]:
+    found = tool_detail(fields, CATALOG, case_insensitive=b.settings.slug_case_insensitive)
+    return {"result": True, "errors": [], "tool": [found]}
+
+
+def _tool_list(
+    b: Backend, project: Project, fields: Fields, files: Files, lists: Lists
+) -> dict[str, Any]:
+    return tool_list(fields, lists, CATALOG)
+
+
+def _tool_explore(
+    b: Backend, project: Project, fields: Fields, files: Files, lists: Lists
+) -> dict[str, Any]:
+    return tool_explore(CATALOG)
 
 
 ROUTES: dict[str, Handler] = {
-    RUN_PATH: _run,
+    **{model.run_path: partial(_run, model) for model in CATALOG},
     "Task/Detail": _detail,
     "Task/Cancel": _cancel,
     "Task/Kill": _kill,
@@ -256,23 +305,42 @@ ROUTES: dict[str, Handler] = {
     "File/FolderCreate": _folder_create,
     "File/Upload": _upload,
     "Tool/Detail": _tool_detail,
+    "Tool/List": _tool_list,
+    "Tool/Explore": _tool_explore,
 }
+"""Every ``/v1`` endpoint by path; a model's Run also answers at its display slugs (and,
+with ``Settings.slug_case_insensitive``, in any case)."""
+
+_LIST_FIELDS: dict[str, frozenset[str]] = {"Tool/List": TOOL_LIST_LIST_FIELDS}
+"""Non-Run endpoints whose fields may be arrays."""
 
 
 @api.route("/v1/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
 def dispatch(path: str) -> dict[str, Any]:
     """Every ``/v1`` endpoint: route, authenticate, parse, call."""
-    handler = ROUTES.get(path)
-    if handler is None or request.method != "POST":
-        raise UrlError()
     b = backend()
+    route = _route(path, b.settings)
+    if route is None or request.method != "POST":
+        raise UrlError()
+    handler, list_fields = route
     b.files.adopt_host(request.host_url)
     project = _authenticate(b)
-    fields, files = read_fields()
+    fields, files, lists = read_fields(list_fields)
     state = request_state()  # for the journal
-    state.fields = fields
-    state.files = {k: f.filename or "" for k, f in files.items()}
-    return handler(b, project, fields, files)
+    state.fields = {**fields, **{k: json.dumps(v) for k, v in lists.items()}}
+    state.files = {k: ", ".join(f.filename or "" for f in found) for k, found in files.items()}
+    return handler(b, project, fields, files, lists)
+
+
+def _route(path: str, settings: Settings) -> tuple[Handler, Collection[str]] | None:
+    """The handler of ``path`` and the fields it takes as lists; None: no such path."""
+    if path.startswith("Run/"):
+        model = CATALOG.find_run(path, settings.slug_case_insensitive)
+        if model is None:
+            return None
+        return partial(_run, model), model.list_fields(settings.accept_image_aliases)
+    handler = ROUTES.get(path)
+    return None if handler is None else (handler, _LIST_FIELDS.get(path, frozenset()))
 
 
 def _shown_inline(contenttype: str) -> bool:

@@ -184,7 +184,6 @@ def test_mcp_flow(mock_wiro: MockWiroServer, project: Project) -> None:
     download_mp4(task["outputs"][0]["url"])
 
 
-@finding(1, "Wiro-MCP tells models to pass combinefileinput parameters as arrays")
 def test_mcp_flow_with_array_file_param(mock_wiro: MockWiroServer, project: Project) -> None:
     api = Api(mock_wiro.base_url, MsFresh(project))
     url = api.upload()
@@ -192,7 +191,6 @@ def test_mcp_flow_with_array_file_param(mock_wiro: MockWiroServer, project: Proj
     download_mp4(api.poll(mock_wiro, run["socketaccesstoken"])["outputs"][0]["url"])
 
 
-@finding(3, "Wiro-MCP reads cleanslug*, items' note/placeholder, options {label, value}")
 def test_mcp_reads_tool_detail(mock_wiro: MockWiroServer, project: Project) -> None:
     api = Api(mock_wiro.base_url, MsFresh(project))
     tool = api.json("Tool/Detail", {"slugowner": "minimax", "slugproject": "hailuo-2-3-fast"})
@@ -204,7 +202,6 @@ def test_mcp_reads_tool_detail(mock_wiro: MockWiroServer, project: Project) -> N
 N8N_DEFAULTS = {"prompt": "", "promptOptimizer": "false", "resolution": "1080P", "duration": "10"}
 
 
-@finding(2, "n8n posts Run/MiniMax/hailuo-2.3-Fast (and 5: it defaults to 1080P + 10 s)")
 def test_n8n_flow_as_shipped(mock_wiro: MockWiroServer, project: Project) -> None:
     api = Api(mock_wiro.base_url, SecondsOnce(project))
     url = Api(mock_wiro.base_url, MsFresh(project)).upload()  # n8n takes a URL; any will do
@@ -255,7 +252,6 @@ def wirokit_body(url: str) -> dict[str, Any]:
     }
 
 
-@finding(1, "WiroKit sends inputImage as a JSON array")
 @pytest.mark.parametrize("kit", ["react-native", "dart", "kotlin"])
 def test_wirokit_flow_socket(kit: str, mock_wiro: MockWiroServer, project: Project) -> None:
     """Upload (multipart file, octet-stream) → Run JSON → socket → Task/Detail → MP4."""
@@ -291,19 +287,16 @@ def uploaded(mock_wiro: MockWiroServer, project: Project) -> tuple[Api, str]:
     return api, api.upload()
 
 
-@finding(1, "a one-element array is the string")
 def test_finding1_one_element_array(mock_wiro: MockWiroServer, project: Project) -> None:
     api, url = uploaded(mock_wiro, project)
     api.run(CLEAN, {"inputImageFirst": [url]})
 
 
-@finding(1, "an empty array is the field absent")
 def test_finding1_empty_array_is_absent(mock_wiro: MockWiroServer, project: Project) -> None:
     api, url = uploaded(mock_wiro, project)
     api.run(CLEAN, {"inputImageFirst": [], "inputImageFirstUrl": url})
 
 
-@finding(1, "a repeated multipart key with more files than the parameter takes is an error")
 def test_finding1_repeated_multipart_key(mock_wiro: MockWiroServer, project: Project) -> None:
     api, _ = uploaded(mock_wiro, project)
     part = ("a.jpg", image_bytes(IMAGE))
@@ -318,7 +311,6 @@ def test_finding1_too_many_in_json_array_is_an_error(
     assert_error(api.post(CLEAN, json={"inputImageFirst": [url, url]}), "inputImageFirst")
 
 
-@finding(2, "the display slugs name the model too")
 @pytest.mark.parametrize("path", [DISPLAY, "Run/MINIMAX/HAILUO-2-3-FAST"])
 def test_finding2_display_slug(path: str, mock_wiro: MockWiroServer, project: Project) -> None:
     api, url = uploaded(mock_wiro, project)
@@ -339,7 +331,6 @@ def assert_tool_detail_shape(tool: dict[str, Any]) -> None:
                 assert set(option) == {"label", "value"}, option
 
 
-@finding(3, "Tool/Detail's documented shape")
 def test_finding3_tool_detail_shape(mock_wiro: MockWiroServer, project: Project) -> None:
     api = Api(mock_wiro.base_url, MsMonotonic(project))
     body = api.json("Tool/Detail", {"slugowner": "minimax", "slugproject": "hailuo-2-3-fast"})
@@ -347,7 +338,6 @@ def test_finding3_tool_detail_shape(mock_wiro: MockWiroServer, project: Project)
     assert_tool_detail_shape(body["tool"][0])
 
 
-@finding(4, "Tool/List answers 404")
 def test_finding4_tool_list(mock_wiro: MockWiroServer, project: Project) -> None:
     api = Api(mock_wiro.base_url, MsFresh(project))
     body = api.json(
@@ -366,7 +356,6 @@ def test_finding4_tool_list(mock_wiro: MockWiroServer, project: Project) -> None
     assert any(t["cleanslugproject"] == "hailuo-2-3-fast" for t in body["tool"])
 
 
-@finding(4, "Tool/Explore answers 404")
 def test_finding4_tool_explore(mock_wiro: MockWiroServer, project: Project) -> None:
     api = Api(mock_wiro.base_url, MsFresh(project))
     body = api.json("Tool/Explore", {})
@@ -375,7 +364,6 @@ def test_finding4_tool_explore(mock_wiro: MockWiroServer, project: Project) -> N
         assert {"id", "title", "tools"} <= set(category)
 
 
-@finding(5, "1080P with 10 s is refused at Run; n8n says the API falls back to 6 s")
 def test_finding5_1080p_10s_falls_back(mock_wiro: MockWiroServer, project: Project) -> None:
     api, url = uploaded(mock_wiro, project)
     run = api.run(CLEAN, {"inputImageFirstUrl": url, "resolution": "1080P", "duration": "10"})
@@ -403,7 +391,6 @@ def test_finding6_default_accepts_reused_nonce(mock_wiro: MockWiroServer, projec
         assert api.post("Task/List", json={}).status_code == 200
 
 
-@finding(7, "inputImage and inputImageFirst in every form (JSON arrays included)")
 @pytest.mark.parametrize("name", ["inputImage", "inputImageFirst"])
 def test_finding7_image_names_as_arrays(
     name: str, mock_wiro: MockWiroServer, project: Project

@@ -102,3 +102,16 @@ def test_outputs_of_one_size_are_rendered_once(wiro: Wiro) -> None:
     before = dict(renderer.stats)
     finished_output(wiro, "landscape_16x9.jpg", duration="10")
     assert renderer.stats["encodes"] == before["encodes"]
+
+
+def test_1080p_10s_fallback_output_is_6_seconds(wiro: Wiro, tmp_path: Path) -> None:
+    """Issue 17 finding 5, ``hd_long_duration="fallback"`` (default): 1080P with 10 s
+    runs as a 6 s 1080P video."""
+    output = finished_output(wiro, "landscape_16x9.jpg", resolution="1080P", duration="10")
+    path = tmp_path / "out.mp4"
+    path.write_bytes(requests.get(output["url"], timeout=30).content)
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(stream))
+        assert (stream.codec_context.width, stream.codec_context.height) == (1920, 1080)
+    assert frames == 6 * OUTPUT_FPS

@@ -202,8 +202,6 @@ RUN_ERRORS: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
     ("resolution-lower", {"resolution": "768p"}, ("[resolution]",)),
     ("duration-7", {"duration": "7"}, ("[duration]", "7")),
     ("duration-5", {"duration": 5}, ("[duration]",)),
-    ("1080P-10s", {"resolution": "1080P", "duration": "10"}, ("[duration]", "1080P")),
-    ("1080P-10s-number", {"resolution": "1080P", "duration": 10}, ("[duration]", "1080P")),
     ("prompt-2001", {"prompt": "x" * (PROMPT_MAX_CHARS + 1)}, ("[prompt]", "2000")),
     ("optimizer-maybe", {"promptOptimizer": "maybe"}, ("[promptOptimizer]", "maybe")),
 ]
@@ -295,6 +293,36 @@ def test_json_numbers_and_booleans_are_accepted(
     assert_wire_strings(parameters)
     for key, value in expected.items():
         assert parameters[key] == value, (key, parameters)
+
+
+HD_LONG_REFUSED = (
+    "Request parameter [duration] must be 6 when [resolution] is 1080P; "
+    "10-second videos are 768P only"
+)
+
+
+@pytest.mark.parametrize("duration", ["10", 10, 10.0])
+def test_1080p_with_10s_is_refused_under_reject(duration: object) -> None:
+    """``hd_long_duration="reject"``: today's message, in every body form (issue 17
+    finding 5: the default changed to "fallback", so this asks for "reject")."""
+    with make_server(clock_mode="manual", hd_long_duration="reject") as srv:
+        wiro = Wiro(srv, srv.backend.create_project())
+        fields = {"inputImageFirstUrl": EXTERNAL, "resolution": "1080P", "duration": duration}
+        assert wiro.error(RUN, 0, json=fields) == HD_LONG_REFUSED
+        parts = {k: (None, str(v)) for k, v in fields.items()}
+        assert wiro.error(RUN, 0, files=parts) == HD_LONG_REFUSED
+        assert task_total(wiro) == 0
+
+
+def test_1080p_with_10s_falls_back_to_6s_by_default(wiro: Wiro) -> None:
+    """``hd_long_duration="fallback"`` (default): a 6 s 1080P task, priced and shown so."""
+    taskid = run_url(wiro, resolution="1080P", duration="10")["taskid"]
+    task = finished(wiro, taskid)
+    assert_succeeded(task)
+    assert task["parameters"]["resolution"] == "1080P"
+    assert task["parameters"]["duration"] == "6"
+    assert Decimal(task["totalcost"]) == PRICE_TABLE_USD[("1080P", "6")]
+    assert wiro.server.task(taskid).params.duration == "6"
 
 
 def test_1080p_and_10s_at_768p_are_accepted(wiro: Wiro) -> None:
@@ -592,7 +620,9 @@ def test_tool_detail(wiro: Wiro) -> None:
     body = wiro.ok("Tool/Detail", json={})
     assert len(body["tool"]) == 1
     tool = body["tool"][0]
-    assert tool["slugowner"] == "minimax" and tool["slugproject"] == "hailuo-2-3-fast"
+    # issue 17 finding 3: slugowner/slugproject are the display slugs, clean ones apart
+    assert tool["slugowner"] == "MiniMax" and tool["slugproject"] == "hailuo-2.3-Fast"
+    assert tool["cleanslugowner"] == "minimax" and tool["cleanslugproject"] == "hailuo-2-3-fast"
     assert isinstance(tool["id"], str)
     items = [item for group in tool["parameters"] for item in group["items"]]
     ids = {item["id"] for item in items}
@@ -605,6 +635,8 @@ def test_tool_detail(wiro: Wiro) -> None:
     assert options["resolution"] == ["768P", "1080P"] and options["duration"] == ["6", "10"]
     named = wiro.ok("Tool/Detail", json={"slugowner": "minimax", "slugproject": "hailuo-2-3-fast"})
     assert named == body
+    shown = wiro.ok("Tool/Detail", json={"slugowner": "MiniMax", "slugproject": "hailuo-2.3-Fast"})
+    assert shown == body
 
 
 @pytest.mark.parametrize(

@@ -1,12 +1,13 @@
-"""Request bodies: Run's fields (which follow the settings), the fields that name a
-task, and the wrapper that offers one schema as JSON, multipart and url-encoded."""
+"""Request bodies: Run's fields (derived from the model's description, following the
+settings), the fields that name a task, and the wrapper that offers one schema as JSON,
+multipart and url-encoded."""
 
 from __future__ import annotations
 
 from typing import Any, Final
 
-from ...engine.params import DURATIONS, RESOLUTIONS
-from ...settings import IMAGE_FIELD_ALIASES, MAX_URL_CHARS, PROMPT_MAX_CHARS, Settings
+from ...engine.catalog import HAILUO_23_FAST, ModelSpec, ParamSpec
+from ...settings import Settings
 from .primitives import Schema, text
 
 __all__ = ["TASK_REF_FIELDS", "body", "fields", "run_fields"]
@@ -20,65 +21,61 @@ TASK_REF_FIELDS: Final = {
 
 _NUMBERS_NOTE: Final = (
     " Every value is read as a string: in a JSON body, numbers and booleans are accepted "
-    "(as their text) and `null` is an empty string; an object or array is a code-0 error."
+    "(as their text) and `null` is an empty string; an object or array is a code-0 error "
+    "(except a file parameter's array of strings)."
 )
 
 
-def _first_frame(*, multipart: bool) -> Schema:
-    """``inputImageFirst``: a file part in a multipart body, else a URL."""
+def _file_input(param: ParamSpec, *, multipart: bool) -> Schema:
+    """A file input: a file part (multipart), else a URL, or an array of them, at most
+    ``max_count`` [clients: issue 17 finding 1]."""
+    more = f" Repeat the key (or send a JSON array) for up to {param.max_count} value(s)."
     if multipart:
+        one: Schema = {"type": "string", "format": "binary"}
         return {
-            "type": "string",
-            "format": "binary",
-            "description": "The first frame: a JPG/PNG/WebP file part (or, as a plain field, "
-            "a URL). A bad image passes Run and fails the task [A].",
+            "oneOf": [one, {"type": "array", "items": one, "maxItems": param.max_count}],
+            "description": f"{param.note} A file part or, as a plain field, a URL.{more} "
+            "A bad image passes Run and fails the task [A].",
         }
-    return text("The first frame as a URL (a URL may come here too [docs]).")
-
-
-def _run_properties(*, multipart: bool) -> dict[str, Schema]:
-    """Run's own parameters, in the model's order."""
+    url = text("", maxLength=param.max_length) if param.max_length else text("")
+    url.pop("description")
     return {
-        "inputImageFirst": _first_frame(multipart=multipart),
-        "inputImageFirstUrl": text(
-            "The first frame as a URL (the fake's own file URLs, or any http(s) URL, never "
-            "fetched). Send this or `inputImageFirst`, the other empty [seed].",
-            maxLength=MAX_URL_CHARS,
-        ),
-        "prompt": text("Text prompt [minimax].", maxLength=PROMPT_MAX_CHARS),
-        "promptOptimizer": text(
-            "`true` or `false` (also `1`/`0`, `yes`/`no`, any case).", default="true"
-        ),
-        "resolution": {"type": "string", "enum": list(RESOLUTIONS), "default": RESOLUTIONS[0]},
-        "duration": {
-            "type": "string",
-            "enum": list(DURATIONS),
-            "default": DURATIONS[0],
-            "description": "Seconds; 10 only at 768P [minimax].",
-        },
-        "callbackUrl": text(
-            "POSTed the Task/Detail body when the task ends; a value that is not an absolute "
-            "http(s) URL is accepted and recorded as undeliverable.",
-            maxLength=MAX_URL_CHARS,
-        ),
+        "oneOf": [url, {"type": "array", "items": {"type": "string"}, "maxItems": param.max_count}],
+        "description": f"{param.note} A URL, or a JSON array of them.{more}",
     }
 
 
-def run_fields(settings: Settings, *, multipart: bool) -> Schema:
-    """Run's body: the image aliases only when ``settings`` accepts them, and closed to
-    other fields when it rejects unknown ones."""
-    properties = _run_properties(multipart=multipart)
+def _property(param: ParamSpec, *, multipart: bool) -> Schema:
+    """One Run parameter's schema, from its description."""
+    if param.is_file:
+        return _file_input(param, multipart=multipart)
+    schema: Schema = {"type": "string", "description": param.note or param.label}
+    if param.type == "select":
+        schema["enum"] = list(param.allowed)
+    if param.type == "checkbox":
+        schema["description"] += " `true` or `false` (also `1`/`0`, `yes`/`no`, any case)."
+    if param.default:
+        schema["default"] = param.default
+    if param.max_length is not None:
+        schema["maxLength"] = param.max_length
+    return schema
+
+
+def run_fields(settings: Settings, *, multipart: bool, model: ModelSpec = HAILUO_23_FAST) -> Schema:
+    """Run's body, derived from ``model``: its aliases only when ``settings`` accepts
+    them, and closed to other fields when it rejects unknown ones."""
+    properties = {p.id: _property(p, multipart=multipart) for p in model.parameters}
     if settings.accept_image_aliases:
-        for alias, name in IMAGE_FIELD_ALIASES.items():
+        for alias, name in model.aliases().items():
             properties[alias] = {
                 **properties[name],
                 "deprecated": True,
                 "description": f"Another client's name for `{name}` [clients][A].",
             }
+    files = " or ".join(f"`{p.id}` (a file, or a URL)" for p in model.parameters if p.is_file)
     schema: Schema = {
         "type": "object",
-        "description": "Send `inputImageFirst` (a file, or a URL) or `inputImageFirstUrl` "
-        "[seed]." + ("" if multipart else _NUMBERS_NOTE),
+        "description": f"Send {files}" + ("" if multipart else "." + _NUMBERS_NOTE),
         "properties": properties,
     }
     if settings.unknown_fields == "reject":

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from typing import Final
 
-from ...settings import MODEL_SLUG_OWNER, MODEL_SLUG_PROJECT, RUN_PATH, Settings
+from ...engine.catalog import CATALOG
+from ...settings import Settings
+from ..tool import TOOL_LIST_SORTS
 from .bodies import TASK_REF_FIELDS, body, fields, run_fields
 from .primitives import Schema, error_case, ref, response_ref, text
 
@@ -15,7 +17,7 @@ OPENAPI_PATH: Final = "/openapi.json"
 """Where the fake serves this document."""
 
 POST_ENDPOINTS: Final = (
-    RUN_PATH,
+    *(model.run_path for model in CATALOG),
     "Task/Detail",
     "Task/List",
     "Task/Cancel",
@@ -24,6 +26,8 @@ POST_ENDPOINTS: Final = (
     "File/FolderCreate",
     "File/Upload",
     "Tool/Detail",
+    "Tool/List",
+    "Tool/Explore",
 )
 """The ``/v1`` endpoints the document describes (all ``POST``)."""
 
@@ -112,21 +116,26 @@ def _post(
 
 # ----------------------------------------------------------------- Run
 def _run_path(settings: Settings) -> dict[str, Schema]:
+    """One Run operation per model of the catalogue, its body derived from the model."""
+    case = " in any case" if settings.slug_case_insensitive else ""
     return {
-        f"/v1/{RUN_PATH}": _post(
-            "run",
-            f"Run {MODEL_SLUG_OWNER}/{MODEL_SLUG_PROJECT}",
-            "Queue an image-to-video task [seed]. Multipart (the seed's), JSON or url-encoded. "
-            "Over the project's concurrency limit: code 96; balance under $0.50: code 97.",
+        f"/v1/{model.run_path}": _post(
+            "run" if index == 0 else f"run{index}",
+            f"Run {model.clean_slug_owner}/{model.clean_slug_project}",
+            f"Queue a {model.title} task [seed]. Multipart (the seed's), JSON or url-encoded. "
+            f"Also served at `/v1/Run/{model.slug_owner}/{model.slug_project}` (the display "
+            f"slugs){case}. Over the project's concurrency limit: code 96; balance under "
+            "$0.50: code 97.",
             body(
-                run_fields(settings, multipart=False),
+                run_fields(settings, multipart=False, model=model),
                 required=True,
-                multipart=run_fields(settings, multipart=True),
+                multipart=run_fields(settings, multipart=True, model=model),
             ),
             "RunResponse",
             [0, 96, 97],
             "Run",
-        ),
+        )
+        for index, model in enumerate(CATALOG)
     }
 
 
@@ -249,9 +258,30 @@ def _upload(settings: Settings) -> Schema:
 
 # ----------------------------------------------------------------- Tools
 def _tool_path() -> dict[str, Schema]:
+    default = CATALOG.models[0]
     which = {
-        "slugowner": text("Default: the fake's model.", default=MODEL_SLUG_OWNER),
-        "slugproject": text("Default: the fake's model.", default=MODEL_SLUG_PROJECT),
+        "slugowner": text(
+            "Clean or display slugs; default: the fake's model.", default=default.clean_slug_owner
+        ),
+        "slugproject": text("Default: the fake's model.", default=default.clean_slug_project),
+    }
+    listing = {
+        "start": text("Skip this many (default 0).", default="0"),
+        "limit": text("At most this many, 1-1000 (default 20).", default="20"),
+        "search": text("Matches title, slugs, description, categories (any case)."),
+        "sort": {"type": "string", "enum": list(TOOL_LIST_SORTS), "default": "relevance"},
+        "order": {"type": "string", "enum": ["ASC", "DESC"], "default": "DESC"},
+        "categories": {
+            "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+            "description": "A tool with any of them (an array, or comma-separated) [A].",
+        },
+        "tags": {
+            "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}],
+            "description": "A tool with any of them [A].",
+        },
+        "slugowner": text("Only this owner (clean or display slug, any case)."),
+        "hideworkflows": text("`true`: no workflows.", default="false"),
+        "summary": text("`true`: summary items (no parameters).", default="false"),
     }
     return {
         "/v1/Tool/Detail": _post(
@@ -261,6 +291,24 @@ def _tool_path() -> dict[str, Schema]:
             body(fields(which, "Which model."), required=False),
             "ToolDetailResponse",
             [0, 1],
+            "Tools",
+        ),
+        "/v1/Tool/List": _post(
+            "toolList",
+            "The catalogue, filtered",
+            "The fake's catalogue, filtered, sorted and paged; a bad value is code 0.",
+            body(fields(listing, "Filters and paging."), required=False),
+            "ToolListResponse",
+            [0],
+            "Tools",
+        ),
+        "/v1/Tool/Explore": _post(
+            "toolExplore",
+            "The catalogue by group",
+            "Every tool, grouped (one group per explore group) [A].",
+            body(fields({}, "No parameters."), required=False),
+            "ToolExploreResponse",
+            [0],
             "Tools",
         ),
     }

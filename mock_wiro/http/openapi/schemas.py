@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Final
 
 from ...engine.lifecycle import LIFECYCLE, STATUS_IGNORED_TYPES
-from ...settings import MODEL_SLUG_OWNER, MODEL_SLUG_PROJECT
 from ..wire import OUTPUT_FIELDS
 from .primitives import (
     DIGITS,
@@ -39,6 +38,7 @@ def component_schemas() -> dict[str, Schema]:
         "Tool": _tool(),
         **_task_answers(),
         **_file_and_tool_answers(),
+        **_tool_answers(),
     }
 
 
@@ -199,54 +199,121 @@ def _file() -> Schema:
 
 
 # ----------------------------------------------------------------- Tool
+_STR: Final = {"type": "string"}
+_STRINGS: Final = {"type": "array", "items": _STR}
+
+
 def _tool_parameter() -> Schema:
-    """One parameter of the model's definition (the item shape is [A])."""
+    """One parameter item [docs: model-parameters.md; clients: Wiro-MCP ToolParameterItem]."""
+    option = success({"label": _STR, "value": _STR}, "A select's choice.")
     return {
         "type": "object",
         "properties": {
-            "id": {"type": "string"},
-            "type": {"type": "string"},
-            "label": {"type": "string"},
-            "help": {"type": "string"},
+            "id": _STR,
+            "type": _STR,
+            "label": _STR,
             "required": {"type": "boolean"},
-            "default": {"type": "string"},
-            "maxcount": {"type": "integer"},
-            "options": {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {"value": {"type": "string"}, "text": {"type": "string"}},
-                    "required": ["value", "text"],
-                },
-            },
+            "placeholder": _STR,
+            "note": _STR,
+            "options": {"type": "array", "items": option},
+            "default": _STR,
         },
-        "required": ["id", "type", "label", "required"],
+        "required": ["id", "type", "label", "required", "placeholder", "note"],
+        "additionalProperties": False,
+    }
+
+
+def _tool_summary() -> dict[str, Schema]:
+    return {
+        "id": DIGITS,
+        "title": _STR,
+        "slugowner": _STR,
+        "slugproject": _STR,
+        "cleanslugowner": _STR,
+        "cleanslugproject": _STR,
+        "description": _STR,
+        "image": _STR,
+        "categories": _STRINGS,
+        "tags": _STRINGS,
+        "averagepoint": DIGITS,
+        "commentcount": DIGITS,
+        "ratedusercount": DIGITS,
     }
 
 
 def _tool() -> Schema:
+    group = success(
+        {"title": _STR, "items": {"type": "array", "items": _tool_parameter()}},
+        "A group of parameters.",
+    )
+    summary = _tool_summary()
     return success(
         {
-            "id": DIGITS,
-            "title": {"type": "string"},
-            "slugowner": {"const": MODEL_SLUG_OWNER},
-            "slugproject": {"const": MODEL_SLUG_PROJECT},
-            "description": {"type": "string"},
-            "categories": {"type": "array", "items": {"type": "string"}},
-            "parameters": {
+            **{k: summary[k] for k in ("id", "title", "slugowner", "slugproject")},
+            **{k: summary[k] for k in ("cleanslugowner", "cleanslugproject", "description")},
+            "image": _STR,
+            "computingtime": DIGITS,
+            "readme": _STR,
+            "categories": _STRINGS,
+            "parameters": {"type": "array", "items": group},
+            "inspire": {"type": "array"},
+            "samples": _STRINGS,
+            "tags": _STRINGS,
+            "marketplace": DIGITS,
+            "onlymembers": DIGITS,
+            "dynamicprice": {
                 "type": "array",
                 "items": {
                     "type": "object",
-                    "properties": {
-                        "title": {"type": "string"},
-                        "items": {"type": "array", "items": _tool_parameter()},
-                    },
-                    "required": ["title", "items"],
+                    "properties": {"price": _STR},
+                    "additionalProperties": _STR,
+                    "required": ["price"],
                 },
             },
+            "averagepoint": DIGITS,
+            "commentcount": DIGITS,
+            "ratedusercount": DIGITS,
+            "taskstat": {"type": "object", "additionalProperties": DIGITS},
+            "seotitle": _STR,
+            "seodescription": _STR,
         },
-        "The model's parameter definitions (the item shape is [A]).",
+        "A model: its description and parameter definitions [docs][clients] (values no "
+        "source gives are [A]).",
     )
+
+
+def _tool_answers() -> dict[str, Schema]:
+    """Tool/List's and Tool/Explore's envelopes."""
+    summary = success(_tool_summary(), "A Tool/List item with `summary` true.")
+    keys = ("id", "cleanslugowner", "cleanslugproject", "image", "description", "categories")
+    counters = ("commentcount", "ratedusercount", "averagepoint")
+    entry = success(
+        {k: _tool_summary()[k] for k in (*keys, *counters)}, "A tool in an explore group."
+    )
+    group = success(
+        {"id": DIGITS, "title": _STR, "tools": {"type": "array", "items": entry}, "total": DIGITS},
+        "An explore group [clients].",
+    )
+    return {
+        "ToolSummary": summary,
+        "ToolListResponse": success(
+            {
+                "result": TRUE,
+                "errors": EMPTY_ERRORS,
+                "total": DIGITS,
+                "tool": {
+                    "type": "array",
+                    "items": {"oneOf": [ref("Tool"), ref("ToolSummary")]},
+                    "maxItems": 1000,
+                },
+            },
+            "A page of the catalogue; `total` counts every match.",
+        ),
+        "ToolExploreResponse": success(
+            {"result": TRUE, "errors": EMPTY_ERRORS, "explore": {"type": "array", "items": group}},
+            "The catalogue by group.",
+        ),
+    }
 
 
 # ----------------------------------------------------------------- success envelopes
