@@ -61,8 +61,8 @@ def parameter_groups(model: ModelSpec) -> list[dict[str, Any]]:
     return [{"title": model.group_title, "items": [_item(p) for p in model.parameters]}]
 
 
-def tool_summary(model: ModelSpec) -> dict[str, Any]:
-    """The fields a Tool/List summary and a Tool/Explore entry carry [clients]."""
+def _identity(model: ModelSpec) -> dict[str, Any]:
+    """The fields that name and show a model, first in every tool object [docs]."""
     return {
         "id": model.id,
         "title": model.title,
@@ -72,6 +72,13 @@ def tool_summary(model: ModelSpec) -> dict[str, Any]:
         "cleanslugproject": model.clean_slug_project,
         "description": model.description,
         "image": model.image,
+    }
+
+
+def tool_summary(model: ModelSpec) -> dict[str, Any]:
+    """The fields a Tool/List summary and a Tool/Explore entry carry [clients]."""
+    return {
+        **_identity(model),
         "categories": list(model.categories),
         "tags": list(model.tags),
         "averagepoint": "0",
@@ -87,14 +94,7 @@ def tool_object(model: ModelSpec) -> dict[str, Any]:
         for key, price in model.prices.items()
     ]
     return {
-        "id": model.id,
-        "title": model.title,
-        "slugowner": model.slug_owner,
-        "slugproject": model.slug_project,
-        "cleanslugowner": model.clean_slug_owner,
-        "cleanslugproject": model.clean_slug_project,
-        "description": model.description,
-        "image": model.image,
+        **_identity(model),
         "computingtime": str(model.computing_seconds),
         "readme": model.readme,
         "categories": list(model.categories),

@@ -7,31 +7,18 @@ from __future__ import annotations
 import json
 import subprocess
 from collections.abc import Iterator
-from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
-from hailuo_client import Client, Task
+from hailuo_client import Client
 from mock_wiro.engine.models import Project
 from mock_wiro.server import MockWiroServer
 from mock_wiro_fixtures import image_path
-from tests.helpers.client import HAILUO, env_for, hailuo
-from tests.helpers.client import make_client as live_client
+from tests.helpers.client import HAILUO, env_for, finished, hailuo
+from tests.helpers.client import quick_client as make_client
 
 IMAGE = "landscape_16x9.jpg"
-FINISH = 300.0
-"""Fake seconds after which any default task has ended."""
-BOUND = 20.0
-"""Real seconds any threaded wait may take before the test fails."""
-
-
-def no_sleep(seconds: float) -> None:
-    """A client ``sleep`` hook that returns at once."""
-
-
-def make_client(server: MockWiroServer, project: Project, **kwargs: Any) -> Client:
-    return live_client(server, project, **{"sleep": no_sleep, "timeout": 10.0, **kwargs})
 
 
 @pytest.fixture
@@ -40,15 +27,6 @@ def client(mock_wiro: MockWiroServer, mock_wiro_project: Project) -> Iterator[Cl
     yield made
     made.close()
     mock_wiro.clear_faults()
-
-
-def finished(mock_wiro: MockWiroServer, client: Client) -> Task:
-    """A task that succeeded, with its video."""
-    task = client.run(image_path(IMAGE), "p")
-    mock_wiro.advance(FINISH)
-    done = client.wait(task, BOUND, via="poll")
-    assert done.succeeded and done.video is not None
-    return done
 
 
 @pytest.mark.parametrize("count", [0, 2])

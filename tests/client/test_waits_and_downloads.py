@@ -26,7 +26,6 @@ from hailuo_client import (
     DownloadError,
     InvalidInput,
     Output,
-    Task,
     TransportError,
     WaitTimeout,
 )
@@ -34,14 +33,11 @@ from mock_wiro.engine.models import Project
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
 from mock_wiro_fixtures import image_path
-from tests.helpers.client import make_client as live_client
+from tests.helpers.client import BOUND, finished
+from tests.helpers.client import quick_client as make_client
 
 IMAGE = "landscape_16x9.jpg"
 DETAIL = "/v1/Task/Detail"
-FINISH = 300.0
-"""Fake seconds after which any default task has ended."""
-BOUND = 20.0
-"""Real seconds any threaded wait may take before the test fails."""
 
 _T = TypeVar("_T")
 
@@ -76,29 +72,12 @@ class FakeClock:
         self.now += seconds
 
 
-def no_sleep(seconds: float) -> None:
-    """A client ``sleep`` hook that returns at once."""
-
-
-def make_client(server: MockWiroServer, project: Project, **kwargs: Any) -> Client:
-    return live_client(server, project, **{"sleep": no_sleep, "timeout": 10.0, **kwargs})
-
-
 @pytest.fixture
 def client(mock_wiro: MockWiroServer, mock_wiro_project: Project) -> Iterator[Client]:
     made = make_client(mock_wiro, mock_wiro_project)
     yield made
     made.close()
     mock_wiro.clear_faults()
-
-
-def finished(mock_wiro: MockWiroServer, client: Client) -> Task:
-    """A task that succeeded, with its video."""
-    task = client.run(image_path(IMAGE), "p")
-    mock_wiro.advance(FINISH)
-    done = client.wait(task, BOUND, via="poll")
-    assert done.succeeded and done.video is not None
-    return done
 
 
 def details(server: MockWiroServer, since: int) -> int:
