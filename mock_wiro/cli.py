@@ -179,6 +179,16 @@ def _add_storage_and_admin_options(serve: argparse.ArgumentParser) -> None:
         help="MOCK_WIRO_ADMIN_TOKEN: /_mock requests must send X-Admin-Token: <token> "
         "(default: none on loopback; a random one, printed, on any other host)",
     )
+    serve.add_argument(
+        "--allowed-host",
+        action="append",
+        dest="allowed_hosts",
+        default=[h for h in (_env("MOCK_WIRO_ALLOWED_HOSTS") or "").split(",") if h.strip()],
+        metavar="NAME",
+        help="MOCK_WIRO_ALLOWED_HOSTS (comma-separated): a host name /_mock and the socket "
+        "accept from local clients, beyond loopback names, IP addresses and --public-url's "
+        "host (repeatable; guards against DNS rebinding)",
+    )
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -197,6 +207,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         callback_attempts=max(1, args.callback_attempts),
         callback_timeout=args.callback_timeout,
         reject_reused_nonce=args.reject_reused_nonces,
+        allowed_hosts=tuple(h.strip() for h in args.allowed_hosts),
         admin_token=args.admin_token
         or (None if is_loopback(args.host) else secrets.token_urlsafe(24)),
     )

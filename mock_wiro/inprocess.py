@@ -90,6 +90,7 @@ from .control.fake import Fake
 from .control.handle import FakeHandle
 from .engine.backend import Backend
 from .engine.models import Project
+from .push.callbacks import CALLBACK_ATTEMPT_HEADER
 from .settings import DEFAULT_DEMO_BALANCE_USD, AuthMode, Settings
 
 __all__ = ["DEFAULT_BASE_URLS", "CallbackPost", "InProcessFake", "intercept"]
@@ -98,8 +99,6 @@ DEFAULT_BASE_URLS = ("https://api.wiro.ai",)
 """The origins answered by the fake unless told otherwise."""
 METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 """Every method forwarded to the app (``responses`` registers one route per method)."""
-CALLBACK_ATTEMPT_HEADER = "X-Mock-Wiro-Attempt"
-"""The header that marks the fake's own callback POSTs (see :mod:`mock_wiro.push.callbacks`)."""
 _FAULT_HEADER = "X-Mock-Wiro-Fault"
 """Set by an HTTP fault; ``action=reset`` there means "drop the connection"."""
 _HOP_BY_HOP = frozenset({"connection", "keep-alive", "transfer-encoding"})
@@ -307,8 +306,12 @@ def intercept(
     origins = _intercepted_origins(settings, base_urls)
     prefixes = tuple(passthrough)
     patch = _Patch(mock)
+    # no network, so no DNS rebinding: the intercepted hosts are the fake's own names
+    hosts = (*settings.allowed_hosts, *(urlsplit(o).netloc for o in origins))
     fake = InProcessFake(
-        replace(settings, public_url=None), origins, callback_status=callback_status
+        replace(settings, public_url=None, allowed_hosts=hosts),
+        origins,
+        callback_status=callback_status,
     )
     try:
         fake.backend.start()

@@ -50,7 +50,9 @@ __all__ = [
     "Settings",
     "UnknownFieldPolicy",
     "env",
+    "host_name",
     "is_loopback",
+    "is_trusted_host",
 ]
 
 AuthMode = Literal["signature", "apikey"]
@@ -139,6 +141,45 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def host_name(value: str) -> str:
+    """The host name of a ``Host`` header value or an origin (``http://h:1``, ``h:1``,
+    ``[::1]:1``), lower-cased, without port, brackets or a trailing dot; ``""`` when
+    there is none."""
+    text = value.strip().lower()
+    if "://" in text:
+        text = text.split("://", 1)[1].split("/", 1)[0]
+    text = text.rsplit("@", 1)[-1]
+    if text.startswith("["):
+        return text[1:].split("]", 1)[0]
+    if text.count(":") == 1:
+        text = text.split(":", 1)[0]
+    return text.rstrip(".")
+
+
+def is_trusted_host(host: str, public_url: str | None = None, extra: tuple[str, ...] = ()) -> bool:
+    """True for a host name that no DNS rebinding can point at the fake from a foreign
+    page: an IP literal (not a name: nothing to rebind), ``localhost`` and its
+    subdomains (browsers resolve them to loopback themselves), the host of
+    ``public_url``, and the ``extra`` names (``Settings.allowed_hosts``).
+
+    ``/_mock`` requests and WebSocket upgrades from a loopback peer must name such a
+    host (:mod:`mock_wiro.control.guard`)."""
+    name = host_name(host)
+    if not name:
+        return False
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        pass
+    trusted = {host_name(h) for h in extra}
+    if public_url:
+        trusted.add(host_name(public_url))
+    return name in trusted
+
+
 def env(name: str, default: str | None = None) -> str | None:
     """The one reader of ``MOCK_WIRO_*`` variables (``mock-wiro serve``'s defaults): the
     variable's value, or ``default`` when it is unset or empty."""
@@ -208,6 +249,11 @@ class Settings:
     """[A] Seconds one callback POST may take."""
     callback_backoff: float = 2.0
     """[A] Fake seconds before the 2nd attempt; doubled for each further one."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names, beyond loopback names, IP literals and ``public_url``'s host, that a
+    ``/_mock`` request's ``Host`` (and a WebSocket upgrade's ``Host`` and ``Origin``)
+    may name when it comes from a loopback peer (``--allowed-host``): the names a
+    reverse proxy on the same machine forwards. Guards against DNS rebinding."""
     admin_token: str | None = None
     """When set (non-empty), every request to a path under ``/_mock`` must send
     ``X-Admin-Token: <token>`` (else 401). ``mock-wiro serve`` on a non-loopback host

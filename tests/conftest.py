@@ -11,9 +11,9 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-import requests
 
 from mock_wiro.engine.models import Project
+from mock_wiro.push import callbacks
 from mock_wiro.server import MockWiroServer
 from tests.helpers.callbacks import Receiver
 from tests.helpers.wiro import Wiro, make_server, require_tool
@@ -52,13 +52,13 @@ def receiver() -> Iterator[Receiver]:
 @pytest.fixture
 def callback_posts(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The URLs the fake's callback dispatcher POSTs to, in order (a spy around the
-    ``requests.post`` it calls; the POSTs still go out)."""
+    ``send_callback`` it calls; the POSTs still go out)."""
     posted: list[str] = []
-    real_post = requests.post
+    real_send = callbacks.send_callback
 
-    def spy(target: str, *args: Any, **kwargs: Any) -> requests.Response:
+    def spy(target: str, *args: Any, **kwargs: Any) -> int:
         posted.append(target)
-        return real_post(target, *args, **kwargs)
+        return real_send(target, *args, **kwargs)
 
-    monkeypatch.setattr("mock_wiro.push.callbacks.requests.post", spy)
+    monkeypatch.setattr(callbacks, "send_callback", spy)
     return posted

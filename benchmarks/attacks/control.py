@@ -78,7 +78,12 @@ def self_callback_reset(target: Target) -> Outcome:
 @attack(2)
 def cross_site_bodyless_post(target: Target) -> Outcome:
     """Bodyless POSTs with a foreign Origin / Sec-Fetch-Site: cross-site on every route"""
-    routes = ("/_mock/reset", "/_mock/faults/clear", "/_mock/scenarios/clear", "/_mock/faults/release")
+    routes = (
+        "/_mock/reset",
+        "/_mock/faults/clear",
+        "/_mock/scenarios/clear",
+        "/_mock/faults/release",
+    )
     statuses = {}
     for route in routes:
         for headers in (
@@ -123,7 +128,9 @@ def dns_rebinding_host(target: Target) -> Outcome:
         timeout=10,
     )
     return Outcome(
-        not leaked and r.status_code in (400, 403, 421) and ok.status_code == 200
+        not leaked
+        and r.status_code in (400, 403, 421)
+        and ok.status_code == 200
         and ws.status_code != 101,
         f"Host attacker.example: {r.status_code}{' LEAKED the secret' if leaked else ''}; "
         f"Host localhost: {ok.status_code}; socket upgrade from a foreign Origin: "

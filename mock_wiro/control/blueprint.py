@@ -10,6 +10,8 @@ the endpoints are its nested children (:func:`control_blueprint`):
 
 What they share:
 
+- **The guard** (:mod:`.guard`), before anything else: a task's callback, a cross-site
+  request, a remote peer without an admin token, or a rebound host name is refused 403.
 - **The admin token.** Bind the fake to loopback, or set ``Settings.admin_token``:
   then every ``/_mock`` request must send ``X-Admin-Token``
   (:func:`require_admin_token`, an app-wide hook carried by this blueprint, so that
@@ -45,6 +47,7 @@ from ..errors import ControlError, SpecError, WiroError
 from ..http.context import record_bug, request_state
 from ..http.routes import read_small_body
 from .fake import current_fake
+from .guard import guard_control
 
 __all__ = [
     "ADMIN_TOKEN_ERROR",
@@ -73,6 +76,10 @@ _JSON_ONLY = "control requests take a JSON body sent as Content-Type: applicatio
 
 
 # ------------------------------------------------------------------ the shared rules
+# first: the guard's refusals come before the token's 401 (and are journalled)
+control.before_app_request(guard_control)
+
+
 @control.before_app_request
 def require_admin_token() -> ResponseReturnValue | None:
     """For the whole app: when the fake's settings have an ``admin_token``, a request to

@@ -3,7 +3,9 @@
 Streams are copied in chunks within the upload limit [docs: 100 MB]; a ZIP upload is
 extracted [docs], bounded against zip bombs. The public URL (the base of every file
 URL) is the setting, else the server's address once bound (:meth:`FileStore.set_public_url`),
-else the first request's host (:meth:`FileStore.adopt_host`).
+else the host of the first authenticated /v1 request that names an IP address, a
+loopback name or an allowed host (:meth:`FileStore.adopt_host`; never an anonymous or
+rebound Host).
 """
 
 from __future__ import annotations

@@ -22,7 +22,7 @@ from ..engine.catalog import CATALOG, ModelSpec
 from ..engine.models import Project, Task
 from ..engine.params import int_field, parse_run_params, require
 from ..errors import MissingFileError, UrlError, ValidationError
-from ..settings import MAX_JSON_BODY_BYTES, Settings
+from ..settings import MAX_JSON_BODY_BYTES, Settings, is_trusted_host
 from . import wire
 from .context import current_backend, request_state
 from .tool import TOOL_LIST_LIST_FIELDS, tool_detail, tool_explore, tool_list
@@ -323,8 +323,12 @@ def dispatch(path: str) -> dict[str, Any]:
     if route is None or request.method != "POST":
         raise UrlError()
     handler, list_fields = route
-    b.files.adopt_host(request.host_url)
     project = _authenticate(b)
+    s = b.settings
+    if is_trusted_host(request.host, s.public_url, s.allowed_hosts):
+        # only an authenticated request naming an address (or a trusted name) says where
+        # the fake is: an anonymous or rebound Host never becomes the base of file URLs
+        b.files.adopt_host(request.host_url)
     fields, files, lists = read_fields(list_fields)
     state = request_state()  # for the journal
     state.fields = {**fields, **{k: json.dumps(v) for k, v in lists.items()}}

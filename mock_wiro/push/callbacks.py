@@ -10,8 +10,15 @@ each one named here:
   ``{"total": "1", "errors": [], "tasklist": [TASK], "result": true}``, so a
   client parses it like a Task/Detail answer.
 - Headers: ``Content-Type: application/json``, ``User-Agent: mock-wiro/<v>``
-  and ``X-Mock-Wiro-Attempt: <n>`` (the attempt number; not a real Wiro header).
-- Success: any 2xx answer. Redirects are not followed.
+  and ``X-Mock-Wiro-Attempt: <n>`` (the attempt number; not a real Wiro header). That
+  header is also the mark the control surface refuses (:mod:`mock_wiro.control.guard`):
+  a callback aimed at the fake's own ``/_mock`` can't act on it.
+- Success: any 2xx answer. Redirects are not followed; the answer's body is never read.
+- Each attempt has a wall-clock deadline (``timeout`` seconds from its start, connect
+  and answer together): a receiver that drips its answer a byte at a time is cut there.
+- Direct, never through a proxy: ``HTTP_PROXY`` and the like are ignored, so a callback
+  to a receiver on loopback can't be handed to a proxy (the receivers a test runs are
+  local; the fake never reaches the internet on its own).
 - Retries: ``attempts`` in all (3 by default, as Wiro's agent webhooks
   [docs]); attempt n+1 comes ``backoff * 2**(n-1)`` *fake* seconds after
   attempt n failed, so a manual clock drives retries deterministically.
@@ -36,14 +43,19 @@ deliveries.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
 import requests
+import urllib3.connection
+from requests.adapters import HTTPAdapter
 
 from .._version import __version__
 from ..chaos.push_faults import PushFault, PushFaultBook
@@ -52,9 +64,19 @@ from ..engine.lifecycle import TERMINAL_STATUSES
 from ..engine.models import Event, Task
 from ..http.wire import task_detail
 
-__all__ = ["CALLBACK_BODY", "Attempt", "CallbackDispatcher", "Delivery", "DeliveryState"]
+__all__ = [
+    "CALLBACK_ATTEMPT_HEADER",
+    "CALLBACK_BODY",
+    "Attempt",
+    "CallbackDispatcher",
+    "Delivery",
+    "DeliveryState",
+    "send_callback",
+]
 
 CALLBACK_BODY: Final = "task_detail_response"  # [A] see the module docs
+CALLBACK_ATTEMPT_HEADER: Final = "X-Mock-Wiro-Attempt"
+"""Carried by every callback POST (the attempt number): the mark ``/_mock`` refuses."""
 DeliveryState = Literal["pending", "delivered", "failed", "undeliverable", "suppressed"]
 FINAL_STATES: Final = frozenset({"delivered", "failed", "undeliverable", "suppressed"})
 
@@ -117,6 +139,120 @@ class Delivery:
         if self.faults:
             found["faults"] = [f.id for f in self.faults]
         return found
+
+
+class _Watchdog:
+    """Cuts the connections of one attempt when its wall-clock deadline passes: the
+    per-read timeout alone lets a receiver that drips a byte a second hold it forever."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._sockets: list[socket.socket] = []
+        self.fired = False
+
+    def watch(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with self._lock:
+            self._sockets.append(sock)
+            fired = self.fired
+        if fired:  # connected just after the deadline
+            self._cut(sock)
+
+    def fire(self) -> None:
+        with self._lock:
+            self.fired = True
+            found = list(self._sockets)
+        for sock in found:
+            self._cut(sock)
+
+    @staticmethod
+    def _cut(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_RDWR)  # wakes a recv() blocked in another thread
+
+
+_attempt = threading.local()
+"""The watchdog of the attempt running on this thread (each attempt has its own)."""
+
+
+def _watch(sock: socket.socket | None) -> None:
+    watchdog: _Watchdog | None = getattr(_attempt, "watchdog", None)
+    if watchdog is not None:
+        watchdog.watch(sock)
+
+
+class _WatchedHTTPConnection(urllib3.connection.HTTPConnection):
+    def connect(self) -> None:
+        super().connect()
+        _watch(self.sock)
+
+
+class _WatchedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    def connect(self) -> None:
+        super().connect()
+        _watch(self.sock)
+
+
+class _CallbackAdapter(HTTPAdapter):
+    """requests' adapter, with connections that report their socket to the attempt's
+    watchdog."""
+
+    def get_connection_with_tls_context(
+        self,
+        request: requests.PreparedRequest,
+        verify: bool | str | None,
+        proxies: Mapping[str, str] | None = None,
+        cert: tuple[str, str] | str | None = None,
+    ) -> Any:
+        pool = super().get_connection_with_tls_context(request, verify, proxies, cert)
+        https = pool.scheme == "https"
+        pool.ConnectionCls = (  # type: ignore[attr-defined]  # an HTTP(S)ConnectionPool's
+            _WatchedHTTPSConnection if https else _WatchedHTTPConnection
+        )
+        return pool
+
+
+def send_callback(url: str, body: bytes, headers: dict[str, str], deadline: float) -> int:
+    """POST ``body`` to ``url`` once and return the answer's status (its body is never
+    read): direct, never through a proxy, within ``deadline`` wall seconds in all, or a
+    :class:`requests.ReadTimeout` naming the deadline."""
+    watchdog = _Watchdog()
+    _attempt.watchdog = watchdog
+    timer = threading.Timer(deadline, watchdog.fire)
+    timer.daemon = True
+    timer.start()
+    try:
+        with requests.Session() as session:
+            session.trust_env = False  # no proxy (nor .netrc) from the environment
+            adapter = _CallbackAdapter(max_retries=0)
+            session.mount("http://", adapter)
+            session.mount("https://", adapter)
+            response = session.post(
+                url,
+                data=body,
+                headers=headers,
+                timeout=deadline,
+                allow_redirects=False,
+                stream=True,
+            )
+            response.close()
+    except requests.RequestException as exc:
+        if watchdog.fired:
+            raise _past_deadline(deadline) from exc
+        raise
+    finally:
+        timer.cancel()
+        _attempt.watchdog = None
+    if watchdog.fired:  # cut mid-answer: what was parsed before the cut doesn't count
+        raise _past_deadline(deadline)
+    return response.status_code
+
+
+def _past_deadline(deadline: float) -> requests.ReadTimeout:
+    return requests.ReadTimeout(
+        f"timed out: no answer within the attempt's deadline of {deadline:g} s"
+    )
 
 
 def _valid_url(url: str) -> str | None:
@@ -263,19 +399,16 @@ class CallbackDispatcher:
         error: str | None = None
         try:
             # a fresh connection per attempt: attempts run on many threads at once
-            response = requests.post(
+            status = send_callback(
                 delivery.url,
-                data=delivery.body,
-                headers={
+                delivery.body,
+                {
                     "Content-Type": "application/json",
                     "User-Agent": f"mock-wiro/{__version__}",
-                    "X-Mock-Wiro-Attempt": str(number),
+                    CALLBACK_ATTEMPT_HEADER: str(number),
                 },
-                timeout=self.timeout,
-                allow_redirects=False,
+                self.timeout,
             )
-            status = response.status_code
-            response.close()
         except requests.RequestException as exc:
             error = f"{type(exc).__name__}: {exc}"
         return Attempt(number, started_at, delivery.url, status, error, time.perf_counter() - start)

@@ -72,15 +72,16 @@ class Served:
             self.proc.stdout.close()
 
 
-def start_serve(tmp: Path, *args: str) -> Served:
-    """Start ``python -m mock_wiro serve --port 0 ARGS`` and read its banner."""
+def start_serve(tmp: Path, *args: str, env: dict[str, str] | None = None) -> Served:
+    """Start ``python -m mock_wiro serve --port 0 ARGS`` and read its banner (``env``:
+    variables added to the clean environment)."""
     stderr_path = tmp / f"serve-{len(list(tmp.glob('serve-*')))}.stderr"
     command = [sys.executable, "-m", "mock_wiro", "serve", "--port", "0", *args]
     with open(stderr_path, "w", encoding="utf-8") as stderr:
         proc = subprocess.Popen(
             command,
             cwd=REPO,
-            env=clean_env(tmp),
+            env={**clean_env(tmp), **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=stderr,
