@@ -40,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{'hole':>4}  {'attack':<34} {'held':<5} {'secs':>6}  detail")
     for item in attacks:
         started = time.perf_counter()
-        with ServerProcess(speed=20.0, extra=item.args) as server:
+        with ServerProcess(speed=20.0, extra=item.args, env=item.env or None) as server:
             key, secret = _demo_project(server)
             target = Target(server, key, secret)
             try:

@@ -92,17 +92,22 @@ class Attack:
     run: Callable[[Target], Outcome]
     args: Sequence[str] = ()
     """Extra ``mock-wiro serve`` arguments the attack needs."""
+    env: dict[str, str] = field(default_factory=dict)
+    """Extra environment variables for the server."""
 
 
 ATTACKS: list[Attack] = []
 
 
-def attack(hole: int, *args: str) -> Callable[[Callable[[Target], Outcome]], Callable[..., Any]]:
-    """Register an attack on hole ``hole``, run against ``mock-wiro serve ARGS``."""
+def attack(
+    hole: int, *args: str, env: dict[str, str] | None = None
+) -> Callable[[Callable[[Target], Outcome]], Callable[..., Any]]:
+    """Register an attack on hole ``hole``, run against ``mock-wiro serve ARGS`` (with
+    ``env`` added to its environment)."""
 
     def register(fn: Callable[[Target], Outcome]) -> Callable[[Target], Outcome]:
         doc = (fn.__doc__ or fn.__name__).strip().splitlines()[0]
-        ATTACKS.append(Attack(hole, fn.__name__, doc, fn, tuple(args)))
+        ATTACKS.append(Attack(hole, fn.__name__, doc, fn, tuple(args), dict(env or {})))
         return fn
 
     return register

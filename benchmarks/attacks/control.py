@@ -4,9 +4,11 @@ rebound host name, or an app served without the CLI's defaults."""
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import requests
 
+from ..common import free_port
 from . import Outcome, Target, attack
 
 _SELF_PATHS = ("/_mock/reset", "/_mock/scenarios/clear", "/_mock/faults/clear")
@@ -136,3 +138,165 @@ def dns_rebinding_host(target: Target) -> Outcome:
         f"Host localhost: {ok.status_code}; socket upgrade from a foreign Origin: "
         f"{ws.status_code}",
     )
+
+
+@attack(6)
+def create_app_first_host(target: Target) -> Outcome:
+    """create_app() under a plain WSGI server: a first request's Host, a remote peer"""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from mock_wiro import Settings
+    from mock_wiro.app import create_app
+    from mock_wiro.control.fake import Fake
+
+    import logging
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log in the report
+    fake = Fake.build(Settings(clock_mode="instant"))
+    server = make_server("127.0.0.1", 0, create_app(fake), threaded=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05})
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}"
+        evil = {"Host": "attacker.example"}
+        requests.post(url + "/v1/Task/List", headers=evil, json={}, timeout=10)
+        project = fake.backend.create_project()
+        local = Target(target.server, project.api_key, project.api_secret)
+        requests.post(url + "/v1/Task/List", headers={**local.signed(), **evil}, timeout=10)
+        poisoned = "attacker" in fake.backend.files.public_url
+        client = create_app(fake).test_client()
+        remote = client.get("/_mock/projects", environ_base={"REMOTE_ADDR": "10.1.2.3"})
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
+        fake.backend.close()
+    return Outcome(
+        not poisoned and remote.status_code == 403,
+        f"file URL base after a rebound first request: {fake.backend.files.public_url}; "
+        f"/_mock from a remote peer without a token: {remote.status_code}",
+    )
+
+
+class _Dripper:
+    """A receiver answering one byte every 50 ms, forever."""
+
+    def __init__(self) -> None:
+        import socket
+        import threading
+
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import threading
+
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._drip, args=(conn,), daemon=True).start()
+
+    def _drip(self, conn: Any) -> None:
+        with conn:
+            try:
+                conn.recv(65536)
+                for byte in b"HTTP/1.1 200 OK\r\nX-Drip: " + b"a" * 10**6:
+                    conn.sendall(bytes([byte]))
+                    if self.stop.wait(0.05):
+                        return
+            except OSError:
+                return
+
+    def close(self) -> None:
+        self.stop.set()
+        self.sock.close()
+
+
+def _run(target: Target, **extra: str) -> str:
+    made = target.session.post(
+        target.url + "/v1/Run/minimax/hailuo-2-3-fast",
+        headers=target.signed(),
+        json={"inputImageFirstUrl": "https://example.com/a.jpg", "prompt": "p", **extra},
+        timeout=10,
+    ).json()
+    return str(made["taskid"])
+
+
+def _delivery(target: Target, task: str, timeout: float = 30) -> dict[str, Any]:
+    found = target.session.post(
+        f"{target.url}/_mock/callbacks/{task}/wait", json={"timeout": timeout}, timeout=60
+    ).json()
+    return dict(found["callback"] or {})
+
+
+@attack(7, "--speed", "0", "--callback-timeout", "1", "--callback-attempts", "1")
+def callback_drip_receiver(target: Target) -> Outcome:
+    """A callback receiver that drips its answer a byte every 50 ms (timeout 1 s)"""
+    dripper = _Dripper()
+    try:
+        delivery = _delivery(target, _run(target, callbackUrl=dripper.url), timeout=20)
+    finally:
+        dripper.close()
+    attempts = delivery.get("attempts") or [{}]
+    seconds = attempts[0].get("duration")
+    held = delivery.get("state") == "failed" and seconds is not None and seconds < 3
+    return Outcome(
+        held,
+        f"attempt ended {delivery.get('state')!r} after {seconds} s: {attempts[0].get('error')}",
+        {"attempt_seconds": seconds},
+    )
+
+
+_PROXY_PORT = free_port()
+
+
+@attack(
+    7,
+    "--speed",
+    "0",
+    env={v: f"http://127.0.0.1:{_PROXY_PORT}" for v in ("HTTP_PROXY", "http_proxy", "ALL_PROXY")},
+)
+def callback_via_proxy(target: Target) -> Outcome:
+    """HTTP_PROXY set in the fake's environment: a loopback callback must go direct"""
+    from .. import loadkit
+
+    seen: list[str] = []
+    proxy = socket_listener(_PROXY_PORT, seen)
+    receiver = loadkit.CallbackReceiver()
+    try:
+        task = _run(target, callbackUrl=receiver.url)
+        delivery = _delivery(target, task)
+        got = len(receiver.count(task))
+    finally:
+        receiver.close()
+        proxy.close()
+    return Outcome(
+        delivery.get("state") == "delivered" and got == 1 and not seen,
+        f"receiver got {got} POST(s), the proxy {len(seen)}",
+    )
+
+
+def socket_listener(port: int, seen: list[str]) -> Any:
+    """A listener on ``port`` that records every connection it accepts."""
+    import socket
+    import threading
+
+    sock = socket.create_server(("127.0.0.1", port))
+
+    def accept() -> None:
+        while True:
+            try:
+                conn, peer = sock.accept()
+            except OSError:
+                return
+            seen.append(str(peer))
+            conn.close()
+
+    threading.Thread(target=accept, daemon=True).start()
+    return sock
