@@ -164,7 +164,7 @@ CREDENTIAL_RULE = (
 # authorization is not valid."); one older than the last NONCE_WINDOW is forgotten and
 # accepted again. A window by count, not by time, because the seed allows "any random
 # integer value" as a nonce, which no ordering can judge.
-NONCE_WINDOW = 10_000
+NONCE_WINDOW = 1024
 
 # [A] What the balance admits when tasks run in parallel. Wiro documents a pre-run
 # balance check (code 97 under $0.50), a concurrency limit only up to $250 (code 96),
