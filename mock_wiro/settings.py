@@ -218,7 +218,8 @@ class Settings:
     every call, the official n8n node signs once and reuses its (seconds) nonce for every
     poll, and second-resolution nonces collide whenever two calls fall in one second
     [seed][clients]; Wiro-Docs claims replay protection [docs]. The contract suite's
-    ``test_reused_nonce`` records what the real API does."""
+    ``test_reused_nonce`` records what the real API does. A project's last
+    ``NONCE_WINDOW`` nonces are remembered; older ones are forgotten."""
     external_url_policy: ExternalUrlPolicy = "placeholder"
     """[A] What an image URL that is not one of the fake's own files does. The
     fake never fetches the internet. ``placeholder``: treated as a valid 1280x720
