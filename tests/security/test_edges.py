@@ -205,7 +205,7 @@ def test_used_nonces_stay_within_the_window() -> None:
             backend.authenticate(
                 project.api_key, recent, sign(project.api_key, project.api_secret, recent.encode())
             )
-        first = nonces[0]  # 500 windows ago: forgotten, accepted again
+        first = nonces[0]  # NONCE_WINDOW + 500 nonces ago: forgotten, accepted again
         backend.authenticate(
             project.api_key, first, sign(project.api_key, project.api_secret, first.encode())
         )
