@@ -14,6 +14,7 @@ from decimal import Decimal, InvalidOperation
 from types import FrameType
 
 from ._version import __version__
+from .errors import ValidationError
 from .server import MockWiroServer
 from .settings import DEFAULT_DEMO_BALANCE_USD, RUN_PATH, ClockMode, Settings, is_loopback
 from .settings import env as _env
@@ -297,13 +298,18 @@ def serve(args: argparse.Namespace) -> int:
         print(f"mock-wiro: {exc}", file=sys.stderr)
         return 2
     demo = not args.api_key
-    project = server.backend.create_project(
-        args.api_key,
-        args.api_secret,
-        auth_mode=args.auth,
-        balance=args.balance,
-        name="demo" if demo else "default",
-    )
+    try:  # a key that could never authenticate (CR, LF, spaces at the ends) is refused
+        project = server.backend.create_project(
+            args.api_key,
+            args.api_secret,
+            auth_mode=args.auth,
+            balance=args.balance,
+            name="demo" if demo else "default",
+        )
+    except ValidationError as exc:
+        server.stop()
+        print(f"mock-wiro: {exc.message}", file=sys.stderr)
+        return 2
     stop = threading.Event()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:

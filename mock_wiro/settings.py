@@ -16,12 +16,16 @@ from decimal import Decimal
 from typing import Literal
 
 __all__ = [
+    "BALANCE_POLICY",
     "CANCELLABLE_STATUSES",
     "CONCURRENCY_RATE",
     "CONCURRENCY_UNLIMITED_ABOVE_USD",
+    "CREDENTIAL_MAX_CHARS",
+    "CREDENTIAL_RULE",
     "DEFAULT_DEMO_BALANCE_USD",
     "EXTERNAL_PLACEHOLDER_SIZE",
     "FILE_ARRAY_TOO_LONG_MESSAGE",
+    "HEADER_CHARSETS",
     "IMAGE_FIELD_ALIASES",
     "IMAGE_FORMATS",
     "IMAGE_HONOUR_EXIF_ORIENTATION",
@@ -37,6 +41,7 @@ __all__ = [
     "MODEL_ID",
     "MODEL_SLUG_OWNER",
     "MODEL_SLUG_PROJECT",
+    "NONCE_WINDOW",
     "PRICE_TABLE_USD",
     "PROMPT_MAX_CHARS",
     "RUN_PATH",
@@ -44,6 +49,7 @@ __all__ = [
     "TASK_ID_START",
     "UPLOAD_MAX_BYTES",
     "AuthMode",
+    "BalancePolicy",
     "ClockMode",
     "ExternalUrlPolicy",
     "HdLongDurationPolicy",
@@ -60,6 +66,7 @@ ClockMode = Literal["realtime", "manual", "instant"]
 ExternalUrlPolicy = Literal["placeholder", "fail"]
 UnknownFieldPolicy = Literal["reject", "ignore"]
 HdLongDurationPolicy = Literal["fallback", "reject"]
+BalancePolicy = Literal["reserve", "overdraft"]
 
 # --- the model -------------------------------------------------------------
 MODEL_SLUG_OWNER = "minimax"  # [seed] Run/minimax/hailuo-2-3-fast
@@ -128,6 +135,50 @@ CANCELLABLE_STATUSES = frozenset({"task_queue"})  # [docs] "for tasks on queue"
 # the contract leaves open which statuses before task_assign it accepts.
 KILLED_PEXIT = "-9"  # [A] pexit of a killed task (SIGKILL); a cancelled one keeps "0"
 TASK_ID_START = 534574  # [A] first task id; the seed shows ids in this range
+
+
+# --- smaller edges (issue 18, hole 8) ----------------------------------------
+# [A] How the bytes of a credential header (x-api-key, x-nonce) are read. WSGI hands
+# header values over as latin-1 text; a client that sends UTF-8 (curl, Go, .NET with a
+# non-ASCII value) means the UTF-8 text. Each reading is tried in this order: the API
+# key is looked up under each, and the signature is accepted if it is the HMAC of
+# secret + nonce under any, so an HMAC over exactly the bytes the client sent verifies
+# (a UTF-8 nonce), as does one over the text a latin-1 client meant. Wiro's docs and
+# every client send ASCII digits ("unix timestamp or random integer" [docs][seed]), for
+# which both readings are one; the real API's handling of other bytes is unknown.
+HEADER_CHARSETS: tuple[str, ...] = ("latin-1", "utf-8")
+
+# [A] What an API key may be made of (the one rule for /_mock/projects, the CLI's
+# --api-key and MockWiroServer.create_project; the same length bound applies to a
+# secret): Unicode printable characters (``str.isprintable()``: no CR, LF, tab, NUL or
+# other control, format, separator or surrogate character, which a header line cannot
+# carry), spaces inside but not at either end (a header value's ends are trimmed), 1 to
+# CREDENTIAL_MAX_CHARS characters. A key outside it could never authenticate. A secret is
+# never sent (only HMAC-ed), so any text UTF-8 can encode will do.
+CREDENTIAL_MAX_CHARS = 256
+CREDENTIAL_RULE = (
+    "printable characters (no CR, LF, tab or other control characters), no space at "
+    f"either end, 1 to {CREDENTIAL_MAX_CHARS} characters"
+)
+
+# [A] With Settings.reject_reused_nonce, how many of a project's most recent nonces are
+# remembered (as fixed-size digests). A nonce among them is refused (401 "Project
+# authorization is not valid."); one older than the last NONCE_WINDOW is forgotten and
+# accepted again. A window by count, not by time, because the seed allows "any random
+# integer value" as a nonce, which no ordering can judge.
+NONCE_WINDOW = 1024
+
+# [A] What the balance admits when tasks run in parallel. Wiro documents a pre-run
+# balance check (code 97 under $0.50), a concurrency limit only up to $250 (code 96),
+# and a charge on success only [docs]; nothing on what is spoken for by unfinished
+# tasks. "reserve": each unfinished task holds its price; Run answers 97 when the
+# balance minus the prices of the project's unfinished tasks is under
+# MINIMUM_BALANCE_USD, so parallel Runs can never take a balance below
+# MINIMUM_BALANCE_USD minus one task's price (never negative). A cancelled, killed or
+# failed task frees its price; a successful one is charged it. "overdraft": only the
+# balance itself is checked (every parallel Run above $250 is admitted and the balance
+# may go negative once they succeed).
+BALANCE_POLICY: BalancePolicy = "reserve"
 
 
 def is_loopback(host: str) -> bool:
@@ -208,7 +259,8 @@ class Settings:
     every call, the official n8n node signs once and reuses its (seconds) nonce for every
     poll, and second-resolution nonces collide whenever two calls fall in one second
     [seed][clients]; Wiro-Docs claims replay protection [docs]. The contract suite's
-    ``test_reused_nonce`` records what the real API does."""
+    ``test_reused_nonce`` records what the real API does. A project's last
+    ``NONCE_WINDOW`` nonces are remembered; older ones are forgotten."""
     external_url_policy: ExternalUrlPolicy = "placeholder"
     """[A] What an image URL that is not one of the fake's own files does. The
     fake never fetches the internet. ``placeholder``: treated as a valid 1280x720

@@ -34,7 +34,7 @@ from ..settings import (
     Settings,
 )
 from .admission import TaskRef, check_can_run, concurrency_limit, interned
-from .auth import Authenticator
+from .auth import Authenticator, check_credentials
 from .clock import Clock
 from .context import Context
 from .files import FileStore, Upload, safe_filename
@@ -132,9 +132,11 @@ class Backend:
         balance: Decimal | str | float = DEFAULT_DEMO_BALANCE_USD,
         name: str = "",
     ) -> Project:
-        """Create a project (random credentials when not given)."""
+        """Create a project (random credentials when not given). A key that could never
+        authenticate (CR, LF, a space at either end: ``CREDENTIAL_RULE``) is refused."""
         if auth_mode not in ("signature", "apikey"):
             raise ValidationError(f"auth mode must be signature or apikey, not {auth_mode!r}")
+        check_credentials(api_key or None, api_secret or None)
         with self._cond:
             key = api_key or random_token(32)
             if self.store.project(key) is not None:
@@ -217,7 +219,8 @@ class Backend:
         return task
 
     def _check_can_run(self, project: Project) -> None:
-        check_can_run(project, self.store.active_count(project.id))
+        active = [t.params for t in self.store.active_tasks() if t.project_id == project.id]
+        check_can_run(project, active)
 
     # ------------------------------------------------------------ Task/*
     def find_task(self, project: Project, ref: TaskRef) -> Task:

@@ -19,6 +19,7 @@ import threading
 import time
 import uuid
 import zlib
+from collections import OrderedDict
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from pathlib import Path
@@ -75,7 +76,9 @@ class Project:
     auth_mode: AuthMode
     balance: Decimal
     root_folder_id: str = field(default_factory=hex_id)
-    used_nonces: set[str] = field(default_factory=set)
+    used_nonces: OrderedDict[bytes, None] = field(default_factory=OrderedDict)
+    """Digests of the project's most recent nonces, oldest first, at most ``NONCE_WINDOW``
+    (kept by the store's ``record_nonce`` when reused nonces are refused)."""
 
 
 @dataclass(slots=True)

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from decimal import Decimal
 
-from ..settings import PRICE_TABLE_USD
+from .admission import price_of
 from .context import Context
 from .files import FileStore
 from .lifecycle import OUTPUTS, STATUS_IGNORED_TYPES, TIMESTAMP_FIELDS, Step
@@ -100,7 +100,7 @@ class Stepper:
         if task.failure is None and task.render is not None:
             output = self._output(task, when)
             task.outputs = [] if output is None else [output]
-            price = PRICE_TABLE_USD[(task.params.resolution, task.params.duration)]
+            price = price_of(task.params)  # held since Run (BALANCE_POLICY), now charged
             task.totalcost = price
             # cps * elapsedseconds == totalcost, as in the seed; no rate for zero time
             task.cps = price / Decimal(str(task.elapsed)) if task.elapsed > 0 else _ZERO

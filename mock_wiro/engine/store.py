@@ -14,9 +14,10 @@ and ``save_project`` say when one has changed, for a store that writes them out.
 
 from __future__ import annotations
 
+from hashlib import blake2b
 from typing import Protocol
 
-from ..settings import TASK_ID_START
+from ..settings import NONCE_WINDOW, TASK_ID_START
 from .models import Folder, Project, StoredFile, Task
 
 __all__ = ["FIRST_PROJECT_ID", "MemoryStore", "Store"]
@@ -47,7 +48,8 @@ class Store(Protocol):
         """The project changed (its balance)."""
 
     def record_nonce(self, project: Project, nonce: str) -> bool:
-        """Remember a nonce the project signed with; False if it was seen before."""
+        """Remember a nonce the project signed with; False if it is among the project's
+        last ``NONCE_WINDOW`` nonces [A] (older ones are forgotten)."""
 
     # tasks
     def new_task_id(self) -> str:
@@ -144,10 +146,16 @@ class MemoryStore:
         """Nothing to write: the project is kept as it is."""
 
     def record_nonce(self, project: Project, nonce: str) -> bool:
-        """Remember a nonce; False if it was seen before."""
-        if nonce in project.used_nonces:
+        """Remember a nonce; False if it is among the project's last ``NONCE_WINDOW``.
+        Kept as a 16-byte digest, so a window's memory does not grow with the nonces'
+        length; the oldest is forgotten when the window is full."""
+        digest = blake2b(nonce.encode("utf-8", "surrogatepass"), digest_size=16).digest()
+        used = project.used_nonces
+        if digest in used:
             return False
-        project.used_nonces.add(nonce)
+        used[digest] = None
+        while len(used) > NONCE_WINDOW:
+            used.popitem(last=False)
         return True
 
     def new_task_id(self) -> str:
