@@ -3,11 +3,20 @@ rebound host name, or an app served without the CLI's defaults."""
 
 from __future__ import annotations
 
+import logging
+import socket
+import threading
 import time
 from typing import Any
 
 import requests
+from werkzeug.serving import make_server
 
+from mock_wiro import Settings
+from mock_wiro.app import create_app
+from mock_wiro.control.fake import Fake
+
+from .. import loadkit
 from ..common import free_port
 from . import Outcome, Target, attack
 
@@ -143,16 +152,6 @@ def dns_rebinding_host(target: Target) -> Outcome:
 @attack(6)
 def create_app_first_host(target: Target) -> Outcome:
     """create_app() under a plain WSGI server: a first request's Host, a remote peer"""
-    import threading
-
-    from werkzeug.serving import make_server
-
-    from mock_wiro import Settings
-    from mock_wiro.app import create_app
-    from mock_wiro.control.fake import Fake
-
-    import logging
-
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no access log in the report
     fake = Fake.build(Settings(clock_mode="instant"))
     server = make_server("127.0.0.1", 0, create_app(fake), threaded=True)
@@ -184,17 +183,12 @@ class _Dripper:
     """A receiver answering one byte every 50 ms, forever."""
 
     def __init__(self) -> None:
-        import socket
-        import threading
-
         self.sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/hook"
         self.stop = threading.Event()
         threading.Thread(target=self._serve, daemon=True).start()
 
     def _serve(self) -> None:
-        import threading
-
         while True:
             try:
                 conn, _ = self.sock.accept()
@@ -264,8 +258,6 @@ _PROXY_PORT = free_port()
 )
 def callback_via_proxy(target: Target) -> Outcome:
     """HTTP_PROXY set in the fake's environment: a loopback callback must go direct"""
-    from .. import loadkit
-
     seen: list[str] = []
     proxy = socket_listener(_PROXY_PORT, seen)
     receiver = loadkit.CallbackReceiver()
@@ -284,9 +276,6 @@ def callback_via_proxy(target: Target) -> Outcome:
 
 def socket_listener(port: int, seen: list[str]) -> Any:
     """A listener on ``port`` that records every connection it accepts."""
-    import socket
-    import threading
-
     sock = socket.create_server(("127.0.0.1", port))
 
     def accept() -> None:
