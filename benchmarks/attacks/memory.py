@@ -28,7 +28,7 @@ RSS_GROWTH_HELD_MIB = 40.0
 
 def _journal_since(target: Target, since: int) -> list[dict[str, Any]]:
     reply = target.session.get(
-        target.url + "/_mock/journal", params={"kind": "request", "since": since}, timeout=60
+        target.url + "/_mock/journal", params={"kind": "request", "since": str(since)}, timeout=60
     ).json()
     entries: list[dict[str, Any]] = reply["entries"]
     return entries
