@@ -52,8 +52,9 @@ JOURNAL_MAX_ENTRIES = 100_000
 JOURNAL_MAX_BYTES = 64 * 1024 * 1024
 """Bytes kept at most, every entry together, as :func:`entry_size` estimates them (the
 estimate counts each string's and container's own size, so it is close to what the
-entries hold in memory); the oldest entries are dropped first. 64 MiB keeps some 40,000
-ordinary request entries (about 1.5 KiB each), or 2,000 of the largest one may be."""
+entries hold in memory, about 1.5 times it); the oldest entries are dropped first.
+64 MiB keeps some 16,000 ordinary request entries (about 4 KiB each by the estimate),
+70,000 socket frames (900 bytes), or 500 of the largest request entries (130 KiB)."""
 ENTRY_MAX_HEADERS = 64
 """Headers kept in one request entry (the first ones, in the order sent)."""
 ENTRY_HEADER_CHARS = 512
