@@ -16,7 +16,7 @@ fake (``MockWiroServer``: backend, socket hub, callback dispatcher, HTTP thread)
 The figure is (RSS with ``N`` tasks - baseline) / ``N``; the median and p99 are over
 the 20 slices (each slice's growth / its tasks), so a per-task cost that grows with the
 number of tasks shows. Requests are not used: the journal keeps every request (bounded
-at 100,000 entries), which is the journal's memory, not the tasks'.
+at 100,000 entries and 64 MiB), which is the journal's memory, not the tasks'.
 
     python -m benchmarks.bench_memory [--quick]
 """

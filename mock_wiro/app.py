@@ -14,10 +14,18 @@ from werkzeug.routing import WebsocketMismatch
 from .control.blueprint import control_blueprint
 from .control.fake import Fake
 from .engine.backend import Backend
-from .engine.journal import Journal, mask_headers
+from .engine.journal import (
+    ENTRY_FIELD_CHARS,
+    ENTRY_MAX_FIELDS,
+    ENTRY_TEXT_CHARS,
+    Journal,
+    clip_pairs,
+    masked_headers,
+)
 from .errors import UrlError, ValidationError, WiroError
 from .http.context import BACKEND_EXTENSION, record_bug, request_state
 from .http.faults import HttpFaults
+from .http.limits import HeaderLimits
 from .http.openapi import OPENAPI_PATH, build_openapi
 from .http.routes import BodyTooLarge, api
 from .push.route import MAX_INCOMING_BYTES, socket_bp
@@ -55,37 +63,48 @@ class _Request(Request):
             stream.close()
 
 
-_JOURNAL_TEXT = 200  # characters kept of each field value
-_JOURNAL_BODY = 4096  # characters kept of a JSON response
-
-
 def _request_summary(response: Response) -> dict[str, object]:
-    """A request and its response, for the journal: secrets masked, bodies summarised."""
+    """A request and its response, for the journal: secrets masked, bodies summarised,
+    every part bounded (``ENTRY_*`` in :mod:`.engine.journal`); ``truncated`` names the
+    parts cut or left out, when any was."""
     state = request_state()
-    fields = state.fields
+    truncated: list[str] = []
     body: dict[str, object] = {
-        "content_type": request.mimetype,
+        "content_type": request.mimetype[:ENTRY_TEXT_CHARS],
         "content_length": request.content_length,
     }
-    if fields is not None:
-        body["fields"] = {k: v[:_JOURNAL_TEXT] for k, v in fields.items()}
-        body["files"] = state.files
+    if state.fields is not None:
+        fields, cut = clip_pairs(
+            state.fields.items(), items=ENTRY_MAX_FIELDS, chars=ENTRY_FIELD_CHARS
+        )
+        files, cut_files = clip_pairs(
+            state.files.items(), items=ENTRY_MAX_FIELDS, chars=ENTRY_FIELD_CHARS
+        )
+        body["fields"] = fields
+        body["files"] = files
+        truncated += ["fields"] * cut + ["files"] * cut_files
+    headers, cut = masked_headers(request.headers.items())
+    truncated += ["headers"] * cut
     summary: dict[str, object] = {
-        "method": request.method,
-        "path": request.path,
-        "headers": mask_headers(request.headers.items()),
+        "method": request.method[:ENTRY_TEXT_CHARS],
+        "path": request.path[:ENTRY_TEXT_CHARS],
+        "headers": headers,
         "body": body,
         "status": response.status_code,
     }
+    truncated += ["path"] * (len(request.path) > ENTRY_TEXT_CHARS)
     if response.mimetype == "application/json" and not response.direct_passthrough:
         text = response.get_data(as_text=True)
-        summary["response"] = text[:_JOURNAL_BODY]
+        summary["response"] = text[:ENTRY_TEXT_CHARS]
+        truncated += ["response"] * (len(text) > ENTRY_TEXT_CHARS)
         with contextlib.suppress(ValueError):
             parsed = json.loads(text)
             if isinstance(parsed, dict) and isinstance(parsed.get("taskid"), str):
                 summary["task"] = parsed["taskid"]
     else:
         summary["response_bytes"] = response.content_length
+    if truncated:
+        summary["truncated"] = truncated
     summary.update(state.journal_extra)  # e.g. an HTTP fault's mark
     return summary
 
@@ -138,6 +157,9 @@ def create_app(
     app.register_blueprint(socket_bp)
     HttpFaults(fake.faults, backend.journal).install(app)  # after journal_request: runs first
     _install_errors(app, backend.settings, backend.journal)
+    # headers over settings.MAX_HEADER_COUNT / MAX_HEADER_BYTES: 431 before Flask, whatever
+    # server runs the app (mock-wiro serve also bounds each line as it reads it)
+    app.wsgi_app = HeaderLimits(app.wsgi_app, backend.journal)  # type: ignore[method-assign]
     return app
 
 

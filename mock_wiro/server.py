@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 import threading
 from dataclasses import replace
+from http import HTTPStatus
 from types import TracebackType
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
@@ -14,6 +15,8 @@ from .chaos.scenarios import ScenarioBook
 from .control.fake import Fake
 from .control.handle import FakeHandle
 from .engine.backend import Backend
+from .http.context import BACKEND_EXTENSION
+from .http.limits import BoundedHeaderReader, envelope, record_refusal
 from .settings import Settings, is_loopback
 
 __all__ = ["MockWiroServer"]
@@ -23,11 +26,60 @@ SERVE_POLL_INTERVAL = 0.05
 stop() wait half a second)."""
 
 
+_NO_BODY = (HTTPStatus.NO_CONTENT, HTTPStatus.NOT_MODIFIED)
+
+
 class _RequestHandler(WSGIRequestHandler):
-    """werkzeug's handler with Nagle's algorithm off: a socket frame or a small response
-    goes out at once instead of waiting ~40 ms for the client's delayed ACK."""
+    """werkzeug's handler with Nagle's algorithm off (a socket frame or a small response
+    goes out at once instead of waiting ~40 ms for the client's delayed ACK), the header
+    bounds checked as the lines are read (``settings.MAX_HEADER_*``,
+    :class:`~mock_wiro.http.limits.BoundedHeaderReader`), and the errors ``http.server``
+    answers itself (431, 414, 400) in the API's JSON envelope instead of an HTML page."""
 
     disable_nagle_algorithm = True
+
+    def parse_request(self) -> bool:
+        raw = self.rfile
+        self.rfile = BoundedHeaderReader(raw)  # type: ignore[assignment]
+        try:
+            return super().parse_request()
+        finally:
+            self.rfile = raw
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """The error in the API's envelope (code 0), then the connection is closed."""
+        try:
+            phrase, long = self.responses[code]
+        except KeyError:
+            phrase, long = "Error", ""
+        text = explain or message or long or phrase
+        self.log_error("code %d, message %s", code, text)
+        self.send_response(code, phrase)
+        body = envelope(text)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        if self.command != "HEAD" and code >= 200 and code not in _NO_BODY:
+            self.wfile.write(body)
+        if code == HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE:
+            self._journal_refusal(code, body)
+
+    def _journal_refusal(self, code: int, body: bytes) -> None:
+        """A request refused for its headers, in the app's journal: its method and path
+        (no header is kept: the block was dropped as it was read)."""
+        app = getattr(self.server, "app", None)
+        backend = getattr(app, "extensions", {}).get(BACKEND_EXTENSION)
+        if isinstance(backend, Backend):
+            record_refusal(
+                backend.journal,
+                method=self.command or "",
+                path=str(getattr(self, "path", "") or "").split("?", 1)[0],
+                headers=(),
+                status=code,
+                response=body,
+            )
 
 
 class MockWiroServer(FakeHandle):

@@ -26,6 +26,7 @@ __all__ = [
     "EXTERNAL_PLACEHOLDER_SIZE",
     "FILE_ARRAY_TOO_LONG_MESSAGE",
     "HEADER_CHARSETS",
+    "HEADER_FIELDS_TOO_LARGE_STATUS",
     "IMAGE_FIELD_ALIASES",
     "IMAGE_FORMATS",
     "IMAGE_HONOUR_EXIF_ORIENTATION",
@@ -35,6 +36,9 @@ __all__ = [
     "IMAGE_MIN_RATIO",
     "IMAGE_MIN_SHORT_SIDE_EXCLUSIVE",
     "KILLED_PEXIT",
+    "MAX_HEADER_BYTES",
+    "MAX_HEADER_COUNT",
+    "MAX_HEADER_LINE_BYTES",
     "MAX_JSON_BODY_BYTES",
     "MAX_URL_CHARS",
     "MINIMUM_BALANCE_USD",
@@ -113,6 +117,19 @@ UPLOAD_MAX_BYTES = 100 * 1024 * 1024  # [docs] File/Upload: 100 MB
 # Largest JSON or url-encoded request body (on /v1 and /_mock) [A]: Wiro publishes no
 # limit; a Run's fields fit in a few KB, and only multipart bodies carry files.
 MAX_JSON_BODY_BYTES = 1024 * 1024
+
+# --- request headers -------------------------------------------------------
+# [A] Wiro publishes no header limits. These are the common front-end defaults, and they
+# bound what one request can make the fake hold before it is even authenticated (a
+# request over any of them is answered 431 in the API's error envelope, and never
+# reaches the journal whole). ``mock-wiro serve`` checks each raw header line as it
+# reads it; create_app() checks the count and the total again, whatever serves it.
+MAX_HEADER_LINE_BYTES = 8 * 1024  # [A] one header line, name and value: nginx's 8k buffer,
+# Apache's LimitRequestFieldSize 8190, gunicorn's limit_request_field_size 8190
+MAX_HEADER_COUNT = 64  # [A] header lines per request (browsers send 10 to 20; Apache
+# and gunicorn allow 100, and http.server's parser 99, so the fake's own bound is lower)
+MAX_HEADER_BYTES = 64 * 1024  # [A] every header line together (nginx: 4 x 8k = 32k)
+HEADER_FIELDS_TOO_LARGE_STATUS = 431  # [A] RFC 6585; the real API's status is unknown
 
 # --- money -----------------------------------------------------------------
 # Price of one video in USD by (resolution, duration) [A]: MiniMax's list price

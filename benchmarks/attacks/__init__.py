@@ -68,7 +68,7 @@ class Target:
 
     def rss_kib(self) -> int:
         """The server's resident memory, from /proc."""
-        return self.server.sample().rss
+        return self.server.sample().rss_kib
 
     def alive(self) -> bool:
         """The server answers a signed Task/List (and its control surface a health check)."""

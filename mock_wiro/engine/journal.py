@@ -9,31 +9,137 @@ Every entry has a sequence number (``seq``, from 1), the fake clock's time
 - ``callback``: a callback attempt;
 - ``fault`` / ``scenario``: a fault or scenario applied (issue 4).
 
-Bounded: the oldest entries are dropped past ``limit`` (``dropped`` counts them).
+Bounded twice: the oldest entries are dropped past ``limit`` entries and past
+``max_bytes`` (an estimate of what the entries hold, :func:`entry_size`); ``dropped``
+counts them. What one entry may hold is bounded by whoever builds it, with the
+``ENTRY_*`` constants below and :func:`clip_pairs` (a request's entry: its headers,
+body fields, path and response text), so no request can fill the journal's budget by
+itself, and none is kept whole if it is large.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["SECRET_HEADERS", "Entry", "Journal", "mask_headers"]
+__all__ = [
+    "ENTRY_FIELD_CHARS",
+    "ENTRY_HEADER_CHARS",
+    "ENTRY_MAX_FIELDS",
+    "ENTRY_MAX_HEADERS",
+    "ENTRY_NAME_CHARS",
+    "ENTRY_TEXT_CHARS",
+    "JOURNAL_MAX_BYTES",
+    "JOURNAL_MAX_ENTRIES",
+    "SECRET_HEADERS",
+    "Entry",
+    "Journal",
+    "clip_pairs",
+    "entry_size",
+    "mask_headers",
+    "masked_headers",
+]
 
 SECRET_HEADERS = frozenset({"x-api-key", "x-signature", "authorization", "x-admin-token"})
 
+# --- the bounds (docs/security.md, "Memory") ------------------------------------------
+JOURNAL_MAX_ENTRIES = 100_000
+"""Entries kept at most; the oldest are dropped first."""
+JOURNAL_MAX_BYTES = 64 * 1024 * 1024
+"""Bytes kept at most, every entry together, as :func:`entry_size` estimates them (the
+estimate counts each string's and container's own size, so it is close to what the
+entries hold in memory, about 1.5 times it); the oldest entries are dropped first.
+64 MiB keeps some 16,000 ordinary request entries (about 4 KiB each by the estimate),
+70,000 socket frames (900 bytes), or 500 of the largest request entries (130 KiB)."""
+ENTRY_MAX_HEADERS = 64
+"""Headers kept in one request entry (the first ones, in the order sent)."""
+ENTRY_HEADER_CHARS = 512
+"""Characters kept of one header value (a secret is masked to 4 characters first)."""
+ENTRY_MAX_FIELDS = 64
+"""Body fields (and uploaded files' field names) kept in one request entry: a Run takes
+a dozen; a body of 50,000 keys keeps its first 64."""
+ENTRY_FIELD_CHARS = 200
+"""Characters kept of one body field value (a prompt of 2,000 keeps its first 200)."""
+ENTRY_NAME_CHARS = 128
+"""Characters kept of a header's or a field's name."""
+ENTRY_TEXT_CHARS = 4096
+"""Characters kept of one free text: a JSON response body, a request path, a content
+type."""
+
+
+def clip_pairs(
+    pairs: Iterable[tuple[str, str]],
+    *,
+    items: int,
+    chars: int,
+    name_chars: int = ENTRY_NAME_CHARS,
+) -> tuple[dict[str, str], bool]:
+    """The first ``items`` pairs as a dict, each name cut at ``name_chars`` and each value
+    at ``chars`` characters; and whether anything was cut or left out."""
+    kept: dict[str, str] = {}
+    cut = False
+    for name, value in pairs:
+        if len(kept) >= items and name[:name_chars] not in kept:
+            return kept, True
+        if len(name) > name_chars or len(value) > chars:
+            cut = True
+        kept[name[:name_chars]] = value[:chars]
+    return kept, cut
+
+
+def masked_headers(
+    headers: Iterable[tuple[str, str]],
+    *,
+    items: int = ENTRY_MAX_HEADERS,
+    chars: int = ENTRY_HEADER_CHARS,
+) -> tuple[dict[str, str], bool]:
+    """Headers (names lower-cased) with secrets masked (4 characters kept, then "…"),
+    bounded by :func:`clip_pairs`; and whether any header was cut or left out."""
+
+    def masked() -> Iterable[tuple[str, str]]:
+        for name, value in headers:
+            key = name.lower()
+            if key in SECRET_HEADERS:
+                value = value[:4] + "…" if len(value) > 4 else "…"
+            yield key, value
+
+    return clip_pairs(masked(), items=items, chars=chars)
+
 
 def mask_headers(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """Headers (names lower-cased) with secrets masked: 4 characters kept, then "…"."""
-    masked: dict[str, str] = {}
-    for name, value in headers:
-        key = name.lower()
-        if key in SECRET_HEADERS:
-            value = value[:4] + "…" if len(value) > 4 else "…"
-        masked[key] = value
-    return masked
+    """Headers (names lower-cased) with secrets masked: 4 characters kept, then "…";
+    at most ``ENTRY_MAX_HEADERS``, each value cut at ``ENTRY_HEADER_CHARS``."""
+    return masked_headers(headers)[0]
+
+
+_SLOT = 64
+"""Bytes counted per dict item or list element beyond its key's and value's own size
+(the container's slot, its hash, a share of its spare room)."""
+
+
+def entry_size(value: object) -> int:
+    """About how many bytes ``value`` holds: each string's (and number's) own size
+    (``sys.getsizeof``) plus ``_SLOT`` per container item, nested containers included.
+    Shared objects are counted each time they appear: an over-estimate, never an under."""
+    total = 0
+    stack: list[object] = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            total += sys.getsizeof(item) + _SLOT * len(item)
+            for key, inner in item.items():
+                stack.append(key)
+                stack.append(inner)
+        elif isinstance(item, list | tuple | set | frozenset):
+            total += sys.getsizeof(item) + _SLOT * len(item)
+            stack.extend(item)
+        else:
+            total += sys.getsizeof(item)
+    return total
 
 
 @dataclass(frozen=True)
@@ -54,26 +160,53 @@ class Entry:
         return self.data.get(key, default)
 
 
+_ENTRY_OVERHEAD = 128
+"""Bytes counted per entry for the :class:`Entry` itself (its seq, time and slots)."""
+
+
 class Journal:
     """Thread-safe, bounded, ordered record of what the fake did."""
 
-    def __init__(self, clock: Callable[[], float], limit: int = 100_000) -> None:
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        limit: int = JOURNAL_MAX_ENTRIES,
+        max_bytes: int = JOURNAL_MAX_BYTES,
+    ) -> None:
         self._clock = clock
-        self._entries: deque[Entry] = deque(maxlen=limit)
+        self.limit = limit
+        self.max_bytes = max_bytes
+        self._entries: deque[Entry] = deque()
+        self._sizes: deque[int] = deque()  # entry_size of each entry, in step
+        self._bytes = 0
         self._cond = threading.Condition()
         self._seq = 0
         self.dropped = 0
 
     def record(self, kind: str, **data: Any) -> Entry:
-        """Append an entry and wake anyone waiting on the journal."""
+        """Append an entry, drop the oldest ones past ``limit`` entries or ``max_bytes``
+        (the newest is always kept), and wake anyone waiting on the journal."""
+        size = _ENTRY_OVERHEAD + entry_size(kind) + entry_size(data)  # outside the lock
         with self._cond:
             self._seq += 1
             entry = Entry(self._seq, self._clock(), kind, data)
-            if len(self._entries) == self._entries.maxlen:
-                self.dropped += 1
             self._entries.append(entry)
+            self._sizes.append(size)
+            self._bytes += size
+            while len(self._entries) > 1 and (
+                len(self._entries) > self.limit or self._bytes > self.max_bytes
+            ):
+                self._entries.popleft()
+                self._bytes -= self._sizes.popleft()
+                self.dropped += 1
             self._cond.notify_all()
             return entry
+
+    @property
+    def bytes(self) -> int:
+        """About how many bytes the entries kept hold (:func:`entry_size`)."""
+        with self._cond:
+            return self._bytes
 
     def entries(
         self,
@@ -122,6 +255,8 @@ class Journal:
         """Forget every entry (sequence numbers keep counting)."""
         with self._cond:
             self._entries.clear()
+            self._sizes.clear()
+            self._bytes = 0
             self._cond.notify_all()
 
     @property

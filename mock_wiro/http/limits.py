@@ -1,0 +1,202 @@
+"""Bounds on a request's headers (``settings.MAX_HEADER_*``), and the 431 that answers a
+request over them, in the API's error envelope.
+
+Two layers, so no way of serving the app keeps an oversized header block:
+
+- :class:`BoundedHeaderReader`: ``mock-wiro serve``'s request handler
+  (:mod:`mock_wiro.server`) reads the header lines through it, which checks each raw
+  line, the count and the total *as they are read*: an oversized block is read and
+  discarded (up to :data:`HEADER_DRAIN_BYTES`), never kept, and answered at once;
+- :class:`HeaderLimits`: a WSGI middleware :func:`mock_wiro.app.create_app` installs,
+  which checks the count and the total of the headers any server handed the app
+  (gunicorn and its kind read them first; its own defaults bound the line), and
+  answers 431 before Flask sees the request, journalling a bounded entry.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Protocol
+
+from werkzeug.datastructures import EnvironHeaders
+
+from ..engine.journal import ENTRY_TEXT_CHARS, Journal, masked_headers
+from ..errors import ValidationError
+from ..settings import (
+    HEADER_FIELDS_TOO_LARGE_STATUS,
+    MAX_HEADER_BYTES,
+    MAX_HEADER_COUNT,
+    MAX_HEADER_LINE_BYTES,
+)
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = [
+    "HEADER_DRAIN_BYTES",
+    "BoundedHeaderReader",
+    "HeaderLimits",
+    "HeadersTooLarge",
+    "envelope",
+    "header_problem",
+    "record_refusal",
+]
+
+HEADER_DRAIN_BYTES = 16 * 1024 * 1024
+"""How much of an oversized header block ``mock-wiro serve`` reads (and discards, a line
+at a time) after the bound is crossed, so the client, still sending, gets to read the
+431; past it the connection is closed without an answer. Nothing drained is kept."""
+
+_PREFIX = "Request header fields too large: "
+LINE_MESSAGE = f"{_PREFIX}a header line may hold at most {MAX_HEADER_LINE_BYTES} bytes"
+COUNT_MESSAGE = f"{_PREFIX}a request may send at most {MAX_HEADER_COUNT} header fields"
+TOTAL_MESSAGE = f"{_PREFIX}a request's header lines may hold at most {MAX_HEADER_BYTES} bytes"
+
+
+class HeadersTooLarge(http.client.HTTPException):
+    """A header block over a bound; its message names the bound. An ``HTTPException``:
+    ``http.server`` answers it 431 (through the handler's ``send_error``)."""
+
+
+def envelope(message: str) -> bytes:
+    """The API's error envelope (code 0) as JSON bytes."""
+    return json.dumps(ValidationError(message).to_wire()).encode()
+
+
+def header_problem(headers: Iterable[tuple[str, str]]) -> str | None:
+    """The message naming the first bound ``headers`` cross (count or total), or None."""
+    total = 0
+    for count, (name, value) in enumerate(headers, 1):
+        total += len(name) + len(value) + 4  # "name: value\r\n"
+        if count > MAX_HEADER_COUNT:
+            return COUNT_MESSAGE
+        if total > MAX_HEADER_BYTES:
+            return TOTAL_MESSAGE
+    return None
+
+
+class _Lines(Protocol):
+    def readline(self, size: int | None = -1, /) -> bytes: ...
+
+
+class BoundedHeaderReader:
+    """Wraps a connection's input while its header lines are read (``readline`` only):
+    raises :class:`HeadersTooLarge` on the first line over a bound, after draining the
+    rest of the header block. Every other call goes to the wrapped stream."""
+
+    def __init__(self, raw: _Lines) -> None:
+        self._raw = raw
+        self._count = 0
+        self._total = 0
+        self.problem: str | None = None
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._raw, name)
+
+    def readline(self, limit: int = -1) -> bytes:
+        line = self._raw.readline(MAX_HEADER_LINE_BYTES + 3)  # the bound, CRLF, one more
+        if line in (b"\r\n", b"\n", b""):  # the end of the block
+            return line
+        content = line.rstrip(b"\r\n") if line.endswith(b"\n") else line
+        self._count += 1
+        self._total += len(line)
+        if len(content) > MAX_HEADER_LINE_BYTES:
+            self.problem = LINE_MESSAGE
+        elif self._count > MAX_HEADER_COUNT:
+            self.problem = COUNT_MESSAGE
+        elif self._total > MAX_HEADER_BYTES:
+            self.problem = TOTAL_MESSAGE
+        else:
+            return line
+        self._drain(at_line_start=line.endswith(b"\n"))
+        raise HeadersTooLarge(self.problem)
+
+    def _drain(self, at_line_start: bool) -> None:
+        """Read (and drop) up to the blank line that ends the block, or EOF, at most
+        ``HEADER_DRAIN_BYTES``; past that the connection is closed unanswered."""
+        drained = 0
+        while drained <= HEADER_DRAIN_BYTES:
+            chunk = self._raw.readline(64 * 1024)
+            if not chunk or (at_line_start and chunk in (b"\r\n", b"\n")):
+                return
+            drained += len(chunk)
+            at_line_start = chunk.endswith(b"\n")
+        raise ConnectionAbortedError("header block over the drain bound")
+
+
+def record_refusal(
+    journal: Journal,
+    *,
+    method: str,
+    path: str,
+    headers: Iterable[tuple[str, str]],
+    status: int,
+    response: bytes,
+    content_type: str | None = None,
+    content_length: int | None = None,
+) -> None:
+    """Journal a request refused for its headers as a bounded ``request`` entry (its
+    headers masked and clipped, ``truncated: ["headers"]``); not under ``/_mock``, which
+    isn't journalled."""
+    if path.startswith("/_mock"):
+        return
+    kept, _ = masked_headers(headers)
+    journal.record(
+        "request",
+        method=method[:ENTRY_TEXT_CHARS],
+        path=path[:ENTRY_TEXT_CHARS],
+        headers=kept,
+        body={
+            "content_type": (content_type or "")[:ENTRY_TEXT_CHARS] or None,
+            "content_length": content_length,
+        },
+        status=status,
+        response=response.decode()[:ENTRY_TEXT_CHARS],
+        truncated=["headers"],
+    )
+
+
+def _content_length(environ: WSGIEnvironment) -> int | None:
+    try:
+        return int(environ.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        return None
+
+
+class HeaderLimits:
+    """WSGI middleware: a request whose headers cross ``MAX_HEADER_COUNT`` or
+    ``MAX_HEADER_BYTES`` is answered 431 in the error envelope (``Connection: close``)
+    and journalled bounded (not under ``/_mock``, which isn't journalled)."""
+
+    def __init__(self, app: WSGIApplication, journal: Journal) -> None:
+        self.app = app
+        self.journal = journal
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        headers = EnvironHeaders(environ)
+        problem = header_problem(headers.items())
+        if problem is None:
+            return self.app(environ, start_response)
+        body = envelope(problem)
+        status = HEADER_FIELDS_TOO_LARGE_STATUS
+        start_response(
+            f"{status} Request Header Fields Too Large",
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                ("Connection", "close"),
+            ],
+        )
+        record_refusal(
+            self.journal,
+            method=str(environ.get("REQUEST_METHOD", "")),
+            path=str(environ.get("PATH_INFO", "")),
+            headers=headers.items(),
+            content_type=str(environ.get("CONTENT_TYPE", "")),
+            content_length=_content_length(environ),
+            status=status,
+            response=body,
+        )
+        return [body]
