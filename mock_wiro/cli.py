@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import secrets
 import shlex
@@ -16,7 +17,16 @@ from types import FrameType
 from ._version import __version__
 from .errors import ValidationError
 from .server import MockWiroServer
-from .settings import DEFAULT_DEMO_BALANCE_USD, RUN_PATH, ClockMode, Settings, is_loopback
+from .settings import (
+    CLOCK_MAX_SPEED,
+    CLOCK_MIN_SPEED,
+    DEFAULT_DEMO_BALANCE_USD,
+    RUN_PATH,
+    STORAGE_QUOTA_BYTES,
+    ClockMode,
+    Settings,
+    is_loopback,
+)
 from .settings import env as _env
 
 __all__ = ["build_parser", "main"]
@@ -33,6 +43,19 @@ def _balance(text: str) -> Decimal:
         return Decimal(text)
     except InvalidOperation:
         raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+_BYTE_UNITS = {"": 1, "K": 1024, "M": 1024**2, "G": 1024**3, "T": 1024**4}
+
+
+def _byte_count(text: str) -> int:
+    """A byte count: digits, optionally with a K, M, G or T suffix (powers of 1024)."""
+    cleaned = text.strip().upper().removesuffix("B").removesuffix("I")
+    unit = cleaned[-1:] if cleaned[-1:] in _BYTE_UNITS else ""
+    digits = cleaned[: len(cleaned) - len(unit)].strip()
+    if not (digits.isascii() and digits.isdigit()):
+        raise argparse.ArgumentTypeError(f"not a byte count: {text!r} (e.g. 500M, 1G)")
+    return int(digits) * _BYTE_UNITS[unit]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -99,7 +122,8 @@ def _add_behaviour_options(serve: argparse.ArgumentParser) -> None:
         type=float,
         default=float(_env("MOCK_WIRO_SPEED", "20") or 20),
         help="MOCK_WIRO_SPEED: run tasks X times faster than the real API (default 20, "
-        "~2.5 s a video); 0 finishes tasks instantly",
+        f"~2.5 s a video; from {CLOCK_MIN_SPEED:g} to {CLOCK_MAX_SPEED:g}); 0 finishes tasks "
+        "instantly",
     )
     serve.add_argument(
         "--clock",
@@ -168,7 +192,19 @@ def _add_callback_options(serve: argparse.ArgumentParser) -> None:
 
 def _add_storage_and_admin_options(serve: argparse.ArgumentParser) -> None:
     """Where files live, their public URL and the /_mock token."""
-    serve.add_argument("--data-dir", default=_env("MOCK_WIRO_DATA_DIR"), help="MOCK_WIRO_DATA_DIR")
+    serve.add_argument(
+        "--data-dir",
+        default=_env("MOCK_WIRO_DATA_DIR"),
+        help="MOCK_WIRO_DATA_DIR: where uploads and outputs are kept (folders 0700, files "
+        "0600; default a fresh temporary folder)",
+    )
+    serve.add_argument(
+        "--storage-quota",
+        type=_byte_count,
+        default=_byte_count(_env("MOCK_WIRO_STORAGE_QUOTA", str(STORAGE_QUOTA_BYTES)) or "0"),
+        help="MOCK_WIRO_STORAGE_QUOTA: bytes of uploads one project may keep (a ZIP counted "
+        "as extracted; K/M/G suffixes, powers of 1024; 0: no quota; default 1G)",
+    )
     serve.add_argument(
         "--public-url",
         default=_env("MOCK_WIRO_PUBLIC_URL"),
@@ -194,8 +230,13 @@ def _add_storage_and_admin_options(serve: argparse.ArgumentParser) -> None:
 
 def _settings(args: argparse.Namespace) -> Settings:
     mode: ClockMode = args.clock or ("instant" if args.speed == 0 else "realtime")
-    if args.speed < 0:
-        raise SystemExit("mock-wiro: --speed must be >= 0")
+    if args.speed != 0 and not (
+        math.isfinite(args.speed) and CLOCK_MIN_SPEED <= args.speed <= CLOCK_MAX_SPEED
+    ):
+        raise SystemExit(
+            f"mock-wiro: --speed must be 0 (instant) or from {CLOCK_MIN_SPEED:g} to "
+            f"{CLOCK_MAX_SPEED:g}; got {args.speed:g}"
+        )
     settings = Settings(
         clock_mode=mode,
         speed=args.speed if args.speed > 0 else 1.0,
@@ -203,6 +244,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         unknown_fields=args.unknown_fields,
         hd_long_duration=args.hd_long_duration,
         data_dir=args.data_dir,
+        storage_quota_bytes=args.storage_quota,
         public_url=args.public_url,
         socket_replay=args.socket_replay,
         callback_attempts=max(1, args.callback_attempts),

@@ -10,6 +10,7 @@ source named.
 from __future__ import annotations
 
 import ipaddress
+import math
 import os
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -18,6 +19,10 @@ from typing import Literal
 __all__ = [
     "BALANCE_POLICY",
     "CANCELLABLE_STATUSES",
+    "CLOCK_MAX_ADVANCE_SECONDS",
+    "CLOCK_MAX_SPEED",
+    "CLOCK_MAX_TIME",
+    "CLOCK_MIN_SPEED",
     "CONCURRENCY_RATE",
     "CONCURRENCY_UNLIMITED_ABOVE_USD",
     "CREDENTIAL_MAX_CHARS",
@@ -27,6 +32,7 @@ __all__ = [
     "FILE_ARRAY_TOO_LONG_MESSAGE",
     "HEADER_CHARSETS",
     "HEADER_FIELDS_TOO_LARGE_STATUS",
+    "IMAGE_DECODE_BUDGET_PIXELS",
     "IMAGE_FIELD_ALIASES",
     "IMAGE_FORMATS",
     "IMAGE_HONOUR_EXIF_ORIENTATION",
@@ -50,6 +56,7 @@ __all__ = [
     "PROMPT_MAX_CHARS",
     "RUN_PATH",
     "SEED_CATEGORIES",
+    "STORAGE_QUOTA_BYTES",
     "TASK_ID_START",
     "UPLOAD_MAX_BYTES",
     "AuthMode",
@@ -197,6 +204,27 @@ NONCE_WINDOW = 1024
 # may go negative once they succeed).
 BALANCE_POLICY: BalancePolicy = "reserve"
 
+# --- the fake's own bounds: clock, storage, image decoding (issue 18, holes 5 and 7) ---
+# [A] The clock's speed (realtime mode) lies in [CLOCK_MIN_SPEED, CLOCK_MAX_SPEED]: at the
+# top speed a default 50 s video takes 0.05 wall seconds (``instant`` mode is faster still),
+# and fake time started today needs about 7.9 years of wall time to reach CLOCK_MAX_TIME.
+CLOCK_MIN_SPEED = 0.001
+CLOCK_MAX_SPEED = 1000.0
+# [A] The latest fake time the clock keeps (9999-12-31T23:59:59Z, the last second a
+# calendar date can name): a start or advance past it is refused, and a running clock
+# stops there rather than ever reaching a time no timestamp can hold (or infinity).
+CLOCK_MAX_TIME = 253_402_300_799.0
+# [A] The largest single advance (POST /_mock/clock/advance, ``advance()``): ten years.
+CLOCK_MAX_ADVANCE_SECONDS = 315_576_000.0
+# [A] Default per-project storage quota (Settings.storage_quota_bytes): the bytes of a
+# project's stored uploads (a ZIP counted as extracted) until they are deleted or reset.
+# Wiro publishes no quota; 1 GiB holds ten uploads at the 100 MB limit.
+STORAGE_QUOTA_BYTES = 1024**3
+# [A] At most this many pixels of input images are decoded at once, process-wide (a
+# check waits for its turn): with two workers and concurrent checks, the decode peak stays
+# about one image at IMAGE_MAX_PIXELS (~108 MB as RGB). Checked-in bound of the fake's own.
+IMAGE_DECODE_BUDGET_PIXELS = IMAGE_MAX_PIXELS
+
 
 def is_loopback(host: str) -> bool:
     """True for ``localhost``, 127.0.0.0/8 and ``::1``: the hosts that need no admin token."""
@@ -299,6 +327,11 @@ class Settings:
     task is a 6 s 1080P video (its ``parameters``, price and output say 6 s);
     ``reject``: a code-0 error."""
     upload_max_bytes: int = UPLOAD_MAX_BYTES
+    storage_quota_bytes: int = STORAGE_QUOTA_BYTES
+    """[A] Bytes of stored uploads one project may hold at once (``--storage-quota``,
+    ``MOCK_WIRO_STORAGE_QUOTA``; default 1 GiB): a ZIP counts as extracted, a deleted
+    file and a reset free their bytes. An upload past it is a code-0 error naming the
+    bytes used, the limit and the file, and nothing of it is kept."""
     data_dir: str | None = None
     """Where uploads and outputs are stored; a fresh temporary folder when None."""
     public_url: str | None = None
@@ -327,6 +360,19 @@ class Settings:
     """When set (non-empty), every request to a path under ``/_mock`` must send
     ``X-Admin-Token: <token>`` (else 401). ``mock-wiro serve`` on a non-loopback host
     generates one unless given."""
+
+    def __post_init__(self) -> None:
+        if not (
+            isinstance(self.speed, int | float)
+            and math.isfinite(self.speed)
+            and CLOCK_MIN_SPEED <= self.speed <= CLOCK_MAX_SPEED
+        ):
+            raise ValueError(
+                f"speed must be a finite number from {CLOCK_MIN_SPEED:g} to "
+                f"{CLOCK_MAX_SPEED:g}, not {self.speed!r}"
+            )
+        if isinstance(self.storage_quota_bytes, bool) or self.storage_quota_bytes < 0:
+            raise ValueError(f"storage_quota_bytes must be >= 0, not {self.storage_quota_bytes!r}")
 
     def strict(self) -> Settings:
         """The strict variant: bare-hex signatures only. (Rejecting reused nonces is its

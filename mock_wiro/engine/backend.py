@@ -37,7 +37,7 @@ from .admission import TaskRef, check_can_run, concurrency_limit, interned
 from .auth import Authenticator, check_credentials
 from .clock import Clock
 from .context import Context
-from .files import FileStore, Upload, safe_filename
+from .files import FileStore, Upload, private_dir, safe_filename
 from .journal import Journal
 from .models import (
     DirectiveSource,
@@ -78,6 +78,8 @@ class Backend:
         self.clock = clock or Clock(self.settings.clock_mode, self.settings.speed)
         self._own_data_dir = self.settings.data_dir is None
         self.data_dir = Path(self.settings.data_dir or tempfile.mkdtemp(prefix="mock-wiro-"))
+        if not self.data_dir.exists():  # a data folder the fake creates is private (0700),
+            private_dir(self.data_dir)  # like mkdtemp's; one the user made keeps its mode
         self._cond = threading.Condition(threading.RLock())
         self.store: Store = store if store is not None else MemoryStore()
         ctx = Context(self.settings, self.store, self._cond, self.clock, self.data_dir)
@@ -89,6 +91,7 @@ class Backend:
         self.stepper = Stepper(ctx, self.files, self.preparer)
         self.scheduler = Scheduler(ctx, self.stepper.apply)
         self.journal = Journal(self.clock.now)
+        self.scheduler.on_error = lambda data: self.journal.record("error", **data)
         self._closers: list[Callable[[], None]] = []
         self.scenarios: DirectiveSource = scenarios if scenarios is not None else NoDirectives()
         """Edge cases matched at Run time (a :class:`mock_wiro.chaos.scenarios.ScenarioBook`,

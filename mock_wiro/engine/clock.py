@@ -8,6 +8,12 @@ Three modes:
 - ``manual``: fake time stands still until :meth:`Clock.advance` is called
   (from Python or the control endpoint). Tests use this.
 - ``instant``: fake time follows the wall clock and every stage takes no time.
+
+Every number it takes is bounded [A] (``settings.py``): a speed from ``CLOCK_MIN_SPEED``
+to ``CLOCK_MAX_SPEED``, a start from 0 to ``CLOCK_MAX_TIME``, an advance of at most
+``CLOCK_MAX_ADVANCE_SECONDS`` that keeps fake time at or before ``CLOCK_MAX_TIME``; and
+fake time never reads past ``CLOCK_MAX_TIME`` (a running clock stops there), so it is
+always a finite number every timestamp can hold.
 """
 
 from __future__ import annotations
@@ -17,9 +23,28 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..settings import ClockMode
+from ..settings import (
+    CLOCK_MAX_ADVANCE_SECONDS,
+    CLOCK_MAX_SPEED,
+    CLOCK_MAX_TIME,
+    CLOCK_MIN_SPEED,
+    ClockMode,
+)
 
-__all__ = ["Clock"]
+__all__ = ["Clock", "check_speed"]
+
+
+def check_speed(speed: float) -> float:
+    """``speed`` as a float if it is a finite number in the documented range, else a
+    ValueError naming the range."""
+    if isinstance(speed, bool) or not isinstance(speed, int | float):
+        raise ValueError(f"clock speed must be a number, not {speed!r}")
+    if not (math.isfinite(speed) and CLOCK_MIN_SPEED <= speed <= CLOCK_MAX_SPEED):
+        raise ValueError(
+            f"clock speed must be a finite number from {CLOCK_MIN_SPEED:g} to "
+            f"{CLOCK_MAX_SPEED:g}, not {speed!r}"
+        )
+    return float(speed)
 
 
 class Clock:
@@ -34,7 +59,12 @@ class Clock:
     ) -> None:
         self._lock = threading.Lock()
         self._monotonic = monotonic
-        self._base_fake = time.time() if start is None else float(start)
+        base = time.time() if start is None else start
+        if not (math.isfinite(base) and 0 <= base <= CLOCK_MAX_TIME):
+            raise ValueError(
+                f"clock start must be a finite time from 0 to {CLOCK_MAX_TIME:.0f}, not {start!r}"
+            )
+        self._base_fake = float(base)
         self._base_mono = monotonic()
         self._mode: ClockMode = "realtime"
         self._speed = 1.0
@@ -61,39 +91,49 @@ class Clock:
     def now(self) -> float:
         """The fake time, in Unix seconds."""
         with self._lock:
-            return self._base_fake + (self._monotonic() - self._base_mono) * self._rate()
+            return self._now_locked()
+
+    def _now_locked(self) -> float:
+        now = self._base_fake + (self._monotonic() - self._base_mono) * self._rate()
+        return now if now <= CLOCK_MAX_TIME else CLOCK_MAX_TIME  # never past it (nor NaN)
 
     def set_mode(self, mode: ClockMode, speed: float | None = None) -> None:
         """Switch mode (and speed) without jumping: fake time continues from now."""
         if mode not in ("realtime", "manual", "instant"):
             raise ValueError(f"clock mode must be realtime, manual or instant, not {mode!r}")
-        if speed is not None and not (math.isfinite(speed) and speed > 0):
-            raise ValueError(f"clock speed must be a finite number > 0, not {speed!r}")
+        checked = None if speed is None else check_speed(speed)
         with self._lock:
-            mono = self._monotonic()
-            self._base_fake += (mono - self._base_mono) * self._rate()
-            self._base_mono = mono
+            self._base_fake = self._now_locked()
+            self._base_mono = self._monotonic()
             self._mode = mode
-            if speed is not None:
-                self._speed = float(speed)
+            if checked is not None:
+                self._speed = checked
 
     def advance(self, seconds: float) -> float:
         """Move fake time forward by ``seconds`` (any mode); returns the new time."""
-        if not (math.isfinite(seconds) and seconds >= 0):
+        if not (math.isfinite(seconds) and 0 <= seconds <= CLOCK_MAX_ADVANCE_SECONDS):
             raise ValueError(
-                f"can only advance by a finite, non-negative number of seconds, not {seconds}"
+                "can only advance by a finite number of seconds from 0 to "
+                f"{CLOCK_MAX_ADVANCE_SECONDS:.0f} (ten years), not {seconds}"
             )
         with self._lock:
-            if not math.isfinite(self._base_fake + seconds):
-                raise ValueError(f"advancing by {seconds} seconds overflows the clock")
-            self._base_fake += seconds
+            now = self._now_locked()
+            if now + seconds > CLOCK_MAX_TIME:
+                raise ValueError(
+                    f"advancing by {seconds} seconds would take fake time past its maximum "
+                    f"{CLOCK_MAX_TIME:.0f} (9999-12-31T23:59:59Z)"
+                )
+            self._base_fake = now + seconds
+            self._base_mono = self._monotonic()
         return self.now()
 
     def wall_seconds_until(self, fake_time: float) -> float | None:
         """Wall seconds until ``fake_time`` comes by itself; None if it never will."""
+        if not fake_time <= CLOCK_MAX_TIME:  # past the clock's end (or NaN): never
+            return None
         with self._lock:
             rate = self._rate()
-            now = self._base_fake + (self._monotonic() - self._base_mono) * rate
+            now = self._now_locked()
         if fake_time <= now:
             return 0.0
         return None if rate == 0 else (fake_time - now) / rate

@@ -1,7 +1,11 @@
 """The file store: uploads, a Run's input file and outputs on disk, and their public URLs.
 
 Streams are copied in chunks within the upload limit [docs: 100 MB]; a ZIP upload is
-extracted [docs], bounded against zip bombs. The public URL (the base of every file
+extracted [docs], bounded against zip bombs. A project's stored uploads (a ZIP counted as
+extracted) stay within its storage quota [A] (``Settings.storage_quota_bytes``): bytes are
+reserved chunk by chunk as they are written, so parallel uploads cannot overshoot it, and
+an upload refused half-way leaves nothing behind. Everything the fake writes under the data
+folder is private to its owner: folders 0700, files 0600. The public URL (the base of every file
 URL) is the setting, else the server's address once bound (:meth:`FileStore.set_public_url`),
 else the host of the first authenticated /v1 request that names an IP address, a
 loopback name or an allowed host (:meth:`FileStore.adopt_host`; never an anonymous or
@@ -15,6 +19,7 @@ import os
 import re
 import zipfile
 from dataclasses import dataclass
+from pathlib import Path
 from typing import IO
 from urllib.parse import unquote, urlsplit
 
@@ -22,7 +27,20 @@ from ..errors import NotFoundError, ValidationError
 from .context import Context
 from .models import Folder, ImageRef, Project, StoredFile, hex_id, random_token
 
-__all__ = ["ZIP_MAX_MEMBERS", "FileStore", "Upload", "safe_filename"]
+__all__ = [
+    "PRIVATE_DIR_MODE",
+    "PRIVATE_FILE_MODE",
+    "ZIP_MAX_MEMBERS",
+    "FileStore",
+    "Upload",
+    "open_private",
+    "private_dir",
+    "safe_filename",
+    "write_private",
+]
+
+PRIVATE_DIR_MODE = 0o700  # folders under the data folder: the owner's only
+PRIVATE_FILE_MODE = 0o600  # files under the data folder: the owner's only
 
 ZIP_MAX_MEMBERS = 1000  # a ZIP upload is extracted [docs]; bounded against zip bombs
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9._ ()\-]+")
@@ -45,14 +63,47 @@ def safe_filename(name: str, default: str = "file") -> str:
     return base[:200] or default
 
 
+class _QuotaError(ValidationError):
+    """The storage quota refused an upload (a code-0 error like any bad parameter; its
+    own class only so that a ZIP's extraction passes it on as it is)."""
+
+
+def private_dir(path: Path) -> Path:
+    """Make sure the folder ``path`` exists and is private (0700). Missing parents are
+    created 0700 too; an existing parent (the user's) is left as it is."""
+    missing = [p for p in (path, *path.parents) if not p.exists()]
+    for folder in reversed(missing):
+        folder.mkdir(mode=PRIVATE_DIR_MODE, exist_ok=True)
+    os.chmod(path, PRIVATE_DIR_MODE)  # also when it was there already (ours by name)
+    return path
+
+
+def open_private(path: Path) -> IO[bytes]:
+    """Open ``path`` to write, created (or truncated) with mode 0600."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE_MODE)
+    try:
+        os.fchmod(fd, PRIVATE_FILE_MODE)  # a file that was there keeps no wider mode
+        return os.fdopen(fd, "wb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` (mode 0600)."""
+    with open_private(path) as out:
+        out.write(data)
+
+
 class FileStore:
     """Files on disk under ``data_dir/files``, kept in the :class:`~.store.Store`."""
 
     def __init__(self, ctx: Context) -> None:
         self.settings = ctx.settings
         self._store, self._lock, self._clock = ctx.store, ctx.lock, ctx.clock
-        self._dir = ctx.data_dir / "files"
-        self._dir.mkdir(parents=True, exist_ok=True)
+        self._dir = private_dir(ctx.data_dir / "files")
+        self._used: dict[str, int] = {}  # project id -> bytes of its uploads (and reserved)
+        self._counted: dict[str, tuple[str, int]] = {}  # file id -> (project id, bytes)
         self._public_url = (ctx.settings.public_url or "http://127.0.0.1").rstrip("/")
         self._public_url_fixed = ctx.settings.public_url is not None
 
@@ -123,17 +174,20 @@ class FileStore:
         path = self._dir / file_id
         size = 0
         try:
-            with open(path, "wb") as out:
+            with open_private(path) as out:
                 while chunk := upload.stream.read(1 << 20):
                     size += len(chunk)
                     if size > limit:
                         break
+                    self._reserve(project, file_id, name, len(chunk))
                     out.write(chunk)
-        except BaseException:  # a stream that fails mid-copy (a corrupt ZIP member)
-            path.unlink(missing_ok=True)
+        except BaseException:  # a stream that fails mid-copy (a corrupt ZIP member), or
+            path.unlink(missing_ok=True)  # the quota refused the next chunk
+            self._release(file_id)
             raise
         if size > limit:
             path.unlink(missing_ok=True)
+            self._release(file_id)
             raise ValidationError(
                 f"File {name!r} is larger than the upload limit of {limit} bytes "
                 f"({limit / 2**20:.3g} MB)"
@@ -152,6 +206,51 @@ class FileStore:
         )
         self.add(stored)
         return stored
+
+    # ------------------------------------------------------------ the storage quota
+    def used_bytes(self, project: Project) -> int:
+        """Bytes of the project's stored uploads (and of uploads being written)."""
+        with self._lock:
+            return self._used.get(project.id, 0)
+
+    def _quota_error(self, used: int, limit: int, name: str, needed: int) -> ValidationError:
+        return _QuotaError(
+            f"Storage quota exceeded: the project stores {used} bytes of its {limit} byte "
+            f"quota ({limit / 2**20:.4g} MB); file {name!r} needs {needed} bytes more. "
+            "Delete files (Task/InputOutputDelete) or reset the fake."
+        )
+
+    def _reserve(self, project: Project, file_id: str, name: str, nbytes: int) -> None:
+        """Count ``nbytes`` more of file ``file_id`` against the project's quota, or raise
+        a code-0 error naming the bytes used, the limit and the file."""
+        limit = self.settings.storage_quota_bytes
+        with self._lock:
+            used = self._used.get(project.id, 0)
+            if limit and used + nbytes > limit:
+                raise self._quota_error(used, limit, name, nbytes)
+            self._used[project.id] = used + nbytes
+            counted = self._counted.get(file_id, (project.id, 0))[1]
+            self._counted[file_id] = (project.id, counted + nbytes)
+
+    def _check_room(self, project: Project, name: str, nbytes: int) -> None:
+        """Raise the quota's error now if ``nbytes`` more could not be stored."""
+        limit = self.settings.storage_quota_bytes
+        with self._lock:
+            used = self._used.get(project.id, 0)
+            if limit and used + nbytes > limit:
+                raise self._quota_error(used, limit, name, nbytes)
+
+    def _release(self, file_id: str) -> None:
+        """Give back what file ``file_id`` counted against its project's quota (once)."""
+        with self._lock:
+            counted = self._counted.pop(file_id, None)
+            if counted is not None:
+                project_id, nbytes = counted
+                left = self._used.get(project_id, 0) - nbytes
+                if left > 0:
+                    self._used[project_id] = left
+                else:
+                    self._used.pop(project_id, None)
 
     def add(self, stored: StoredFile) -> None:
         """Make a file reachable at its public URL (an output)."""
@@ -191,6 +290,7 @@ class FileStore:
         stored = self.store_stream(project, upload, parentid=folder_id)
         if not zipfile.is_zipfile(stored.disk_path) or not stored.name.lower().endswith(".zip"):
             return [stored]
+        self._release(stored.id)  # the archive is dropped: its members count instead
         try:
             return self._extract_zip(project, stored, folder_id)
         finally:
@@ -216,12 +316,17 @@ class FileStore:
                     f"ZIP upload expands to {total} bytes; the limit is {limit} bytes "
                     f"({limit / 2**20:.3g} MB)"
                 )
+            self._check_room(project, archive.name, total)  # as the ZIP says; then as written
             stored: list[StoredFile] = []
             try:
                 for member in members:
                     with zf.open(member) as src:
                         upload = Upload(member.filename, src)
                         stored.append(self.store_stream(project, upload, parentid=parentid))
+            except _QuotaError:  # the quota refused a member: its message as it is
+                for item in stored:
+                    self.drop(item)
+                raise
             except Exception as exc:  # corrupt data (zlib.error), encrypted, unknown method
                 for item in stored:
                     self.drop(item)
@@ -236,10 +341,14 @@ class FileStore:
             self._store.drop_file(stored.accesskey)
         if stored.route == "file":  # outputs share one rendered file per size
             stored.disk_path.unlink(missing_ok=True)
+            self._release(stored.id)
 
     def reset(self) -> None:
-        """Remove every upload's bytes (the store forgets the files themselves)."""
+        """Remove every upload's bytes (the store forgets the files themselves); every
+        project's quota is free again."""
         with self._lock:
             for stored in self._store.files():
                 if stored.route == "file":
                     stored.disk_path.unlink(missing_ok=True)
+            self._used.clear()
+            self._counted.clear()

@@ -7,7 +7,9 @@ Every entry has a sequence number (``seq``, from 1), the fake clock's time
   secrets masked, a body summary, status, response body);
 - ``frame``: a WebSocket frame sent (connection id, task id, frame type);
 - ``callback``: a callback attempt;
-- ``fault`` / ``scenario``: a fault or scenario applied (issue 4).
+- ``fault`` / ``scenario``: a fault or scenario applied (issue 4);
+- ``error``: an exception the engine survived (``where``: ``step``, ``timer`` or
+  ``engine``; the task, step and back-off of a step that raised).
 
 Bounded twice: the oldest entries are dropped past ``limit`` entries and past
 ``max_bytes`` (an estimate of what the entries hold, :func:`entry_size`); ``dropped``

@@ -3,7 +3,7 @@ render, and the plan that the check decides.
 
 A small worker pool runs it, so neither slows a request. Whatever happens, a task's
 two gates (``validated``, ``rendered``) open: an unexpected error fails the task.
-Rendered videos are kept on disk, one file per size and duration.
+Rendered videos are kept on disk, one file per size and duration (folder 0700, files 0600).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from pathlib import Path
 
 from ..settings import EXTERNAL_PLACEHOLDER_SIZE
 from .context import Context
+from .files import private_dir, write_private
 from .images import ImageInfo, ImageRuleError, inspect_image
 from .lifecycle import EARLY_FAIL_STAGES, Plan, build_plan
 from .models import RenderResult, Task
@@ -52,8 +53,7 @@ class Preparer:
         self.settings = ctx.settings
         self.renderer = renderer
         self._store, self._cond, self._clock = ctx.store, ctx.lock, ctx.clock
-        self._dir = ctx.data_dir / "outputs"
-        self._dir.mkdir(parents=True, exist_ok=True)
+        self._dir = private_dir(ctx.data_dir / "outputs")
         self._render_locks: dict[_RenderKey, threading.Lock] = {}
         self._renders: dict[_RenderKey, RenderResult] = {}
         self._workers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mock-wiro")
@@ -163,7 +163,7 @@ class Preparer:
             if not path.exists():
                 data = self.renderer.render(width, height, int(duration))
                 tmp = path.with_suffix(".part")
-                tmp.write_bytes(data)
+                write_private(tmp, data)
                 os.replace(tmp, path)
         result = RenderResult(path, path.stat().st_size, width, height)
         with self._cond:  # tasks of one size share one (equal) result: one Path, not one each
@@ -177,7 +177,7 @@ class Preparer:
         """A zero-byte output file (scenario ``outputs: empty``)."""
         path = self._dir / "empty.mp4"
         if not path.exists():
-            path.write_bytes(b"")
+            write_private(path, b"")
         return path
 
     @staticmethod
@@ -187,6 +187,6 @@ class Preparer:
         if not path.exists():
             data = full.read_bytes()
             tmp = path.with_suffix(".part")
-            tmp.write_bytes(data[: len(data) // 2])
+            write_private(tmp, data[: len(data) // 2])
             os.replace(tmp, path)
         return path

@@ -7,6 +7,12 @@ One engine thread applies due steps and sleeps until the next one is due. Reads 
 questions asked of it: what to apply now (:meth:`Scheduler.pump_locked`), when to wake
 (:meth:`Scheduler.next_wake_locked`), and whether a due step waits for background work
 (:meth:`Scheduler.blocked_on_work_locked`).
+
+The engine never dies of a step: an exception while applying one task's step (or in a
+timer) is logged, handed to :attr:`Scheduler.on_error` (the backend journals it as kind
+``error``) and the other tasks go on. The failed step is tried again later, after a
+wall-clock back-off doubling from :data:`RETRY_MIN_SECONDS` to :data:`RETRY_MAX_SECONDS`,
+so a step that keeps failing costs one attempt per back-off, never a hot loop.
 """
 
 from __future__ import annotations
@@ -16,6 +22,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
 
 from ..errors import StateError, ValidationError
 from .clock import Clock
@@ -23,10 +31,23 @@ from .context import Context
 from .lifecycle import HOLDABLE_STAGES, Step
 from .models import Task
 
-__all__ = ["Scheduler", "due", "gate_open", "held"]
+__all__ = ["RETRY_MAX_SECONDS", "RETRY_MIN_SECONDS", "Scheduler", "due", "gate_open", "held"]
 
 log = logging.getLogger("mock_wiro")
 Apply = Callable[[Task, Step, float], None]
+ErrorSink = Callable[[dict[str, Any]], object]
+RETRY_MIN_SECONDS = 1.0
+"""Wall seconds before a task whose step raised is tried again (doubled per failure)."""
+RETRY_MAX_SECONDS = 60.0
+"""The longest back-off between two attempts at a failing step."""
+
+
+@dataclass
+class _Broken:
+    """A task whose last attempt at a step raised: how often, and when to try again."""
+
+    failures: int
+    retry_at: float  # on the scheduler's monotonic clock
 
 
 def gate_open(task: Task, step: Step) -> bool:
@@ -68,9 +89,17 @@ def _check_stage(stage: str) -> None:
 class Scheduler:
     """The engine thread and every wait on the fake clock."""
 
-    def __init__(self, ctx: Context, apply: Apply) -> None:
+    def __init__(
+        self, ctx: Context, apply: Apply, *, monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self._store, self._cond, self._clock = ctx.store, ctx.lock, ctx.clock
         self._apply = apply
+        self._monotonic = monotonic
+        self._broken: dict[str, _Broken] = {}  # task id -> its back-off after a failed step
+        self.on_error: ErrorSink | None = None
+        """Told (under the state lock) of every exception the engine survived: a dict with
+        ``where`` (``step``, ``timer``, ``engine``), ``error`` and, for a step, ``task``,
+        ``step``, ``failures`` and ``retry_in`` (wall seconds)."""
         self._timers: list[tuple[float, int, Callable[[], None]]] = []  # heap on fake time
         self._timer_seq = 0
         self._thread: threading.Thread | None = None
@@ -100,10 +129,49 @@ class Scheduler:
                 try:
                     self.pump_locked()
                     wake = self.next_wake_locked()
-                except Exception:  # a bug must not stop every task for good
+                except Exception as exc:  # a bug must not stop every task for good
                     log.exception("mock-wiro engine error")
+                    self._report({"where": "engine", "error": repr(exc)})
                     wake = 1.0
                 self._cond.wait(wake)
+
+    def _report(self, data: dict[str, Any]) -> None:
+        """Hand a survived exception to :attr:`on_error` (which must not fail the engine)."""
+        if self.on_error is not None:
+            try:
+                self.on_error(data)
+            except Exception:
+                log.exception("mock-wiro: reporting an engine error failed")
+
+    def _may_try(self, task: Task) -> bool:
+        """False while a task whose step raised waits out its back-off."""
+        broken = self._broken.get(task.id)
+        return broken is None or self._monotonic() >= broken.retry_at
+
+    def _step_failed(self, task: Task, step_type: str, exc: Exception) -> None:
+        """Log and report a step that raised; back off before the task's next attempt."""
+        broken = self._broken.get(task.id)
+        failures = 1 if broken is None else broken.failures + 1
+        retry_in = min(RETRY_MIN_SECONDS * 2 ** min(failures - 1, 16), RETRY_MAX_SECONDS)
+        self._broken[task.id] = _Broken(failures, self._monotonic() + retry_in)
+        log.error(
+            "mock-wiro engine: task %s, step %s failed (%d time(s)); retry in %gs",
+            task.id,
+            step_type,
+            failures,
+            retry_in,
+            exc_info=exc,
+        )
+        self._report(
+            {
+                "where": "step",
+                "task": task.id,
+                "step": step_type,
+                "error": repr(exc),
+                "failures": failures,
+                "retry_in": retry_in,
+            }
+        )
 
     def call_at(self, fake_time: float, action: Callable[[], None]) -> None:
         """Run ``action`` (under the state lock; it must not block) once the fake clock
@@ -114,9 +182,10 @@ class Scheduler:
             self._cond.notify_all()
 
     def clear_timers(self) -> None:
-        """Forget every timer (on reset)."""
+        """Forget every timer and every back-off (on reset)."""
         with self._cond:
             self._timers.clear()
+            self._broken.clear()
 
     # ------------------------------------------------------------ the three questions
     def next_wake_locked(self) -> float:
@@ -126,7 +195,12 @@ class Scheduler:
             wait = self._clock.wall_seconds_until(self._timers[0][0])
             if wait is not None:
                 wake = min(wake, wait)
+        mono = self._monotonic()
         for task in self._store.active_tasks():
+            broken = self._broken.get(task.id)
+            if broken is not None and broken.retry_at > mono:
+                wake = min(wake, broken.retry_at - mono)  # not before its back-off ends
+                continue
             step = task.next_step()
             if step is None or not gate_open(task, step):
                 continue
@@ -143,22 +217,40 @@ class Scheduler:
             action = heapq.heappop(self._timers)[2]
             try:
                 action()
-            except Exception:
+            except Exception as exc:
                 log.exception("mock-wiro timer error")
+                self._report({"where": "timer", "error": repr(exc)})
         for task in self._store.active_tasks():
+            if self._may_try(task):
+                self._pump_task(task, now)
+
+    def _pump_task(self, task: Task, now: float) -> None:
+        """Apply the task's due steps; a step that raises is put back, reported and
+        backed off (the other tasks go on)."""
+        step: Step | None = None
+        try:
             while (step := task.next_step()) is not None and gate_open(task, step):
                 when = due(task, step, self._clock)
                 if when is None or when > now:
                     break
                 task.cursor += 1
-                self._apply(task, step, min(when, now))
+                try:
+                    self._apply(task, step, min(when, now))
+                except Exception:
+                    if task.cursor > 0 and task.plan[task.cursor - 1] is step:
+                        task.cursor -= 1  # tried again after the back-off
+                    raise
+        except Exception as exc:
+            self._step_failed(task, step.type if step is not None else "(next step)", exc)
+            return
+        self._broken.pop(task.id, None)
 
     def blocked_on_work_locked(self) -> bool:
         """True if some task's due step waits for an image check or a render."""
         now = self._clock.now()
         for task in self._store.active_tasks():
             step = task.next_step()
-            if step is None or gate_open(task, step):
+            if step is None or gate_open(task, step) or not self._may_try(task):
                 continue
             when = due(task, step, self._clock)
             if when is not None and when <= now:
