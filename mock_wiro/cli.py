@@ -25,7 +25,7 @@ from .settings import (
     STORAGE_QUOTA_BYTES,
     ClockMode,
     Settings,
-    is_loopback,
+    needs_admin_token,
 )
 from .settings import env as _env
 
@@ -252,7 +252,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         reject_reused_nonce=args.reject_reused_nonces,
         allowed_hosts=tuple(h.strip() for h in args.allowed_hosts),
         admin_token=args.admin_token
-        or (None if is_loopback(args.host) else secrets.token_urlsafe(24)),
+        or (secrets.token_urlsafe(24) if needs_admin_token(args.host, args.public_url) else None),
     )
     return settings.strict() if args.strict else settings
 
@@ -264,7 +264,7 @@ def _admin_lines(server: MockWiroServer, generated: bool) -> list[str]:
     if not generated:
         return ["  admin:     /_mock needs X-Admin-Token (the --admin-token given)"]
     return [
-        f"  admin:     X-Admin-Token: {token}  (generated: not on loopback)",
+        f"  admin:     X-Admin-Token: {token}  (generated: reachable off loopback)",
         f'             curl -H "X-Admin-Token: {token}" {server.url}/_mock/health',
     ]
 

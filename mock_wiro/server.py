@@ -17,7 +17,7 @@ from .control.handle import FakeHandle
 from .engine.backend import Backend
 from .http.context import BACKEND_EXTENSION
 from .http.limits import BoundedHeaderReader, envelope, record_refusal
-from .settings import Settings, is_loopback
+from .settings import Settings, needs_admin_token
 
 __all__ = ["MockWiroServer"]
 
@@ -96,8 +96,8 @@ class MockWiroServer(FakeHandle):
         self, settings: Settings | None = None, *, host: str = "127.0.0.1", port: int = 0
     ) -> None:
         settings = settings or Settings()
-        if not is_loopback(host) and not settings.admin_token:
-            # off loopback the control surface must not be open to the network
+        if needs_admin_token(host, settings.public_url) and not settings.admin_token:
+            # reachable from other machines: the control surface must not be open to them
             settings = replace(settings, admin_token=secrets.token_urlsafe(24))
         self.settings = settings
         self.backend = Backend(self.settings, scenarios=ScenarioBook())

@@ -70,6 +70,8 @@ __all__ = [
     "host_name",
     "is_loopback",
     "is_trusted_host",
+    "is_trusted_origin",
+    "needs_admin_token",
 ]
 
 AuthMode = Literal["signature", "apikey"]
@@ -274,6 +276,34 @@ def is_trusted_host(host: str, public_url: str | None = None, extra: tuple[str, 
     if public_url:
         trusted.add(host_name(public_url))
     return name in trusted
+
+
+def is_trusted_origin(
+    origin: str, public_url: str | None = None, extra: tuple[str, ...] = ()
+) -> bool:
+    """True for a page origin allowed to open the task socket from a local browser: a
+    loopback address or name (``localhost`` and its subdomains), the host of
+    ``public_url``, or one of ``extra``. Unlike a ``Host``, an IP literal is not enough:
+    a page served from any address is still a foreign page."""
+    name = host_name(origin)
+    if not name:
+        return False
+    if is_loopback(name) or name.endswith(".localhost"):
+        return True
+    trusted = {host_name(h) for h in extra}
+    if public_url:
+        trusted.add(host_name(public_url))
+    return name in trusted
+
+
+def needs_admin_token(host: str, public_url: str | None = None) -> bool:
+    """True when the fake is reachable from other machines, so its control surface must
+    have an admin token (``mock-wiro serve`` and ``MockWiroServer`` generate one): bound
+    to a non-loopback interface, or published under a non-loopback public URL (a reverse
+    proxy in front of a loopback bind)."""
+    if not is_loopback(host):
+        return True
+    return bool(public_url) and not is_loopback(host_name(public_url or ""))
 
 
 def env(name: str, default: str | None = None) -> str | None:

@@ -289,3 +289,20 @@ def socket_listener(port: int, seen: list[str]) -> Any:
 
     threading.Thread(target=accept, daemon=True).start()
     return sock
+
+
+@attack(3)
+def proxied_control(target: Target) -> Outcome:
+    """/_mock through a reverse proxy on the same machine (X-Forwarded-For, Via), no token"""
+    statuses = {}
+    for header in ("X-Forwarded-For", "Forwarded", "Via"):
+        r = requests.get(
+            target.url + "/_mock/projects", headers={header: "203.0.113.9"}, timeout=10
+        )
+        statuses[header] = r.status_code
+        if target.api_secret in r.text:
+            return Outcome(False, f"{header}: {r.status_code}, every secret answered")
+    return Outcome(
+        all(s == 403 for s in statuses.values()),
+        f"proxied GET /_mock/projects without a token: {statuses}",
+    )

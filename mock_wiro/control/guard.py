@@ -15,30 +15,35 @@ journalled as kind ``refused``:
    whose ``Sec-Fetch-Site`` is neither ``same-origin`` nor ``none``, or whose ``Origin``
    is not the request's own origin (``null`` included), is refused, whatever its body:
    a web page's ``fetch(url, {method: "POST", mode: "no-cors"})`` sends both headers.
-3. **A local peer, unless there is an admin token.** Without ``Settings.admin_token``
-   only a loopback peer may use ``/_mock`` (``mock-wiro serve`` off loopback generates a
-   token; ``create_app()`` under any other server refuses remote peers instead).
+3. **A local, direct peer, unless there is an admin token.** Without
+   ``Settings.admin_token`` only a loopback peer may use ``/_mock`` (``mock-wiro serve``
+   off loopback, or published under a non-loopback ``--public-url``, generates a token;
+   ``create_app()`` under any other server refuses remote peers instead), and not through
+   a proxy: a request carrying ``Forwarded``, ``X-Forwarded-For``, ``X-Forwarded-Host``,
+   ``X-Real-IP`` or ``Via`` came from elsewhere, whatever its loopback peer says.
 4. **A trusted host name** (:func:`~mock_wiro.settings.is_trusted_host`). Without an
    admin token a ``/_mock`` request must name, in ``Host``, an IP literal, ``localhost``
    (or a subdomain), the public URL's host or one of ``Settings.allowed_hosts``: a page
    whose name was rebound to 127.0.0.1 sends its own name and is refused.
 
-The task WebSocket (``/v1``) from a loopback peer takes rule 4 for its ``Host`` and its
-``Origin`` (absent, ``null`` for a local ``file://`` page such as the seed's browser
-example, or a trusted host name): a foreign page can't subscribe through the
-developer's browser.
+The task WebSocket (``/v1``) from a loopback peer takes rule 4 for its ``Host``, and its
+``Origin`` must be absent (a script), a loopback address or name, the public URL's host
+or an allowed host (:func:`~mock_wiro.settings.is_trusted_origin`), or ``null``: a local
+``file://`` page, as the seed's browser example is opened. (A sandboxed frame of any site
+also says ``null``; it still needs a task's token to learn anything.)
 """
 
 from __future__ import annotations
 
 from flask import Response, jsonify, request
 
-from ..engine.journal import mask_headers
+from ..engine.journal import ENTRY_TEXT_CHARS, masked_headers
 from ..push.callbacks import CALLBACK_ATTEMPT_HEADER
-from ..settings import Settings, host_name, is_loopback, is_trusted_host
+from ..settings import Settings, is_loopback, is_trusted_host, is_trusted_origin
 from .fake import current_fake
 
 __all__ = [
+    "FORWARDING_HEADERS",
     "SAFE_METHODS",
     "SAME_SITE_FETCHES",
     "control_refusal",
@@ -48,6 +53,8 @@ __all__ = [
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 """Methods no control endpoint changes state on (none of them is state-changing)."""
+FORWARDING_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Real-IP", "Via")
+"""Headers a proxy adds: without an admin token, ``/_mock`` refuses a request that has one."""
 SAME_SITE_FETCHES = frozenset({"same-origin", "none"})
 """``Sec-Fetch-Site`` values of requests a page of the fake itself, or the user (an
 address typed in the browser), makes."""
@@ -92,6 +99,13 @@ def control_refusal(settings: Settings) -> tuple[str, str] | None:
             "the control surface answers loopback clients only unless an admin token is "
             "set (mock-wiro serve --admin-token, or Settings(admin_token=...))"
         )
+    proxied = [name for name in FORWARDING_HEADERS if name in request.headers]
+    if proxied:
+        return "proxied", (
+            f"the control surface answers direct loopback clients only unless an admin "
+            f"token is set; this request came through a proxy ({', '.join(proxied)}): "
+            "set --admin-token (Settings(admin_token=...))"
+        )
     if not _trusted(request.host, settings):
         return "host", _host_message(request.host)
     return None
@@ -119,24 +133,25 @@ def socket_refusal(settings: Settings) -> str | None:
     origin = request.headers.get("Origin")
     if origin is None or origin.strip().lower() == "null":
         return None
-    if not host_name(origin) or not _trusted(origin, settings):
+    if not is_trusted_origin(origin, settings.public_url, settings.allowed_hosts):
         return (
             f"WebSocket from Origin {origin[:200]!r} refused: a page may open the task "
-            "socket from a loopback name, an IP address, the public URL's host, a local "
+            "socket from a loopback address or name, the public URL's host, a local "
             "file, or a name given with --allowed-host (Settings.allowed_hosts)"
         )
     return None
 
 
 def _journal_refusal(rule: str, message: str) -> None:
+    headers, _ = masked_headers(request.headers.items())
     current_fake().backend.journal.record(
         "refused",
         rule=rule,
-        method=request.method,
-        path=request.path,
-        headers=mask_headers(list(request.headers.items())[:50]),
+        method=request.method[:ENTRY_TEXT_CHARS],
+        path=request.path[:ENTRY_TEXT_CHARS],
+        headers=headers,
         remote=request.remote_addr,
-        message=message,
+        message=message[:ENTRY_TEXT_CHARS],
     )
 
 

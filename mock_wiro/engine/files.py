@@ -14,6 +14,7 @@ rebound Host).
 
 from __future__ import annotations
 
+import logging
 import mimetypes
 import os
 import re
@@ -26,6 +27,8 @@ from urllib.parse import unquote, urlsplit
 from ..errors import NotFoundError, ValidationError
 from .context import Context
 from .models import Folder, ImageRef, Project, StoredFile, hex_id, random_token
+
+log = logging.getLogger("mock_wiro")
 
 __all__ = [
     "PRIVATE_DIR_MODE",
@@ -106,6 +109,7 @@ class FileStore:
         self._counted: dict[str, tuple[str, int]] = {}  # file id -> (project id, bytes)
         self._public_url = (ctx.settings.public_url or "http://127.0.0.1").rstrip("/")
         self._public_url_fixed = ctx.settings.public_url is not None
+        self._warned_host = False
 
     # ------------------------------------------------------------ the public URL
     @property
@@ -124,6 +128,21 @@ class FileStore:
         with self._lock:
             if not self._public_url_fixed:
                 self.set_public_url(host_url)
+
+    def note_untrusted_host(self, host: str) -> None:
+        """An authenticated request named a host the fake won't adopt for file URLs (not
+        an IP address or a trusted name): say once, in the log, what to set instead."""
+        with self._lock:
+            if self._public_url_fixed or self._warned_host:
+                return
+            self._warned_host = True
+        log.warning(
+            "mock-wiro: file URLs stay at %s: requests name the host %r, which is not an "
+            "IP address, a loopback name or an allowed host; set the public URL "
+            "(--public-url, Settings.public_url) to the address clients use",
+            self._public_url,
+            host[:200],
+        )
 
     def url_for(self, stored: StoredFile) -> str:
         """The public URL of a stored file."""

@@ -237,8 +237,11 @@ class Scheduler:
                 try:
                     self._apply(task, step, min(when, now))
                 except Exception:
+                    # tried again after the back-off. A step that raised after it had
+                    # already sent a frame or changed the task sends or changes it again:
+                    # for a bug this is the price of going on, and the journal says so.
                     if task.cursor > 0 and task.plan[task.cursor - 1] is step:
-                        task.cursor -= 1  # tried again after the back-off
+                        task.cursor -= 1
                     raise
         except Exception as exc:
             self._step_failed(task, step.type if step is not None else "(next step)", exc)

@@ -15,7 +15,7 @@ from typing import Any
 from flask import current_app, g, request
 
 from ..engine.backend import Backend
-from ..engine.journal import Journal, mask_headers
+from ..engine.journal import ENTRY_TEXT_CHARS, Journal, mask_headers
 
 __all__ = ["BACKEND_EXTENSION", "RequestState", "current_backend", "record_bug", "request_state"]
 
@@ -63,7 +63,7 @@ def record_bug(journal: Journal, exc: BaseException) -> None:
     journal.record(
         "error",
         method=request.method,
-        path=request.path,
+        path=request.path[:ENTRY_TEXT_CHARS],
         headers=mask_headers(request.headers.items()),
         error=repr(exc),
         traceback="".join(traceback.format_exception(exc)),

@@ -329,6 +329,8 @@ def dispatch(path: str) -> dict[str, Any]:
         # only an authenticated request naming an address (or a trusted name) says where
         # the fake is: an anonymous or rebound Host never becomes the base of file URLs
         b.files.adopt_host(request.host_url)
+    else:
+        b.files.note_untrusted_host(request.host)
     fields, files, lists = read_fields(list_fields)
     state = request_state()  # for the journal
     state.fields = {**fields, **{k: json.dumps(v) for k, v in lists.items()}}

@@ -16,7 +16,8 @@ each one named here:
 - Success: any 2xx answer. Redirects are not followed; the answer's body is never read.
 - Each attempt has a wall-clock deadline (``timeout`` seconds from its start, connect
   and answer together): a receiver that drips its answer a byte at a time is cut there.
-- Direct, never through a proxy: ``HTTP_PROXY`` and the like are ignored, so a callback
+- Direct, never through a proxy: ``HTTP_PROXY`` and the like are ignored (a CA bundle
+  in ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` still counts), so a callback
   to a receiver on loopback can't be handed to a proxy (the receivers a test runs are
   local; the fake never reaches the internet on its own).
 - Retries: ``attempts`` in all (3 by default, as Wiro's agent webhooks
@@ -45,6 +46,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import threading
 import time
@@ -235,6 +237,7 @@ def send_callback(url: str, body: bytes, headers: dict[str, str], deadline: floa
                 timeout=deadline,
                 allow_redirects=False,
                 stream=True,
+                verify=_ca_bundle(),
             )
             response.close()
     except requests.RequestException as exc:
@@ -247,6 +250,12 @@ def send_callback(url: str, body: bytes, headers: dict[str, str], deadline: floa
     if watchdog.fired:  # cut mid-answer: what was parsed before the cut doesn't count
         raise _past_deadline(deadline)
     return response.status_code
+
+
+def _ca_bundle() -> str | bool:
+    """The CA bundle requests would take from the environment (a local CA for an HTTPS
+    receiver, as mkcert sets up), which ``trust_env = False`` would otherwise drop."""
+    return os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
 
 
 def _past_deadline(deadline: float) -> requests.ReadTimeout:

@@ -15,9 +15,8 @@ from collections.abc import Iterator
 import pytest
 import requests
 
-from mock_wiro.cli import is_loopback
 from mock_wiro.server import MockWiroServer
-from mock_wiro.settings import Settings
+from mock_wiro.settings import Settings, is_loopback
 from tests.helpers import REPO
 from tests.helpers.wiro import Wiro
 

@@ -197,6 +197,50 @@ def test_a_rebound_host_name_gets_no_secret(api: Api, served: Served) -> None:
     assert any(e["rule"] == "host" for e in refused)
 
 
+def test_a_proxied_request_needs_the_admin_token(api: Api, served: Served) -> None:
+    """A reverse proxy on the same machine makes every peer loopback: without a token,
+    a request carrying a proxy's headers is refused, whatever Host it names."""
+    for header in ("X-Forwarded-For", "Forwarded", "X-Real-IP", "Via", "X-Forwarded-Host"):
+        for host in (f"127.0.0.1:{api.port}", f"localhost:{api.port}"):
+            r = api.mock("GET", "/projects", headers={header: "203.0.113.9", "Host": host})
+            assert r.status_code == 403 and "through a proxy" in r.json()["error"], r.text
+            assert served.fields["secret"] not in r.text
+    refused = api.mock("GET", "/journal", params={"kind": "refused"}).json()["entries"]
+    assert any(e["rule"] == "proxied" for e in refused)
+
+
+def test_a_public_url_off_loopback_gets_a_generated_token(tmp_path: Path) -> None:
+    served = start_serve(tmp_path, "--public-url", "http://fake.example.com")
+    try:
+        token = served.fields["admin"].split()[1]
+        assert "generated" in served.fields["admin"]
+        api = Api(served)
+        assert api.mock("GET", "/projects").status_code == 401
+        ok = api.mock("GET", "/projects", headers={"X-Admin-Token": token})
+        assert ok.status_code == 200
+        # behind the proxy, with the token, the forwarded request is the holder's
+        proxied = api.mock(
+            "GET",
+            "/projects",
+            headers={"X-Admin-Token": token, "X-Forwarded-For": "203.0.113.9"},
+        )
+        assert proxied.status_code == 200
+    finally:
+        served.stop()
+
+
+def test_a_refusal_is_journalled_within_the_entry_bounds(api: Api) -> None:
+    long_path = "/" + "a" * 60_000
+    r = api.mock("GET", long_path, headers={"Host": "attacker.example"})
+    assert r.status_code == 403
+    [entry] = [
+        e
+        for e in api.mock("GET", "/journal", params={"kind": "refused"}).json()["entries"]
+        if e["path"].startswith("/_mock/aaaa")
+    ]
+    assert len(entry["path"]) <= 4096 and len(entry["message"]) <= 4096
+
+
 def _socket(api: Api, **options: Any) -> websocket.WebSocket:
     return websocket.create_connection(f"ws://127.0.0.1:{api.port}/v1", timeout=WAIT, **options)
 
@@ -205,12 +249,14 @@ def test_the_socket_refuses_a_foreign_origin_or_host(api: Api) -> None:
     for options in (
         {"origin": "http://attacker.example"},
         {"origin": "https://evil.example:443"},
+        {"origin": "http://203.0.113.5"},  # a page served from an address is still foreign
         {"host": "attacker.example"},
     ):
         with pytest.raises(websocket.WebSocketBadStatusException) as caught:
             _socket(api, **options)
         assert caught.value.status_code == 403, options
-    for options in ({}, {"origin": "null"}, {"origin": f"http://localhost:{api.port}"}):
+    local_pages = ({"origin": f"http://localhost:{api.port}"}, {"origin": "http://[::1]:9"})
+    for options in ({}, {"origin": "null"}, *local_pages):
         ws = _socket(api, **options)  # file:// pages (Origin: null), local pages, scripts
         ws.send('{"type": "ping"}')
         assert "pong" in ws.recv()
@@ -285,6 +331,24 @@ def test_a_first_request_cannot_choose_the_file_urls(plain_wsgi: tuple[str, Fake
         url + "/v1/Task/Detail", headers=sign(), json={"taskid": made["taskid"]}, timeout=WAIT
     ).json()
     assert str(detail["tasklist"][0]["parameters"]["inputImageFirst"]).startswith(url + "/v1/")
+
+
+def test_an_untrusted_host_is_named_in_the_log_once(caplog: pytest.LogCaptureFixture) -> None:
+    fake = Fake.build(Settings(clock_mode="manual"))
+    try:
+        project = fake.backend.create_project()
+        sign = signer(project.api_key, project.api_secret)
+        client = create_app(fake).test_client()
+        for _ in range(3):
+            answer = client.post(
+                "/v1/Task/List", headers={**sign(), "Host": "devbox:8000"}, json={}
+            )
+            assert answer.status_code == 200
+        warned = [r for r in caplog.records if "set the public URL" in r.getMessage()]
+        assert len(warned) == 1 and "devbox:8000" in warned[0].getMessage()
+        assert fake.backend.files.public_url == "http://127.0.0.1"
+    finally:
+        fake.backend.close()
 
 
 def test_create_app_keeps_the_control_surface_local() -> None:
