@@ -296,41 +296,37 @@ def test_a_first_request_cannot_choose_the_file_urls(plain_wsgi: tuple[str, Fake
     url, fake = plain_wsgi
     project = fake.backend.create_project()
     sign = signer(project.api_key, project.api_secret)
+    image = Path(__file__).resolve().parents[2] / "mock_wiro_fixtures/images/landscape_16x9.jpg"
+
+    def run_as_attacker() -> dict[str, Any]:
+        """A signed Run with an upload, naming the attacker's host; its Task/Detail."""
+        with image.open("rb") as src:
+            made = requests.post(
+                url + RUN,
+                headers={**sign(), "Host": "attacker.example:80"},
+                files={"inputImageFirst": ("in.jpg", src, "image/jpeg")},
+                data={"prompt": "waves"},
+                timeout=WAIT,
+            ).json()
+        detail = requests.post(
+            url + "/v1/Task/Detail", headers=sign(), json={"taskid": made["taskid"]}, timeout=WAIT
+        ).json()
+        task: dict[str, Any] = detail["tasklist"][0]
+        return task
+
     # the very first request, unauthenticated, names the attacker's host
     first = requests.post(
         url + "/v1/Task/List", headers={"Host": "attacker.example"}, json={}, timeout=WAIT
     )
     assert first.status_code == 401
-    png = Path(__file__).resolve().parents[2] / "mock_wiro_fixtures/images/landscape_16x9.jpg"
-    with png.open("rb") as image:
-        made = requests.post(
-            url + RUN,
-            headers={**sign(), "Host": "attacker.example:80"},
-            files={"inputImageFirst": ("in.jpg", image, "image/jpeg")},
-            data={"prompt": "waves"},
-            timeout=WAIT,
-        ).json()
-    detail = requests.post(
-        url + "/v1/Task/Detail", headers=sign(), json={"taskid": made["taskid"]}, timeout=WAIT
-    ).json()
-    urls = [o["url"] for o in detail["tasklist"][0]["outputs"]]
-    urls.append(str(detail["tasklist"][0]["parameters"]["inputImageFirst"]))
+    task = run_as_attacker()
+    urls = [o["url"] for o in task["outputs"]] + [str(task["parameters"]["inputImageFirst"])]
     assert all("attacker" not in u for u in urls), urls
     # the authenticated request that named the fake's address set it (Task/Detail above)
     assert fake.backend.files.public_url == url
-    with png.open("rb") as image:
-        made = requests.post(
-            url + RUN,
-            headers={**sign(), "Host": "attacker.example:80"},
-            files={"inputImageFirst": ("in.jpg", image, "image/jpeg")},
-            data={"prompt": "waves"},
-            timeout=WAIT,
-        ).json()
+    task = run_as_attacker()
     assert fake.backend.files.public_url == url
-    detail = requests.post(
-        url + "/v1/Task/Detail", headers=sign(), json={"taskid": made["taskid"]}, timeout=WAIT
-    ).json()
-    assert str(detail["tasklist"][0]["parameters"]["inputImageFirst"]).startswith(url + "/v1/")
+    assert str(task["parameters"]["inputImageFirst"]).startswith(url + "/v1/")
 
 
 def test_an_untrusted_host_is_named_in_the_log_once(caplog: pytest.LogCaptureFixture) -> None:
