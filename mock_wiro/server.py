@@ -54,8 +54,11 @@ class _RequestHandler(WSGIRequestHandler):
             phrase, long = "Error", ""
         text = explain or message or long or phrase
         self.log_error("code %d, message %s", code, text)
-        self.send_response(code, phrase)
         body = envelope(text)
+        if code == HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE:
+            # journalled before the answer: whoever reads the journal after it sees it
+            self._journal_refusal(code, body)
+        self.send_response(code, phrase)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Connection", "close")
@@ -63,8 +66,6 @@ class _RequestHandler(WSGIRequestHandler):
         self.close_connection = True
         if self.command != "HEAD" and code >= 200 and code not in _NO_BODY:
             self.wfile.write(body)
-        if code == HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE:
-            self._journal_refusal(code, body)
 
     def _journal_refusal(self, code: int, body: bytes) -> None:
         """A request refused for its headers, in the app's journal: its method and path
