@@ -32,6 +32,12 @@ Markers: ``mock_only`` (needs the fake's control surface ``/_mock``; skipped whe
 fake, an ordinary test against the real API). Every test is held to its declaration:
 creating more tasks than declared fails the test.
 
+Rules: every test names the rules of ``contract_tests/rules.py`` it judges with
+``@pytest.mark.rule("id", ...)``; a test without one, or naming an unknown rule, is a
+collection error. The run ends with "wiro rules": how many rules this target judged, and
+each rule no test judged, with why (``judging.py``). ``python -m contract_tests.matrix``
+writes the rule matrix into ``docs/contract.md``.
+
 Findings: where the contract allows more than one outcome and the real API settles an
 assumption, a test calls ``finding(rule, outcome)``: the outcome is written to the
 ``--record`` file and listed at the end of the run ("wiro findings").
@@ -57,6 +63,7 @@ import requests
 from mock_wiro_fixtures import image_bytes
 
 from .contract import MODEL_RUN, TERMINAL
+from .judging import Outcome, judge, marker_problems, note_report, rules_of
 from .wire import Api, Recorder, SocketResult, read_frames
 
 REAL_BASE_URL = "https://api.wiro.ai/v1"
@@ -94,20 +101,66 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "fake_gap(reason): today's fake breaks this rule (strict xfail on the fake)"
     )
+    config.addinivalue_line(
+        "markers", "rule(*ids): the contract rules (contract_tests/rules.py) the test judges"
+    )
     config.stash[FINDINGS] = []
+    tracker = RuleTracker()
+    config.stash[RULE_TRACKER] = tracker
+    config.pluginmanager.register(tracker, "wiro-rule-tracker")
 
 
 FINDINGS = pytest.StashKey[list[tuple[str, str, str]]]()
 """Every ``finding(rule, outcome)`` of the session: (test id, rule, outcome)."""
+SUITE_DIR = Path(__file__).resolve().parent
+
+
+class RuleTracker:
+    """The contract tests of this session, their rules and their outcomes."""
+
+    def __init__(self) -> None:
+        self.selected: dict[str, list[str]] = {}
+        self.outcomes: dict[str, Outcome] = {}
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        """Fold each setup/call/teardown report of a contract test into its outcome."""
+        if report.nodeid in self.selected:
+            note_report(self.outcomes.setdefault(report.nodeid, Outcome()), report)
+
+
+RULE_TRACKER = pytest.StashKey[RuleTracker]()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Every contract test names known rules (else a collection error); remember them."""
+    tracker = config.stash[RULE_TRACKER]
+    problems: list[str] = []
+    for item in items:
+        if SUITE_DIR not in Path(item.path).resolve().parents:
+            continue
+        ids = rules_of(item.iter_markers("rule"))
+        problems += marker_problems(item.nodeid, ids)
+        tracker.selected[item.nodeid] = ids
+    if problems:
+        raise pytest.UsageError("contract tests without known rules:\n" + "\n".join(problems))
 
 
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """List what the target settled: one line per finding."""
+    """List what the target settled (one line per finding), and which rules it judged."""
     found = config.stash.get(FINDINGS, [])
     if found:
         terminalreporter.section("wiro findings")
         for node, rule, outcome in found:
             terminalreporter.write_line(f"{rule} = {outcome}  ({node})")
+    tracker = config.stash.get(RULE_TRACKER, None)
+    if tracker is None or not tracker.outcomes:
+        return
+    base_url = _option(config, "--wiro-base-url", "WIRO_BASE_URL")
+    kind = _option(config, "--wiro-target", "WIRO_TARGET") or "fake"
+    where = f"{kind}, {base_url}" if base_url else f"{kind}, in-process"
+    terminalreporter.section("wiro rules")
+    for line in judge(tracker.selected, tracker.outcomes).lines(where):
+        terminalreporter.write_line(line)
 
 
 @dataclass

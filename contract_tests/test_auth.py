@@ -24,17 +24,20 @@ def assert_401(api: Api, headers: dict[str, str], message: str) -> None:
     )
 
 
+@pytest.mark.rule("auth.unknown_key")
 def test_unknown_api_key(api: Api) -> None:
     nonce = fresh_nonce()
     headers = {"x-api-key": "not-a-key", "x-nonce": nonce, "x-signature": sign("x", "y", nonce)}
     assert_401(api, headers, NOT_FOUNDED)
 
 
+@pytest.mark.rule("auth.unknown_key")
 def test_missing_api_key(api: Api) -> None:
     assert_401(api, {}, NOT_FOUNDED)
 
 
 @pytest.mark.parametrize("missing", ["x-signature", "x-nonce"])
+@pytest.mark.rule("auth.signature_required")
 def test_signature_project_without_signature_headers(api: Api, missing: str) -> None:
     if not api.api_secret:
         pytest.skip("the main project is API-key-only")
@@ -43,6 +46,7 @@ def test_signature_project_without_signature_headers(api: Api, missing: str) -> 
     assert_401(api, headers, SIGNATURE_REQUIRED)
 
 
+@pytest.mark.rule("auth.wrong_signature")
 def test_wrong_signature(api: Api) -> None:
     if not api.api_secret:
         pytest.skip("the main project is API-key-only")
@@ -55,6 +59,7 @@ def test_wrong_signature(api: Api) -> None:
     assert_401(api, headers, NOT_VALID)
 
 
+@pytest.mark.rule("auth.wrong_signature")
 def test_signature_of_another_nonce(api: Api) -> None:
     if not api.api_secret:
         pytest.skip("the main project is API-key-only")
@@ -68,6 +73,7 @@ def test_signature_of_another_nonce(api: Api) -> None:
 
 
 @pytest.mark.parametrize("unit", ["s", "ms"])
+@pytest.mark.rule("auth.signature")
 def test_valid_signature_with_seconds_and_milliseconds_nonce(api: Api, unit: str) -> None:
     if not api.api_secret:
         pytest.skip("the main project is API-key-only")
@@ -75,6 +81,7 @@ def test_valid_signature_with_seconds_and_milliseconds_nonce(api: Api, unit: str
     assert isinstance(body["tasklist"], list)
 
 
+@pytest.mark.rule("auth.openssl_line")
 def test_the_seeds_openssl_signature_line(api: Api) -> None:
     """The seed puts openssl's whole output line in the header [seed]; it must pass."""
     if not api.api_secret:
@@ -95,16 +102,19 @@ def test_the_seeds_openssl_signature_line(api: Api) -> None:
     api.ok(LIST, LIST_BODY, headers=headers)
 
 
+@pytest.mark.rule("auth.apikey_only")
 def test_api_key_only_project(apikey_api: Api) -> None:
     body = apikey_api.ok(LIST, LIST_BODY, headers={"x-api-key": apikey_api.api_key})
     assert isinstance(body["tasklist"], list)
 
 
+@pytest.mark.rule("hosts.urls")
 def test_target_is_configured(target: Target) -> None:
     assert target.base_url.endswith("/v1")
     assert target.socket_url.startswith(("ws://", "wss://"))
 
 
+@pytest.mark.rule("auth.nonce_reuse")
 def test_reused_nonce(api: Api, target: Target, finding: Finding) -> None:
     """One nonce sent twice (the seed's curl flow and the n8n node reuse one nonce [seed]
     [clients]; Wiro-Docs claims replay protection [docs]): the first call is accepted,

@@ -138,6 +138,7 @@ def assert_describes(found: list[dict[str, Any]], final: dict[str, Any]) -> None
 
 
 @pytest.mark.spends(1)
+@pytest.mark.rule("callback.delivery")
 def test_callback_delivered(api: Api, target: Target, receiver: Receiver) -> None:
     channel = channel_for(target, receiver)
     run = run_task(api, callbackUrl=channel.url)
@@ -171,6 +172,7 @@ def release_quietly(control: Control, taskid: str) -> None:
 
 @pytest.mark.mock_only
 @pytest.mark.spends(1)
+@pytest.mark.rule("callback.body")
 def test_fake_callback_is_the_task_detail_response(
     api: Api, target: Target, control: Control, receiver: Receiver
 ) -> None:
@@ -191,6 +193,7 @@ def test_fake_callback_is_the_task_detail_response(
 @pytest.mark.mock_only
 @pytest.mark.spends(1)
 @pytest.mark.parametrize("ending", ["cancel", "kill", "failure"])
+@pytest.mark.rule("callback.every_ending")
 def test_fake_callback_for_every_ending(
     api: Api, target: Target, control: Control, receiver: Receiver, ending: str
 ) -> None:
@@ -244,6 +247,7 @@ def flaky(request: pytest.FixtureRequest) -> Iterator[Receiver]:
     ids=["third-attempt-succeeds", "gives-up-after-3"],
     indirect=["flaky"],
 )
+@pytest.mark.rule("callback.retries")
 def test_fake_callback_retries(
     api: Api,
     target: Target,
@@ -266,6 +270,7 @@ def test_fake_callback_retries(
 
 @pytest.mark.mock_only
 @pytest.mark.spends(1)
+@pytest.mark.rule("callback.undeliverable")
 def test_seed_sample_callback_text_is_undeliverable(
     api: Api, target: Target, control: Control
 ) -> None:

@@ -192,6 +192,7 @@ def release(control: Control | None, taskid: str) -> None:
 # ---------------------------------------------------------------- cancel
 @pytest.mark.mock_only
 @pytest.mark.spends(1)
+@pytest.mark.rule("cancel.queued", "socket.cancel", "terminal.final")
 def test_cancel_queued_task_shape(
     api: Api, target: Target, recorder: Recorder, control: Control
 ) -> None:
@@ -219,6 +220,7 @@ def test_cancel_queued_task_shape(
 
 @pytest.mark.spends(1)
 @pytest.mark.parametrize("mode", [HELD, ANY_TIMING])
+@pytest.mark.rule("cancel.queue_only", "errors.envelope")
 def test_cancel_refused_once_running(
     api: Api, target: Target, recorder: Recorder, request: pytest.FixtureRequest, mode: str
 ) -> None:
@@ -245,6 +247,7 @@ def test_cancel_refused_once_running(
 
 
 @pytest.mark.spends(1)
+@pytest.mark.rule("cancel.queued", "cancel.queue_only", "socket.cancel")
 def test_cancel_right_after_run(api: Api, target: Target, recorder: Recorder) -> None:
     """Cancel at once: either it was still queued (cancelled everywhere) or it was not
     (refused, and it finishes normally). Both are the contract; mixing them is not."""
@@ -268,6 +271,7 @@ def test_cancel_right_after_run(api: Api, target: Target, recorder: Recorder) ->
 # ---------------------------------------------------------------- kill
 @pytest.mark.spends(1)
 @pytest.mark.parametrize("mode", [HELD, ANY_TIMING])
+@pytest.mark.rule("kill.running", "socket.cancel")
 def test_kill_running_task(
     api: Api, target: Target, recorder: Recorder, request: pytest.FixtureRequest, mode: str
 ) -> None:
@@ -311,6 +315,7 @@ def test_kill_running_task(
 
 
 @pytest.mark.spends(1)
+@pytest.mark.rule("kill.finished_refused", "terminal.final")
 def test_kill_finished_task_refused(api: Api, finished: Observed) -> None:
     """A finished task can't be killed: code 1 ``Task could not be killed: ...``, and its
     Task/Detail is what it was."""

@@ -92,6 +92,7 @@ def random_token() -> str:
 
 # ----------------------------------------------------------------- a finished task
 @pytest.mark.spends(1)
+@pytest.mark.rule("detail.shape", "outputs.metadata")
 def test_detail_fields_like_seed(api: Api, finished: Observed) -> None:
     """Task/Detail answers the seed's envelope ``{"total":"1","errors":[],"tasklist":
     [TASK],"result":true}``, TASK with the seed's fields and types (plus, at most, the
@@ -117,6 +118,7 @@ def test_detail_fields_like_seed(api: Api, finished: Observed) -> None:
 
 
 @pytest.mark.spends(1)
+@pytest.mark.rule("detail.categories")
 def test_categories_is_a_json_array_in_a_string(api: Api, finished: Observed) -> None:
     """The seed's ``categories`` is ``"[\\"tool\\",...]"``: a string to decode [seed]."""
     categories = api.detail(finished.taskid)["categories"]
@@ -127,6 +129,7 @@ def test_categories_is_a_json_array_in_a_string(api: Api, finished: Observed) ->
 
 
 @pytest.mark.spends(1)
+@pytest.mark.rule("errors.strings")
 def test_ids_and_numbers_are_strings(api: Api, finished: Observed) -> None:
     """All ids and numbers are strings [seed][docs]: every field the seed shows as a
     number in a string holds a number in a string."""
@@ -147,6 +150,7 @@ def test_ids_and_numbers_are_strings(api: Api, finished: Observed) -> None:
 
 
 @pytest.mark.spends(1)
+@pytest.mark.rule("detail.by_token")
 def test_detail_by_taskid_and_by_tasktoken_agree(api: Api, finished: Observed) -> None:
     """``{"taskid"}`` and ``{"tasktoken": <socketaccesstoken>}`` name the same task [seed]."""
     one = api.detail(finished.taskid)
@@ -157,6 +161,7 @@ def test_detail_by_taskid_and_by_tasktoken_agree(api: Api, finished: Observed) -
 
 
 # ----------------------------------------------------------------- errors
+@pytest.mark.rule("detail.errors", "errors.envelope")
 def test_detail_without_an_id(api: Api) -> None:
     """Neither ``taskid`` nor a token: code 0 ``taskid or socketaccesstoken is required``
     [docs]."""
@@ -164,6 +169,7 @@ def test_detail_without_an_id(api: Api) -> None:
 
 
 @pytest.mark.parametrize("field", ["taskid", "tasktoken"])
+@pytest.mark.rule("detail.errors", "errors.envelope")
 def test_detail_of_an_unknown_task(api: Api, field: str) -> None:
     """An id or token naming no task: code 1 ``There is no task yet.`` [docs]."""
     value = "987654321987" if field == "taskid" else random_token()
@@ -172,6 +178,7 @@ def test_detail_of_an_unknown_task(api: Api, field: str) -> None:
 
 @pytest.mark.spends(1)
 @pytest.mark.parametrize("field", ["taskid", "tasktoken"])
+@pytest.mark.rule("detail.project_isolation")
 def test_another_project_cannot_see_the_task(
     api: Api, second_api: Api, finished: Observed, field: str
 ) -> None:
@@ -183,6 +190,7 @@ def test_another_project_cannot_see_the_task(
 
 
 @pytest.mark.spends(1)
+@pytest.mark.rule("detail.project_isolation")
 def test_another_projects_list_does_not_contain_the_task(
     second_api: Api, finished: Observed
 ) -> None:
@@ -194,6 +202,7 @@ def test_another_projects_list_does_not_contain_the_task(
 
 # ----------------------------------------------------------------- Task/List
 @pytest.mark.spends(1)
+@pytest.mark.rule("list.own_tasks")
 def test_list_returns_the_projects_tasks_like_detail(api: Api, finished: Observed) -> None:
     """Task/List: the project's tasks, each shaped like a Task/Detail entry [docs]."""
     detail = api.detail(finished.taskid)

@@ -61,6 +61,7 @@ def upload(api: Api, data: bytes, folderid: str | None = None) -> dict[str, Any]
     return only_entry(api.ok(UPLOAD, data=form, files=files))
 
 
+@pytest.mark.rule("files.folder_create", "errors.strings")
 def test_folder_create(api: Api) -> None:
     name, folder = create_folder(api)
     assert_strings(folder, FOLDER_FIELDS)
@@ -69,6 +70,7 @@ def test_folder_create(api: Api) -> None:
     assert folder["contenttype"] == ""
 
 
+@pytest.mark.rule("files.folder_create", "errors.envelope")
 def test_folder_create_without_a_name_is_refused(api: Api) -> None:
     response = api.post(FOLDER_CREATE, {})
     assert response.status_code == 200, (response.status_code, response.text[:300])
@@ -82,6 +84,7 @@ def test_folder_create_without_a_name_is_refused(api: Api) -> None:
 
 
 @pytest.mark.parametrize("in_folder", [False, True], ids=["root", "folder"])
+@pytest.mark.rule("files.upload", "errors.strings")
 def test_upload(api: Api, in_folder: bool) -> None:
     data = image_bytes(IMAGE)
     folderid = create_folder(api)[1]["id"] if in_folder else None
@@ -95,6 +98,7 @@ def test_upload(api: Api, in_folder: bool) -> None:
         assert entry["parentid"] == folderid, entry
 
 
+@pytest.mark.rule("files.url")
 def test_uploaded_url_serves_the_same_bytes(api: Api) -> None:
     data = image_bytes(IMAGE)
     entry = upload(api, data)
@@ -105,6 +109,7 @@ def test_uploaded_url_serves_the_same_bytes(api: Api) -> None:
 
 
 @pytest.mark.spends(1)
+@pytest.mark.rule("run.image_url", "lifecycle.success")
 def test_uploaded_url_runs(api: Api, target: Target) -> None:
     """The returned ``url`` can be passed as ``inputImageFirstUrl`` [docs]."""
     entry = upload(api, image_bytes(IMAGE))

@@ -92,6 +92,7 @@ def output_keys(outputs: list[dict[str, Any]]) -> list[tuple[Any, Any, Any]]:
 
 
 @pytest.mark.spends(1)
+@pytest.mark.rule("lifecycle.order", "socket.frames")
 def test_lifecycle_via_socket(finished: Observed) -> None:
     """The frames of a successful task, in the documented order and shape [docs]."""
     socket = finished.socket
@@ -116,6 +117,7 @@ def test_lifecycle_via_socket(finished: Observed) -> None:
 
 
 @pytest.mark.spends(1)
+@pytest.mark.rule("lifecycle.order", "terminal.states")
 def test_lifecycle_via_polling(finished: Observed) -> None:
     """Task/Detail's status only moves forwards along the lifecycle and ends terminal."""
     statuses = [task["status"] for task in finished.polled]
@@ -135,6 +137,7 @@ def test_lifecycle_via_polling(finished: Observed) -> None:
 
 
 @pytest.mark.spends(1)
+@pytest.mark.rule("terminal.states")
 def test_task_end_is_not_terminal(finished: Observed) -> None:
     """task_end is followed by postprocessing; only task_postprocess_end ends it [docs]."""
     types = finished.socket.types
@@ -150,6 +153,7 @@ def test_task_end_is_not_terminal(finished: Observed) -> None:
 
 
 @pytest.mark.spends(1)
+@pytest.mark.rule("lifecycle.views_agree", "lifecycle.success", "billing.success_cost")
 def test_views_agree(finished: Observed) -> None:
     """The socket and Task/Detail tell the same ending, with the same outputs."""
     socket, final = finished.socket, finished.final

@@ -110,6 +110,7 @@ def assert_never_backwards(statuses: list[str], where: str) -> None:
 
 @pytest.mark.spends(4)
 @pytest.mark.parametrize("balance", ["1", "25"])
+@pytest.mark.rule("limits.concurrency")
 def test_concurrency_limit(
     control: Control, target: Target, recorder: Recorder, budget: Budget, balance: str
 ) -> None:
@@ -140,6 +141,7 @@ def test_concurrency_limit(
 
 
 @pytest.mark.spends(3)
+@pytest.mark.rule("limits.concurrency")
 def test_released_task_frees_its_slot(
     control: Control, target: Target, recorder: Recorder, budget: Budget
 ) -> None:
@@ -158,6 +160,7 @@ def test_released_task_frees_its_slot(
 
 @pytest.mark.spends(1)
 @pytest.mark.parametrize("balance", ["0.49", "0.10", "0"])
+@pytest.mark.rule("limits.balance")
 def test_insufficient_balance(
     control: Control, target: Target, recorder: Recorder, budget: Budget, balance: str
 ) -> None:
@@ -167,6 +170,7 @@ def test_insufficient_balance(
 
 
 @pytest.mark.spends(1)
+@pytest.mark.rule("limits.balance")
 def test_minimum_balance_runs(
     control: Control, target: Target, recorder: Recorder, budget: Budget
 ) -> None:
@@ -184,6 +188,7 @@ def test_minimum_balance_runs(
 
 
 @pytest.mark.spends(2)
+@pytest.mark.rule("lifecycle.queue", "lifecycle.order")
 def test_held_task_stays_queued_while_others_finish(
     api: Api, target: Target, control: Control, recorder: Recorder
 ) -> None:
@@ -234,6 +239,12 @@ def _check_failure_frames(socket: SocketResult, stage: str, debugerror: str) -> 
 
 @pytest.mark.spends(1)
 @pytest.mark.parametrize("stage", FAIL_STAGES)
+@pytest.mark.rule(
+    "lifecycle.failure",
+    "billing.free_when_not_successful",
+    "socket.error_frames",
+    "lifecycle.order",
+)
 def test_task_fails_at_stage(
     api: Api, target: Target, control: Control, recorder: Recorder, stage: str
 ) -> None:
@@ -262,6 +273,7 @@ def test_task_fails_at_stage(
 
 @pytest.mark.spends(1)
 @pytest.mark.parametrize(("image", "rule"), sorted(INVALID_IMAGES.items()))
+@pytest.mark.rule("run.image_rules", "lifecycle.failure", "billing.free_when_not_successful")
 def test_bad_image_fails_the_task(
     api: Api, target: Target, control: Control, image: str, rule: str
 ) -> None:

@@ -19,6 +19,7 @@ def download(url: str, target: Target) -> requests.Response:
 
 
 @pytest.mark.spends(1)
+@pytest.mark.rule("outputs.mp4", "outputs.metadata")
 def test_output_is_a_real_mp4(finished: Observed, target: Target, recorder: Recorder) -> None:
     """Each output URL serves, to anyone, a whole MP4 of the size Detail states."""
     outputs = finished.final["outputs"]

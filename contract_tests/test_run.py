@@ -161,6 +161,7 @@ ALL_REFUSALS: dict[str, RunRequest] = {
 
 # ----------------------------------------------------------------- tests
 @pytest.mark.spends(1)
+@pytest.mark.rule("run.response", "run.bodies", "errors.strings")
 def test_run_response_shape(finished: Observed) -> None:
     """A seed-style multipart Run answers the seed's envelope [seed]:
     ``{"errors":[],"taskid":"2221","socketaccesstoken":"eDcC...","result":true}``."""
@@ -169,6 +170,12 @@ def test_run_response_shape(finished: Observed) -> None:
 
 @pytest.mark.spends(1)
 @pytest.mark.parametrize("case", list(DOCUMENTED_REFUSALS))
+@pytest.mark.rule(
+    "run.validation.image_required",
+    "run.validation.number",
+    "run.validation.no_task",
+    "errors.envelope",
+)
 def test_run_refused_with_documented_message(api: Api, case: str) -> None:
     """Documented validation errors: HTTP 200, ``result`` false, code 0, the exact
     message [docs]; no task is created."""
@@ -181,6 +188,7 @@ def test_run_refused_with_documented_message(api: Api, case: str) -> None:
 
 @pytest.mark.spends(1)
 @pytest.mark.parametrize("case", list(UNDOCUMENTED_REFUSALS))
+@pytest.mark.rule("run.validation.choice", "run.validation.no_task")
 def test_run_refused_outside_the_allowed_values(api: Api, case: str) -> None:
     """A value the model does not offer is refused with the documented envelope, code 0
     (validation) [docs]; the message is not documented [A]. No task is created."""
@@ -192,6 +200,7 @@ def test_run_refused_outside_the_allowed_values(api: Api, case: str) -> None:
 
 
 @pytest.mark.spends(1)
+@pytest.mark.rule("run.bodies", "run.image_url", "run.response", "lifecycle.success")
 def test_json_run_with_an_image_url(api: Api, target: Target) -> None:
     """Run takes JSON as well as multipart [docs]; the first frame may be a URL in
     ``inputImageFirstUrl`` with ``inputImageFirst`` empty (the seed's Option 2, with the
@@ -209,6 +218,7 @@ def test_json_run_with_an_image_url(api: Api, target: Target) -> None:
 @pytest.mark.mock_only
 @pytest.mark.spends(1)
 @pytest.mark.parametrize("case", list(ALL_REFUSALS))
+@pytest.mark.rule("run.validation.no_task")
 def test_refused_run_leaves_no_task_in_the_fake(api: Api, control: Control, case: str) -> None:
     """The fake's own store (every project's tasks, not only what Task/List shows)
     confirms a refused Run made no task."""
@@ -231,6 +241,7 @@ def multipart_twice() -> dict[str, Any]:
 
 
 @pytest.mark.spends(1)
+@pytest.mark.rule("run.image_array", "run.response")
 def test_run_takes_an_image_array_of_one(api: Api, target: Target) -> None:
     """``{"inputImage": ["<url>"]}``, as the official WiroKit SDKs send it [clients], is
     taken like the string: the task runs to success."""
@@ -241,6 +252,7 @@ def test_run_takes_an_image_array_of_one(api: Api, target: Target) -> None:
     assert final["pexit"] == "0", (final["pexit"], final["debugerror"])
 
 
+@pytest.mark.rule("run.image_array", "run.validation.image_required", "run.validation.no_task")
 def test_run_with_an_empty_image_array_has_no_image(api: Api) -> None:
     """``inputImage: []`` means absent: the Run has no image and is refused, code 0, with a
     "required" message [docs]. Free: a Run without an image cannot make a task."""
@@ -264,6 +276,7 @@ ARRAY_REFUSALS: dict[str, RunRequest] = {
 
 @pytest.mark.spends(1)
 @pytest.mark.parametrize("case", list(ARRAY_REFUSALS))
+@pytest.mark.rule("run.image_array", "run.validation.no_task")
 def test_run_refuses_more_than_one_image(api: Api, case: str) -> None:
     """The model takes one first frame: two (a JSON array of two, a repeated multipart
     part) or an array of non-strings is refused, code 0 [A]. (Declared ``spends(1)``: a
@@ -276,6 +289,7 @@ def test_run_refuses_more_than_one_image(api: Api, case: str) -> None:
 
 # ----------------------------------------------------------------- issue 17: paths
 @pytest.mark.spends(1)
+@pytest.mark.rule("run.display_slug", "run.response")
 def test_run_at_the_display_slug_path(api: Api, target: Target) -> None:
     """``Run/MiniMax/hailuo-2.3-Fast`` (the n8n node's path) works like the clean one
     [clients]: a task is made and runs to success."""
@@ -286,6 +300,7 @@ def test_run_at_the_display_slug_path(api: Api, target: Target) -> None:
     assert final["pexit"] == "0", (final["pexit"], final["debugerror"])
 
 
+@pytest.mark.rule("errors.unknown_path")
 def test_run_at_a_slug_naming_no_model(api: Api) -> None:
     """A Run path naming no model is the documented 404, code 0 ``Error parsing url.``
     [docs]. Free: there is no model to run."""
@@ -298,6 +313,7 @@ def test_run_at_a_slug_naming_no_model(api: Api) -> None:
 
 # ----------------------------------------------------------------- issue 17: 1080P + 10 s
 @pytest.mark.spends(1)
+@pytest.mark.rule("run.hd_long_duration", "outputs.duration")
 def test_1080p_10s_falls_back_or_is_refused(api: Api, target: Target, finding: Finding) -> None:
     """1080P with 10 s (10 s is 768P only [minimax][docs]) is either refused at Run with
     code 0 ("reject") or run as a 6 s video ("fallback", as the n8n node says [clients]).

@@ -102,6 +102,7 @@ def items_by_id(parameters: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
 
 # ----------------------------------------------------------------- Tool/Detail
 @pytest.mark.parametrize("slugs", ["clean", "display"])
+@pytest.mark.rule("tool.detail")
 def test_tool_detail_fields(api: Api, slugs: str) -> None:
     """Asked with the clean or the display slugs, Tool/Detail describes the model: its
     clean slugs ``minimax``/``hailuo-2-3-fast``, display slugs, and the documented
@@ -113,6 +114,7 @@ def test_tool_detail_fields(api: Api, slugs: str) -> None:
         assert tool[display].lower().replace(".", "-") == clean, (display, tool[display])
 
 
+@pytest.mark.rule("tool.parameters")
 def test_tool_detail_parameters(api: Api) -> None:
     """``parameters`` are groups of items with the documented fields; the resolution and
     duration selects offer the seed's values [docs][seed]."""
@@ -135,6 +137,7 @@ def tool_list(api: Api, **fields: str) -> dict[str, Any]:
     return body
 
 
+@pytest.mark.rule("tool.list")
 def test_tool_list_search_finds_the_model(api: Api) -> None:
     body = tool_list(api, search="hailuo")
     assert any(is_model(t) for t in body["tool"]), [
@@ -143,12 +146,14 @@ def test_tool_list_search_finds_the_model(api: Api) -> None:
     assert int(body["total"]) >= 1, body["total"]
 
 
+@pytest.mark.rule("tool.list")
 def test_tool_list_search_for_nonsense_finds_nothing(api: Api) -> None:
     body = tool_list(api, search=NONSENSE_SEARCH)
     assert body["total"] in ("0", 0), body["total"]
     assert body["tool"] == [], body["tool"]
 
 
+@pytest.mark.rule("tool.list")
 def test_tool_list_pages(api: Api) -> None:
     """``limit`` caps a page; ``start`` moves it on; past the end is empty."""
     first = tool_list(api, start="0", limit="1")
@@ -164,6 +169,7 @@ def test_tool_list_pages(api: Api) -> None:
 
 
 # ----------------------------------------------------------------- Tool/Explore
+@pytest.mark.rule("tool.explore")
 def test_tool_explore(api: Api) -> None:
     """``{result, errors, explore: [{id, title, tools: [...]}]}`` [clients: Wiro-MCP]."""
     body = api.ok("Tool/Explore", {})
