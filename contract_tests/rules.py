@@ -223,13 +223,11 @@ RULES: Final[tuple[Rule, ...]] = (
         "run.validation.prompt",
         RUN,
         "A prompt over 2000 characters is refused with code 0.",
-        untested="not written yet: one free Run with a 2001-character prompt",
     ),
     Rule(
         "run.validation.both_images",
         RUN,
         "`inputImageFirst` and a different `inputImageFirstUrl` both given: code 0.",
-        untested="not written yet: one free Run with both image fields",
     ),
     Rule(
         "run.validation.no_task",
@@ -356,7 +354,6 @@ RULES: Final[tuple[Rule, ...]] = (
         "cancel.by_token",
         CANCEL_KILL,
         "Cancel and Kill also take the task by `tasktoken` / `socketaccesstoken`.",
-        untested="not written yet: the cancel and kill tests send `taskid` only",
     ),
     Rule(
         "kill.running",
@@ -379,7 +376,6 @@ RULES: Final[tuple[Rule, ...]] = (
         "list.input_output_delete",
         FILES,
         "Task/InputOutputDelete deletes a finished task's input and outputs; idempotent.",
-        untested="not written yet: it would delete the shared finished task's outputs",
     ),
     Rule(
         "files.folder_create",
