@@ -64,6 +64,7 @@ from mock_wiro_fixtures import image_bytes
 
 from .contract import MODEL_RUN, TERMINAL
 from .judging import Outcome, judge, marker_problems, note_report, rules_of
+from .money import Ledger
 from .wire import Api, Recorder, SocketResult, read_frames
 
 REAL_BASE_URL = "https://api.wiro.ai/v1"
@@ -286,6 +287,7 @@ def _fake_expectations(settings: Any) -> dict[str, str]:
     return {
         "hd_long_duration": hd_long,
         "reused_nonce": "rejected" if settings.reject_reused_nonce else "accepted",
+        "bad_image": "fail",  # the fake's Run takes a bad image; the task fails [A]
     }
 
 
@@ -297,6 +299,8 @@ class Budget:
     in_test: int = 0
     ids: list[str] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    money: Ledger = field(default_factory=Ledger)
+    """Billing rules on every terminal sighting of these tasks (``contract_tests/money.py``)."""
 
     def note(self, task_id: str) -> None:
         """Count one created task."""
@@ -304,6 +308,7 @@ class Budget:
             self.used += 1
             self.in_test += 1
             self.ids.append(task_id)
+        self.money.own(task_id)
 
 
 @pytest.fixture(scope="session")
@@ -354,7 +359,9 @@ def _contract_rules(
 
 
 def _api(target: Target, budget: Budget, recorder: Recorder, key: str, secret: str | None) -> Api:
-    return Api(target.base_url, key, secret, recorder, on_task=budget.note)
+    return Api(
+        target.base_url, key, secret, recorder, on_task=budget.note, on_tasks=budget.money.saw
+    )
 
 
 @pytest.fixture
@@ -501,11 +508,17 @@ def _finished_cache() -> dict[str, Observed]:
 
 @pytest.fixture
 def finished(
-    api: Api, target: Target, recorder: Recorder, _finished_cache: dict[str, Observed]
+    api: Api,
+    target: Target,
+    recorder: Recorder,
+    budget: Budget,
+    _finished_cache: dict[str, Observed],
 ) -> Observed:
-    """One successful task, shared by the session (mark users ``spends(1)``)."""
+    """One successful task, shared by the session (mark users ``spends(1)``). Its money is
+    judged by the tests that read it, not here (a failing fixture is not cached)."""
     if "task" not in _finished_cache:
-        _finished_cache["task"] = observe(api, target, recorder, run_task(api))
+        with budget.money.quiet():
+            _finished_cache["task"] = observe(api, target, recorder, run_task(api))
     return _finished_cache["task"]
 
 

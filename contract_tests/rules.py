@@ -10,9 +10,9 @@ Two texts say why a rule is not judged on a real target:
 
 - ``mock_only_why``: the rule can only be judged through the fake's control surface
   (every test naming it is ``mock_only``): why.
-- ``untested``: no test names the rule yet: why (a rule with neither a test nor this text
-  fails ``tests/contract/test_rule_matrix.py``, and so does a rule with a test and this
-  text: remove it once a test judges the rule).
+- ``untested``: no test names the rule yet: why (shown in the matrix and the run's
+  summary; ``tests/contract/test_rule_matrix.py`` still fails while a rule has no test,
+  and when a rule with a test keeps this text).
 """
 
 from __future__ import annotations
@@ -165,14 +165,11 @@ RULES: Final[tuple[Rule, ...]] = (
         "billing.cps",
         LIMITS,
         "`cps` x `elapsedseconds` equals `totalcost` within rounding (the seed's arithmetic).",
-        untested="issue 12 adds the money checks on every task the suite observes",
     ),
     Rule(
         "billing.free_when_not_successful",
         LIMITS,
         'A failed, cancelled or killed task is not billed: its `totalcost` is "0".',
-        mock_only_why="today only failed tasks are checked, and " + _FAKE_STAGES + "; the "
-        "cancel and kill tests do not read `totalcost` yet (issue 12)",
     ),
     # ------------------------------------------------------------------ Run
     Rule(
@@ -244,9 +241,6 @@ RULES: Final[tuple[Rule, ...]] = (
         RUN,
         "A first frame breaking the image rules (format, short side, aspect ratio, "
         "unreadable) is refused at Run, or the task fails naming the rule.",
-        mock_only_why="the test waits through /_mock and expects the fake's choice (Run "
-        "accepts, the task fails); no test yet accepts a real target's refusal at Run "
-        "(issue 12: the failure path on a real target)",
     ),
     # ------------------------------------------------------------------ outputs (Run)
     Rule(
@@ -294,8 +288,6 @@ RULES: Final[tuple[Rule, ...]] = (
         LIFECYCLE,
         'Failure: `task_postprocess_end`, `pexit` not "0", `outputs` empty, `totalcost` '
         '"0", the reason in `debugerror`.',
-        mock_only_why=_FAKE_STAGES + " (issue 12 adds the failure path on a real target: "
-        "a bad image)",
     ),
     Rule(
         "lifecycle.views_agree",

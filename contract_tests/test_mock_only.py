@@ -54,7 +54,10 @@ def new_project(
     """A fresh signature project with this balance: its client and its control record."""
     project = control.post("projects", {"balance": balance})
     key, secret = project["api_key"], project["api_secret"]
-    return Api(target.base_url, key, secret, recorder, on_task=budget.note), project
+    made = Api(
+        target.base_url, key, secret, recorder, on_task=budget.note, on_tasks=budget.money.saw
+    )
+    return made, project
 
 
 def wait(control: Control, target: Target, taskid: str, status: str = "terminal") -> None:

@@ -102,6 +102,9 @@ class Api:
     api_secret: str | None
     recorder: Recorder
     on_task: Callable[[str], None] = lambda task_id: None
+    on_tasks: Callable[[Api, list[dict[str, Any]]], None] = lambda api, tasks: None
+    """Called with every ``tasklist`` a Task/Detail or Task/List answer carries (the
+    suite's money ledger judges each terminal task it sees there)."""
     session: requests.Session = field(default_factory=requests.Session)
     timeout: float = 60.0
 
@@ -148,6 +151,10 @@ class Api:
         )
         if path.startswith("Run/") and isinstance(body, dict) and body.get("taskid"):
             self.on_task(str(body["taskid"]))
+        if path in ("Task/Detail", "Task/List") and isinstance(body, dict):
+            tasks = body.get("tasklist")
+            if body.get("result") is True and isinstance(tasks, list):
+                self.on_tasks(self, [t for t in tasks if isinstance(t, dict)])
         return response
 
     def ok(self, path: str, json_body: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
@@ -189,8 +196,10 @@ def read_frames(
     timeout: float,
     terminal: tuple[str, ...] = ("task_postprocess_end", "task_cancel"),
     registered: threading.Event | None = None,
+    on_frame: Callable[[dict[str, Any]], None] = lambda frame: None,
 ) -> SocketResult:
-    """Subscribe to ``token`` and read frames until a terminal one, a close, or ``timeout``."""
+    """Subscribe to ``token`` and read frames until a terminal one, a close, or ``timeout``;
+    ``on_frame`` sees each frame as it arrives (a test acting on a state waits on it)."""
     deadline = time.monotonic() + timeout
     ws = websocket.create_connection(socket_url, timeout=min(30.0, timeout))
     frames: list[dict[str, Any]] = []
@@ -217,6 +226,7 @@ def read_frames(
             recorder.record("frame", frame=parsed)
             texts.append(text)
             frames.append(parsed)
+            on_frame(parsed)
             if parsed.get("type") in terminal:
                 ended = "terminal"
                 break

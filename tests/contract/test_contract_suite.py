@@ -17,6 +17,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,9 @@ import requests
 import mock_wiro.engine.auth
 import mock_wiro.engine.backend
 import mock_wiro.engine.lifecycle
+import mock_wiro.engine.stepper
 import mock_wiro.http.wire
+from mock_wiro.errors import StateError
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
 from tests.helpers import REPO
@@ -149,7 +152,8 @@ def test_suite_passes_against_a_separate_serve_as_a_real_target(tmp_path: Path) 
     skip_reasons = re.findall(r"^SKIPPED \[\d+\] [^:]+:\d+: (.*)$", output, re.M)
     assert skip_reasons, "the mock_only tests should have been skipped"
     for reason in skip_reasons:
-        assert "mock_only" in reason, reason
+        # a race whose state was missed is "not judged" (issue 12), never passed
+        assert "mock_only" in reason or reason.startswith("not judged: "), reason
 
 
 def test_suite_without_spending_runs_no_task(tmp_path: Path) -> None:
@@ -228,6 +232,68 @@ def reused_nonce_rejected(mp: pytest.MonkeyPatch) -> None:
     mp.setattr(mock_wiro.engine.auth.Authenticator, "__init__", init)
 
 
+def failed_task_billed(mp: pytest.MonkeyPatch) -> None:
+    """A failed task is charged its price."""
+    real = mock_wiro.engine.stepper.Stepper._finish
+
+    def finish(self: Any, task: Any, when: float) -> None:
+        real(self, task, when)
+        if task.failure is not None:
+            task.totalcost = Decimal("0.19")
+
+    mp.setattr(mock_wiro.engine.stepper.Stepper, "_finish", finish)
+
+
+def killed_task_billed(mp: pytest.MonkeyPatch) -> None:
+    """A killed (or cancelled) task is charged its price."""
+    real = mock_wiro.engine.stepper.Stepper.stop
+
+    def stop(self: Any, task: Any, pexit: str) -> None:
+        real(self, task, pexit)
+        task.totalcost = Decimal("0.19")
+
+    mp.setattr(mock_wiro.engine.stepper.Stepper, "stop", stop)
+
+
+def money_moves_after_the_end(mp: pytest.MonkeyPatch) -> None:
+    """Each Task/Detail of a finished task bills a little more (cps kept consistent)."""
+    real = mock_wiro.http.wire.task_detail
+    reads: dict[str, int] = {}
+
+    def task_detail(task: Any, url_for: Any) -> dict[str, Any]:
+        wire = real(task, url_for)
+        if wire["status"] == "task_postprocess_end" and wire["pexit"] == "0":
+            reads[wire["id"]] = n = reads.get(wire["id"], 0) + 1
+            total = Decimal(wire["totalcost"]) * (1 + Decimal(n) / 1000)
+            wire["totalcost"] = f"{total:.12f}"
+            wire["cps"] = f"{total / Decimal(wire['elapsedseconds']):.12f}"
+        return wire
+
+    mp.setattr(mock_wiro.http.wire, "task_detail", task_detail)
+
+
+def output_uuid_not_the_tasks(mp: pytest.MonkeyPatch) -> None:
+    """Task/Detail's output objects carry another uuid than their task's."""
+    real = mock_wiro.http.wire.output
+
+    def output(stored: Any, task_uuid: str, url: str) -> dict[str, Any]:
+        return real(stored, "00000000-0000-4000-8000-000000000000", url)
+
+    mp.setattr(mock_wiro.http.wire, "output", output)
+
+
+def kill_refused_while_running(mp: pytest.MonkeyPatch) -> None:
+    """Kill refuses every task that is still running (the old any_timing test passed it)."""
+    real = mock_wiro.engine.backend.Backend.kill
+
+    def kill(self: Any, project: Any, ref: Any) -> Any:
+        if not self.find_task(project, ref).terminal:
+            raise StateError("Task could not be killed: busy")
+        return real(self, project, ref)
+
+    mp.setattr(mock_wiro.engine.backend.Backend, "kill", kill)
+
+
 MUTANTS: dict[str, tuple[Mutation, str]] = {
     "accept_any_signature": (accept_any_signature, "test_auth.py::test_wrong_signature"),
     "cancel_stops_running_tasks": (
@@ -243,6 +309,24 @@ MUTANTS: dict[str, tuple[Mutation, str]] = {
     "postprocess_end_before_task_end": (
         postprocess_end_before_task_end,
         "test_lifecycle.py::test_lifecycle_via_socket",
+    ),
+    # issue 12: billing, output metadata, the failure path, a race that may not degenerate
+    "failed_task_billed": (
+        failed_task_billed,
+        "test_failure.py::test_bad_image_is_refused_or_fails",
+    ),
+    "killed_task_billed": (killed_task_billed, "test_cancel_kill.py::test_kill_running_task"),
+    "money_moves_after_the_end": (
+        money_moves_after_the_end,
+        "test_billing.py::test_money_is_fixed_once_terminal",
+    ),
+    "output_uuid_not_the_tasks": (
+        output_uuid_not_the_tasks,
+        "test_output_metadata.py::test_output_fields_as_the_seed_shows",
+    ),
+    "kill_refused_while_running": (
+        kill_refused_while_running,
+        "test_cancel_kill.py::test_kill_running_task",
     ),
 }
 

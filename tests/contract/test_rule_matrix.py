@@ -57,9 +57,11 @@ def data() -> dict[str, Any]:
     return loaded
 
 
-def test_every_rule_has_a_test_or_says_why_not(data: dict[str, Any]) -> None:
-    bare = [r["id"] for r in data["rules"] if not (r["real"] or r["fake_only"] or r["untested"])]
-    assert not bare, f"rules no test judges, without an `untested` reason: {bare}"
+def test_every_rule_has_a_test(data: dict[str, Any]) -> None:
+    """Every rule of the contract is judged by at least one test (an ``untested`` reason
+    explains a gap in the matrix and the summary; it does not excuse it)."""
+    bare = {r["id"]: r["untested"] for r in data["rules"] if not (r["real"] or r["fake_only"])}
+    assert not bare, f"rules no test judges: {bare}"
     stale = [r["id"] for r in data["rules"] if (r["real"] or r["fake_only"]) and r["untested"]]
     assert not stale, f"rules with a test that still say `untested`: remove it: {stale}"
 
@@ -161,7 +163,6 @@ def test_a_rule_is_judged_by_any_of_its_tests() -> None:
         "mock_only: needs the fake (1 test)",
     ]
     assert result.not_judged["auth.signature"] == ["no test selected"]
-    assert result.not_judged["billing.cps"][0].startswith("no test yet (")
     assert len(result.judged) + len(result.not_judged) == len(RULES)
 
 
