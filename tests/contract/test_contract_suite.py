@@ -7,7 +7,6 @@ Every run here is a real ``pytest contract_tests`` subprocess.
 
 from __future__ import annotations
 
-import dataclasses
 import http.server
 import json
 import os
@@ -15,23 +14,17 @@ import re
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
 
-import mock_wiro.engine.auth
-import mock_wiro.engine.backend
-import mock_wiro.engine.lifecycle
-import mock_wiro.engine.stepper
-import mock_wiro.http.wire
-from mock_wiro.errors import StateError
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
+from tests.contract.mutants import MUTANTS, REAL_TARGET, SERVE_LAUNCHER, Mutation
 from tests.helpers import REPO
 from tests.helpers.serve import start_serve
 
@@ -174,161 +167,8 @@ def test_suite_without_spending_runs_no_task(tmp_path: Path) -> None:
 
 
 # -- mutants: a fake that breaks one rule must fail the test that states it ---------
-
-Mutation = Callable[[pytest.MonkeyPatch], None]
-
-
-def accept_any_signature(mp: pytest.MonkeyPatch) -> None:
-    class AnyDigest:
-        new = staticmethod(__import__("hmac").new)
-
-        @staticmethod
-        def compare_digest(a: bytes, b: bytes) -> bool:
-            return True
-
-    mp.setattr(mock_wiro.engine.auth, "hmac", AnyDigest)
-
-
-def cancel_stops_running_tasks(mp: pytest.MonkeyPatch) -> None:
-    everything = frozenset({"task_queue", "task_accept", "task_preprocess_start",
-                            "task_preprocess_end", "task_assign", "task_start",
-                            "task_output", "task_output_full", "task_end",
-                            "task_postprocess_start", "task_postprocess_end"})  # fmt: skip
-    mp.setattr(mock_wiro.engine.backend, "CANCELLABLE_STATUSES", everything)
-
-
-def numeric_ids(mp: pytest.MonkeyPatch) -> None:
-    real = mock_wiro.http.wire.task_detail
-
-    def task_detail(task: Any, url_for: Any) -> dict[str, Any]:
-        wire = real(task, url_for)
-        wire["id"] = int(wire["id"])
-        return wire
-
-    mp.setattr(mock_wiro.http.wire, "task_detail", task_detail)
-
-
-def skip_preprocess_start(mp: pytest.MonkeyPatch) -> None:
-    intake = tuple(
-        s for s in mock_wiro.engine.lifecycle.INTAKE if s.type != "task_preprocess_start"
-    )
-    mp.setattr(mock_wiro.engine.lifecycle, "INTAKE", intake)
-
-
-def postprocess_end_before_task_end(mp: pytest.MonkeyPatch) -> None:
-    tail = {s.type: s for s in mock_wiro.engine.lifecycle.SUCCESS_TAIL}
-    order = ("task_output_full", "task_postprocess_start", "task_postprocess_end", "task_end")
-    mp.setattr(mock_wiro.engine.lifecycle, "SUCCESS_TAIL", tuple(tail[s] for s in order))
-
-
-def reused_nonce_rejected(mp: pytest.MonkeyPatch) -> None:
-    """The fake rejects a reused nonce though its settings say it accepts them."""
-    real_init = mock_wiro.engine.auth.Authenticator.__init__
-
-    def init(self: Any, ctx: Any) -> None:
-        real_init(self, ctx)
-        self.settings = dataclasses.replace(self.settings, reject_reused_nonce=True)
-
-    mp.setattr(mock_wiro.engine.auth.Authenticator, "__init__", init)
-
-
-def failed_task_billed(mp: pytest.MonkeyPatch) -> None:
-    """A failed task is charged its price."""
-    real = mock_wiro.engine.stepper.Stepper._finish
-
-    def finish(self: Any, task: Any, when: float) -> None:
-        real(self, task, when)
-        if task.failure is not None:
-            task.totalcost = Decimal("0.19")
-
-    mp.setattr(mock_wiro.engine.stepper.Stepper, "_finish", finish)
-
-
-def killed_task_billed(mp: pytest.MonkeyPatch) -> None:
-    """A killed (or cancelled) task is charged its price."""
-    real = mock_wiro.engine.stepper.Stepper.stop
-
-    def stop(self: Any, task: Any, pexit: str) -> None:
-        real(self, task, pexit)
-        task.totalcost = Decimal("0.19")
-
-    mp.setattr(mock_wiro.engine.stepper.Stepper, "stop", stop)
-
-
-def money_moves_after_the_end(mp: pytest.MonkeyPatch) -> None:
-    """Each Task/Detail of a finished task bills a little more (cps kept consistent)."""
-    real = mock_wiro.http.wire.task_detail
-    reads: dict[str, int] = {}
-
-    def task_detail(task: Any, url_for: Any) -> dict[str, Any]:
-        wire = real(task, url_for)
-        if wire["status"] == "task_postprocess_end" and wire["pexit"] == "0":
-            reads[wire["id"]] = n = reads.get(wire["id"], 0) + 1
-            total = Decimal(wire["totalcost"]) * (1 + Decimal(n) / 1000)
-            wire["totalcost"] = f"{total:.12f}"
-            wire["cps"] = f"{total / Decimal(wire['elapsedseconds']):.12f}"
-        return wire
-
-    mp.setattr(mock_wiro.http.wire, "task_detail", task_detail)
-
-
-def output_uuid_not_the_tasks(mp: pytest.MonkeyPatch) -> None:
-    """Task/Detail's output objects carry another uuid than their task's."""
-    real = mock_wiro.http.wire.output
-
-    def output(stored: Any, task_uuid: str, url: str) -> dict[str, Any]:
-        return real(stored, "00000000-0000-4000-8000-000000000000", url)
-
-    mp.setattr(mock_wiro.http.wire, "output", output)
-
-
-def kill_refused_while_running(mp: pytest.MonkeyPatch) -> None:
-    """Kill refuses every task that is still running (the old any_timing test passed it)."""
-    real = mock_wiro.engine.backend.Backend.kill
-
-    def kill(self: Any, project: Any, ref: Any) -> Any:
-        if not self.find_task(project, ref).terminal:
-            raise StateError("Task could not be killed: busy")
-        return real(self, project, ref)
-
-    mp.setattr(mock_wiro.engine.backend.Backend, "kill", kill)
-
-
-MUTANTS: dict[str, tuple[Mutation, str]] = {
-    "accept_any_signature": (accept_any_signature, "test_auth.py::test_wrong_signature"),
-    "cancel_stops_running_tasks": (
-        cancel_stops_running_tasks,
-        "test_cancel_kill.py::test_cancel_refused_once_running",
-    ),
-    "numeric_ids": (numeric_ids, "test_detail.py::test_detail_fields_like_seed"),
-    "reused_nonce_rejected": (reused_nonce_rejected, "test_auth.py::test_reused_nonce"),
-    "skip_preprocess_start": (
-        skip_preprocess_start,
-        "test_lifecycle.py::test_lifecycle_via_socket",
-    ),
-    "postprocess_end_before_task_end": (
-        postprocess_end_before_task_end,
-        "test_lifecycle.py::test_lifecycle_via_socket",
-    ),
-    # issue 12: billing, output metadata, the failure path, a race that may not degenerate
-    "failed_task_billed": (
-        failed_task_billed,
-        "test_failure.py::test_bad_image_is_refused_or_fails",
-    ),
-    "killed_task_billed": (killed_task_billed, "test_cancel_kill.py::test_kill_running_task"),
-    "money_moves_after_the_end": (
-        money_moves_after_the_end,
-        "test_billing.py::test_money_is_fixed_once_terminal",
-    ),
-    "output_uuid_not_the_tasks": (
-        output_uuid_not_the_tasks,
-        "test_output_metadata.py::test_output_fields_as_the_seed_shows",
-    ),
-    "kill_refused_while_running": (
-        kill_refused_while_running,
-        "test_cancel_kill.py::test_kill_running_task",
-    ),
-}
+# (the mutations are in tests/contract/mutants.py, so a separate `mock-wiro serve` can
+# apply one too)
 
 
 @contextmanager
@@ -363,6 +203,33 @@ def test_a_broken_rule_fails_its_test(name: str) -> None:
     mutation, test = MUTANTS[name]
     with fake(mutation) as env:
         result = run_suite(env, f"contract_tests/{test}")
+    assert result.returncode == 1, result.stdout[-3000:]
+    node = f"contract_tests/{test}"
+    runs = {t: o for t, o in outcomes(result.stdout).items() if t.split("[")[0] == node}
+    assert "FAILED" in runs.values(), result.stdout[-3000:]
+
+
+@pytest.mark.parametrize("name", REAL_TARGET)
+def test_a_broken_rule_fails_its_test_against_a_separate_serve(tmp_path: Path, name: str) -> None:
+    """The mutant runs in its own ``mock-wiro serve`` process, reached only through
+    ``WIRO_*`` with ``WIRO_TARGET=real``, as the real API would be: its rule's test (one
+    that used to be ``mock_only`` or a race that could pass whatever happened) fails."""
+    test = MUTANTS[name][1]
+    served = start_serve(tmp_path, "--speed", "400", program=("-c", SERVE_LAUNCHER, name))
+    try:
+        env = contract_env(
+            WIRO_TARGET="real",
+            WIRO_ALLOW_SPEND="1",
+            WIRO_MAX_TASKS="15",
+            WIRO_BASE_URL=served.rest,
+            WIRO_API_KEY=served.fields["API key"],
+            WIRO_API_SECRET=served.fields["secret"],
+            WIRO_TASK_TIMEOUT="60",
+            WIRO_POLL_INTERVAL="0.05",
+        )
+        result = run_suite(env, f"contract_tests/{test}")
+    finally:
+        served.stop()
     assert result.returncode == 1, result.stdout[-3000:]
     node = f"contract_tests/{test}"
     runs = {t: o for t, o in outcomes(result.stdout).items() if t.split("[")[0] == node}

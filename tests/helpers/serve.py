@@ -72,11 +72,17 @@ class Served:
             self.proc.stdout.close()
 
 
-def start_serve(tmp: Path, *args: str, env: dict[str, str] | None = None) -> Served:
+def start_serve(
+    tmp: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    program: tuple[str, ...] = ("-m", "mock_wiro"),
+) -> Served:
     """Start ``python -m mock_wiro serve --port 0 ARGS`` and read its banner (``env``:
-    variables added to the clean environment)."""
+    variables added to the clean environment; ``program``: what ``python`` runs instead
+    of ``-m mock_wiro``, e.g. ``("-c", launcher, mutant)``)."""
     stderr_path = tmp / f"serve-{len(list(tmp.glob('serve-*')))}.stderr"
-    command = [sys.executable, "-m", "mock_wiro", "serve", "--port", "0", *args]
+    command = [sys.executable, *program, "serve", "--port", "0", *args]
     with open(stderr_path, "w", encoding="utf-8") as stderr:
         proc = subprocess.Popen(
             command,
