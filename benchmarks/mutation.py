@@ -607,8 +607,8 @@ def main(argv: list[str] | None = None) -> int:
         caught = [m for m in rechecked if m.status in DETECTED]
         missed = sum(len(v) for v in selected.values()) - len(carried)
         print(
-            f"recheck: {len(rechecked)} of the {missed} mutants the earlier run missed were "
-            f"run again; {len(caught)} of them are caught by these tests"
+            f"recheck: {len(rechecked)} of the {missed} mutants the earlier run missed or "
+            f"left unchecked were run again; {len(caught)} of them are caught by these tests"
         )
     if args.json:
         report = {
