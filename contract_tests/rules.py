@@ -365,6 +365,12 @@ RULES: Final[tuple[Rule, ...]] = (
         "Task/List `{start, limit}` pages the project's own tasks, each shaped like Task/Detail's.",
     ),
     Rule(
+        "list.paging",
+        FILES,
+        "Task/List orders by `order` (`DESC`, newest first, by default; `ASC`) and pages by "
+        "`start`/`limit` (at most 20 tasks when `limit` is not given).",
+    ),
+    Rule(
         "list.input_output_delete",
         FILES,
         "Task/InputOutputDelete deletes a finished task's input and outputs; idempotent.",

@@ -219,3 +219,28 @@ def test_list_returns_the_projects_tasks_like_detail(api: Api, finished: Observe
     assert {k: listed_task[k] for k in IDENTITY} == {k: detail[k] for k in IDENTITY}
     assert listed_task["status"] == detail["status"]
     assert [o["id"] for o in listed_task["outputs"]] == [o["id"] for o in detail["outputs"]]
+
+
+def _ids(api: Api, **page: str) -> list[int]:
+    """The task ids of one Task/List page, in the order listed."""
+    tasks = api.ok("Task/List", page)["tasklist"]
+    assert isinstance(tasks, list), tasks
+    return [int(t["id"]) for t in tasks]
+
+
+@pytest.mark.spends(1)
+@pytest.mark.rule("list.paging")
+def test_list_orders_and_pages(api: Api, finished: Observed) -> None:
+    """Task/List ``{start, limit, order}`` [docs][clients]: newest first by default,
+    ``ASC`` oldest first, ``start`` skips, ``limit`` bounds the page (20 by default).
+    Free: it reads the tasks the session already made (the shared one at least)."""
+    newest = _ids(api, start="0", limit="50")
+    if len(newest) < 2:
+        pytest.skip("not judged: the project has fewer than two tasks to order and page")
+    assert newest == sorted(newest, reverse=True), newest
+    assert _ids(api, start="0", limit="2", order="DESC") == newest[:2]
+    assert _ids(api, start="1", limit="1") == newest[1:2]
+    oldest = _ids(api, start="0", limit="50", order="ASC")
+    assert oldest == sorted(oldest), oldest
+    assert oldest[0] <= newest[-1], (oldest[:3], newest[-3:])
+    assert len(_ids(api, start="0")) <= 20
