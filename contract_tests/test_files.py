@@ -70,6 +70,17 @@ def test_folder_create(api: Api) -> None:
     assert folder["contenttype"] == ""
 
 
+@pytest.mark.rule("files.folder_create")
+def test_folder_create_in_a_folder(api: Api) -> None:
+    """``{name, parentid}`` [docs]: the new folder names the folder it was made in as its
+    ``parentid`` (a folder made without one has another parent: the project's root)."""
+    _, parent = create_folder(api)
+    name = f"contract-{uuid.uuid4().hex[:12]}"
+    child = only_entry(api.ok(FOLDER_CREATE, {"name": name, "parentid": parent["id"]}))
+    assert child["name"] == name and child["parentid"] == parent["id"], (parent, child)
+    assert parent["parentid"] != parent["id"], parent
+
+
 @pytest.mark.rule("files.folder_create", "errors.envelope")
 def test_folder_create_without_a_name_is_refused(api: Api) -> None:
     response = api.post(FOLDER_CREATE, {})
