@@ -310,6 +310,12 @@ RULES: Final[tuple[Rule, ...]] = (
         '"result": true}`, TASK with the seed\'s fields and types.',
     ),
     Rule(
+        "detail.timestamps",
+        DETAIL,
+        "A finished task's lifecycle times (`createtime` ... `postprocessendtime`) are Unix "
+        "seconds as strings, set and in lifecycle order, as the seed's task shows.",
+    ),
+    Rule(
         "detail.categories",
         DETAIL,
         "`categories` is a JSON array encoded as a string.",

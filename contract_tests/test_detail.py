@@ -244,3 +244,29 @@ def test_list_orders_and_pages(api: Api, finished: Observed) -> None:
     assert oldest == sorted(oldest), oldest
     assert oldest[0] <= newest[-1], (oldest[:3], newest[-3:])
     assert len(_ids(api, start="0")) <= 20
+
+
+LIFECYCLE_TIMES = (  # [seed] a finished task's times, in the order its stages came
+    "createtime",
+    "accepttime",
+    "preprocessstarttime",
+    "preprocessendtime",
+    "assigntime",
+    "starttime",
+    "endtime",
+    "postprocessstarttime",
+    "postprocessendtime",
+)
+
+
+@pytest.mark.spends(1)
+@pytest.mark.rule("detail.timestamps")
+def test_a_finished_tasks_times_are_set_and_in_order(api: Api, finished: Observed) -> None:
+    """The seed's finished task has every lifecycle time set (Unix seconds, as strings)
+    and in the order of its stages (``createtime`` 1734513807 ... ``postprocessendtime``
+    1734513814); a task that went through every stage must too."""
+    task = api.detail(finished.taskid)
+    times = {name: task.get(name) for name in LIFECYCLE_TIMES}
+    assert all(isinstance(v, str) and v.isdigit() and int(v) > 0 for v in times.values()), times
+    values = [int(str(times[name])) for name in LIFECYCLE_TIMES]
+    assert values == sorted(values), times
