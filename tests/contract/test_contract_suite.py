@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import http.server
 import json
-import os
 import re
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -27,37 +24,7 @@ from mock_wiro.settings import Settings
 from tests.contract.mutants import MUTANTS, REAL_TARGET, SERVE_LAUNCHER, Mutation
 from tests.helpers import REPO
 from tests.helpers.serve import start_serve
-
-SUITE_TIMEOUT = 600
-
-
-def contract_env(**wiro: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WIRO_", "MOCK_WIRO_"))}
-    env.update(wiro)
-    return env
-
-
-def run_suite(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    """``pytest`` on ``args`` (default: the whole of ``contract_tests``)."""
-    if not any(a.startswith("contract_tests") for a in args):
-        args = ("contract_tests", *args)
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-rA", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=SUITE_TIMEOUT,
-        check=False,
-    )
-
-
-def outcomes(output: str) -> dict[str, str]:
-    """``{test id: PASSED|FAILED|SKIPPED|ERROR}`` from pytest's ``-rA`` summary."""
-    found: dict[str, str] = {}
-    for match in re.finditer(r"^(PASSED|FAILED|ERROR|SKIPPED) (\S+)", output, re.M):
-        found[match.group(2)] = match.group(1)
-    return found
+from tests.helpers.suite import contract_env, outcomes, run_suite
 
 
 @contextmanager

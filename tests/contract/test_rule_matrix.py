@@ -9,7 +9,6 @@ suite with pytest's own collection).
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -25,15 +24,9 @@ from contract_tests.rules import RULES, SECTIONS
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
 from tests.helpers import REPO
+from tests.helpers.suite import contract_env, run_suite
 
 TIMEOUT = 300
-
-
-def contract_env(**wiro: str) -> dict[str, str]:
-    """This environment without any WIRO_*/MOCK_WIRO_* setting, plus ``wiro``."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("WIRO_", "MOCK_WIRO_"))}
-    env.update(wiro)
-    return env
 
 
 def matrix(*args: str) -> subprocess.CompletedProcess[str]:
@@ -178,15 +171,7 @@ def suite_copy(tmp_path: Path, test_source: str) -> Path:
 
 
 def pytest_in(directory: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args],
-        cwd=directory.parent,
-        env=contract_env(),
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        check=False,
-    )
+    return run_suite(contract_env(), *args, cwd=directory.parent)
 
 
 @pytest.mark.parametrize(
@@ -228,18 +213,7 @@ def test_the_summary_on_a_real_target_names_the_mock_only_rules() -> None:
             WIRO_API_KEY=project.api_key,
             WIRO_API_SECRET=project.api_secret,
         )
-        result = subprocess.run(
-            [
-                *(sys.executable, "-m", "pytest", "-p", "no:cacheprovider"),
-                *("contract_tests/test_auth.py", "contract_tests/test_mock_only.py"),
-            ],
-            cwd=REPO,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=TIMEOUT,
-            check=False,
-        )
+        result = run_suite(env, "contract_tests/test_auth.py", "contract_tests/test_mock_only.py")
     assert result.returncode == 0, result.stdout[-3000:]
     summary = result.stdout.split("wiro rules", 1)[1]
     assert f"real, {server.base_url}" in summary, summary
