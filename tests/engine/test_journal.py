@@ -45,6 +45,12 @@ def test_one_ordered_sequence_of_requests_frames_and_callbacks(wiro: Wiro, hook:
     finally:
         conn.close()
     server.wait_for(lambda e: e.kind == "callback" and e.get("task") == run["taskid"])
+    # a frame is journalled once its writer has sent it, so the client may read it first
+    server.wait_for(
+        lambda e: e.kind == "frame"
+        and e.get("task") == run["taskid"]
+        and e.get("type") == "task_postprocess_end"
+    )
     entries = server.journal.entries()
     seqs = [e.seq for e in entries]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
