@@ -391,10 +391,15 @@ def run_mutmut(workdir: Path, names: Sequence[str], nice: int, max_minutes: floa
     script = Path(sys.executable).with_name("mutmut")
     if script.exists():
         cmd = [str(script), *cmd[3:]]
+    # mutmut ties a function to the test during which it ran: a task shared by the
+    # session would be tied to the first test that read it only, and every other test
+    # reading it would never be run against a mutant of the engine that made it
+    env = {**os.environ, "WIRO_FRESH_TASKS": "1"}
     with log.open("a", encoding="utf-8") as out:
         proc = subprocess.Popen(
             cmd,
             cwd=workdir,
+            env=env,
             stdout=out,
             stderr=subprocess.STDOUT,
             preexec_fn=_niced(nice),

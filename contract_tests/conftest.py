@@ -23,6 +23,10 @@ option                 environment             meaning
 (none)                 WIRO_ADMIN_TOKEN        X-Admin-Token for an external fake's /_mock
 (none)                 WIRO_FAKE_GAPS=1        the ``real`` target is in fact mock-wiro:
                                                its ``fake_gap`` tests are expected failures
+(none)                 WIRO_FRESH_TASKS=1      no task shared between tests: each test
+                                               that reads ``finished`` makes its own
+                                               (what a mutation tool needs to see which
+                                               tests reach which code; spends more)
 --record DIR                                   save every response and frame, scrubbed
 =====================  ======================  ==========================================
 
@@ -436,17 +440,19 @@ def control(target: Target) -> Iterator[Control]:
     made.delete("scenarios")
 
 
+RUN_TASK_FIELDS: dict[str, str] = {  # run_task's text fields, the seed's [seed]
+    "inputImageFirstUrl": "",
+    "prompt": "the sea moves slowly",
+    "promptOptimizer": "true",
+    "resolution": "768P",
+    "duration": "6",
+    "callbackUrl": "",
+}
+
+
 def run_task(api: Api, image: str = IMAGE, **fields: str) -> dict[str, Any]:
     """Run the model on a fixture image (multipart, as the seed does); the Run envelope."""
-    data = {
-        "inputImageFirstUrl": "",
-        "prompt": "the sea moves slowly",
-        "promptOptimizer": "true",
-        "resolution": "768P",
-        "duration": "6",
-        "callbackUrl": "",
-        **fields,
-    }
+    data = {**RUN_TASK_FIELDS, **fields}
     files = {"inputImageFirst": (image, image_bytes(image), "application/octet-stream")}
     body: dict[str, Any] = api.ok(MODEL_RUN, data=data, files=files)
     return body
@@ -516,7 +522,7 @@ def finished(
 ) -> Observed:
     """One successful task, shared by the session (mark users ``spends(1)``). Its money is
     judged by the tests that read it, not here (a failing fixture is not cached)."""
-    if "task" not in _finished_cache:
+    if "task" not in _finished_cache or os.environ.get("WIRO_FRESH_TASKS") == "1":
         with budget.money.quiet():
             _finished_cache["task"] = observe(api, target, recorder, run_task(api))
     return _finished_cache["task"]

@@ -150,3 +150,37 @@ HD_LONG_OUTCOMES: Final = ("fallback", "reject")
 """1080P with 10 s: run as 6 s, or refused at Run with code 0 (``Settings.hd_long_duration``)."""
 NONCE_OUTCOMES: Final = ("accepted", "rejected")
 """A nonce used twice: the second call accepted, or 401 (``Settings.reject_reused_nonce``)."""
+
+
+RUN_FIELDS: Final = (  # [seed] the Run call's fields (Tool/Detail's parameter ids)
+    "inputImageFirst",
+    "inputImageFirstUrl",
+    "prompt",
+    "promptOptimizer",
+    "resolution",
+    "duration",
+    "callbackUrl",
+)
+FILE_FIELDS: Final = frozenset({"inputImageFirst"})  # [seed] a file part
+
+
+def parameters_problems(task: dict[str, Any], sent: dict[str, str]) -> list[str]:
+    """What Task/Detail's ``parameters`` breaks of the Run's echo [seed]: an object whose
+    keys are the Run's fields; each text field the Run sent, if echoed, as sent; an
+    uploaded file, if echoed, as an http(s) URL (the seed's ``inputImage``: a File URL).
+    Fields the Run left out may be echoed with their defaults or not at all [A]."""
+    parameters = task.get("parameters")
+    if not isinstance(parameters, dict):
+        return [f"parameters {parameters!r:.100}: expected an object [seed]"]
+    problems = [
+        f"parameters.{key}: not a field of the Run ({', '.join(RUN_FIELDS)})"
+        for key in parameters
+        if key not in RUN_FIELDS
+    ]
+    for key, value in parameters.items():
+        if key in FILE_FIELDS and key not in sent:
+            if value and not (isinstance(value, str) and value.startswith(("http://", "https://"))):
+                problems.append(f"parameters.{key} {value!r:.100}: the upload's URL expected")
+        elif key in sent and key not in FILE_FIELDS and value != sent[key]:
+            problems.append(f"parameters.{key} {value!r:.100}, the Run sent {sent[key]!r:.100}")
+    return problems

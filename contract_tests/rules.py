@@ -316,6 +316,12 @@ RULES: Final[tuple[Rule, ...]] = (
         "seconds as strings, set and in lifecycle order, as the seed's task shows.",
     ),
     Rule(
+        "detail.parameters",
+        DETAIL,
+        "`parameters` echoes the Run: an object keyed by the Run's fields, each text field "
+        "as sent, an uploaded first frame as its File URL.",
+    ),
+    Rule(
         "detail.categories",
         DETAIL,
         "`categories` is a JSON array encoded as a string.",
@@ -426,6 +432,20 @@ RULES: Final[tuple[Rule, ...]] = (
         SOCKET,
         "Every frame is JSON `{type, id, tasktoken, message, result: true}` for the task, "
         "its `message` as its type says.",
+    ),
+    Rule(
+        "socket.progress",
+        SOCKET,
+        'A `task_output` progress object is `{type: "progressGenerate", task, percentage, '
+        "stepCurrent, stepTotal, speed, speedType, elapsedTime, remainingTime}`, every value "
+        "a string; `percentage` is 100 x `stepCurrent` / `stepTotal` rounded, `stepCurrent` "
+        "is at most `stepTotal` and never goes back.",
+    ),
+    Rule(
+        "socket.raw_log",
+        SOCKET,
+        '`task_output_full`\'s `{"raw"}` is the whole output log: each plain `task_output` '
+        "line sent before it is one of its lines, in the order sent.",
     ),
     Rule(
         "socket.cancel",

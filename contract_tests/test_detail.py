@@ -15,15 +15,20 @@ from typing import Any
 
 import pytest
 
-from .conftest import Observed
+from mock_wiro_fixtures import image_bytes
+
+from .conftest import IMAGE, RUN_TASK_FIELDS, Observed
 from .contract import (
+    FILE_FIELDS,
     ID_REQUIRED,
+    MODEL_RUN,
     NEWER_TASK_FIELDS,
     NO_TASK,
     SEED_DETAIL,
     SEED_OUTPUT,
     SEED_TASK,
     check_like_seed,
+    parameters_problems,
 )
 from .wire import Api
 
@@ -270,3 +275,41 @@ def test_a_finished_tasks_times_are_set_and_in_order(api: Api, finished: Observe
     assert all(isinstance(v, str) and v.isdigit() and int(v) > 0 for v in times.values()), times
     values = [int(str(times[name])) for name in LIFECYCLE_TIMES]
     assert values == sorted(values), times
+
+
+# ----------------------------------------------------------------- the Run's echo
+@pytest.mark.spends(1)
+@pytest.mark.rule("detail.parameters")
+def test_parameters_echo_the_run_of_the_shared_task(finished: Observed) -> None:
+    """Detail's ``parameters`` echo the Run's fields as sent, the upload as its URL
+    [seed] (the session's task: run_task's multipart Run)."""
+    sent = {k: v for k, v in RUN_TASK_FIELDS.items() if k not in FILE_FIELDS}
+    problems = parameters_problems(finished.final, sent)
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.spends(1)
+@pytest.mark.rule("detail.parameters")
+def test_parameters_echo_a_sparse_run(api: Api) -> None:
+    """A multipart Run that leaves the optional fields out and turns the prompt optimiser
+    off: Detail's ``parameters`` echo what was sent as sent [seed]. Read at once, then the
+    task is cancelled (or killed): a stopped task is not billed [docs]."""
+    sent = {"prompt": f"a quiet harbour {secrets.token_hex(4)}", "promptOptimizer": "false"}
+    files = {"inputImageFirst": (IMAGE, image_bytes(IMAGE), "application/octet-stream")}
+    run = api.ok(MODEL_RUN, data=sent, files=files)
+    taskid = str(run["taskid"])
+    try:
+        task = api.detail(taskid)
+        problems = parameters_problems(task, sent)
+        assert not problems, "\n".join(problems)
+        assert task["parameters"].get("promptOptimizer", "false") == "false", task["parameters"]
+    finally:
+        stop_quietly(api, taskid)
+
+
+def stop_quietly(api: Api, taskid: str) -> None:
+    """Cancel the task, or kill it once it runs (best effort: spares the real API's bill)."""
+    for path in ("Task/Cancel", "Task/Kill"):
+        answer = api.post(path, {"taskid": taskid})
+        if answer.status_code == 200 and answer.json().get("result") is True:
+            return

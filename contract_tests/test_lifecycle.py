@@ -173,3 +173,109 @@ def test_views_agree(finished: Observed) -> None:
     seen = set(socket.types)
     missing = [t["status"] for t in finished.polled if t["status"] not in seen]
     assert not missing, f"polled statuses the socket never sent: {missing}"
+
+
+PROGRESS_KEYS = (  # [docs] the progressGenerate object, every value a string
+    "type",
+    "task",
+    "percentage",
+    "stepCurrent",
+    "stepTotal",
+    "speed",
+    "speedType",
+    "elapsedTime",
+    "remainingTime",
+)
+
+
+def progress_problems(progress: dict[str, Any], where: str) -> list[str]:
+    """What one progress object breaks of the documented shape [docs]."""
+    problems = [f"{where}: no {key!r}" for key in PROGRESS_KEYS if key not in progress]
+    problems += [
+        f"{where}.{key}: {type_name(progress[key])}, expected a string"
+        for key in PROGRESS_KEYS
+        if key in progress and not isinstance(progress[key], str)
+    ]
+    if progress.get("type") != "progressGenerate":
+        problems.append(f"{where}.type {progress.get('type')!r}, expected 'progressGenerate'")
+    current, total = progress.get("stepCurrent"), progress.get("stepTotal")
+    if not (isinstance(current, str) and current.isdigit()):
+        return [*problems, f"{where}.stepCurrent {current!r}: expected a step number"]
+    if not (isinstance(total, str) and total.isdigit() and int(total) > 0):
+        return [*problems, f"{where}.stepTotal {total!r}: expected a step count"]
+    if int(current) > int(total):
+        problems.append(f"{where}: step {current} of {total}")
+    percentage = progress.get("percentage")
+    if isinstance(percentage, str) and NUMERIC_STRING.fullmatch(percentage):
+        expected = Decimal(100) * int(current) / int(total)
+        if abs(Decimal(percentage) - expected) > 1:  # rounded either way
+            problems.append(
+                f"{where}: percentage {percentage} for step {current} of {total} "
+                f"(expected about {expected:.1f})"
+            )
+    return problems
+
+
+@pytest.mark.spends(1)
+@pytest.mark.rule("socket.progress", "socket.frames")
+def test_progress_objects_as_documented(finished: Observed) -> None:
+    """Each progress object of ``task_output`` has the documented keys, all strings, a
+    percentage that is its step of the total, and steps that never go back [docs]. (A
+    target that sends only plain lines sends no object to judge: that passes.)"""
+    problems: list[str] = []
+    steps: list[int] = []
+    for index, frame in enumerate(finished.socket.frames):
+        if frame.get("type") != "task_output":
+            continue
+        progress = progress_object(frame.get("message"))
+        if progress is None:
+            continue
+        problems += progress_problems(progress, f"frame {index}")
+        if str(progress.get("stepCurrent", "")).isdigit():
+            steps.append(int(progress["stepCurrent"]))
+    assert steps == sorted(steps), f"progress steps went back: {steps}"
+    assert not problems, "\n".join(problems)
+
+
+def log_lines(frames: list[dict[str, Any]], line_type: str, full_type: str) -> list[str]:
+    """The plain lines of ``line_type`` frames sent before the first ``full_type`` frame
+    (progress objects left out: how a log writes them is not documented)."""
+    lines: list[str] = []
+    for frame in frames:
+        if frame.get("type") == full_type:
+            break
+        message = frame.get("message")
+        plain = isinstance(message, str) and progress_object(message) is None
+        if frame.get("type") == line_type and plain:
+            lines.append(str(message))
+    return lines
+
+
+def missing_from_raw(lines: list[str], raw: str) -> list[str]:
+    """The ``lines`` that are not lines of ``raw`` in their order (each may span several
+    of its lines, as a message with a newline would)."""
+    rest = raw.split("\n")
+    missing = []
+    for line in lines:
+        wanted = line.split("\n")
+        for start in range(len(rest) - len(wanted) + 1):
+            if rest[start : start + len(wanted)] == wanted:
+                rest = rest[start + len(wanted) :]
+                break
+        else:
+            missing.append(line)
+    return missing
+
+
+@pytest.mark.spends(1)
+@pytest.mark.rule("socket.raw_log", "socket.frames")
+def test_output_full_is_the_whole_log(finished: Observed) -> None:
+    """``task_output_full``'s ``raw`` is the whole log [docs]: every plain ``task_output``
+    line sent before it is one of its lines, in order."""
+    frames = finished.socket.frames
+    fulls = [f for f in frames if f.get("type") == "task_output_full"]
+    assert len(fulls) == 1, [f.get("type") for f in frames]
+    raw = fulls[0]["message"]["raw"]
+    lines = log_lines(frames, "task_output", "task_output_full")
+    missing = missing_from_raw(lines, raw)
+    assert not missing, f"lines sent as task_output but not in raw {raw!r:.300}: {missing}"

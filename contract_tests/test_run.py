@@ -36,6 +36,7 @@ from .contract import (
     NOT_A_NUMBER,
     SEED_RUN,
     URL_ERROR,
+    parameters_problems,
 )
 from .wire import Api, mp4_seconds
 
@@ -200,7 +201,9 @@ def test_run_refused_outside_the_allowed_values(api: Api, case: str) -> None:
 
 
 @pytest.mark.spends(1)
-@pytest.mark.rule("run.bodies", "run.image_url", "run.response", "lifecycle.success")
+@pytest.mark.rule(
+    "run.bodies", "run.image_url", "run.response", "lifecycle.success", "detail.parameters"
+)
 def test_json_run_with_an_image_url(api: Api, target: Target) -> None:
     """Run takes JSON as well as multipart [docs]; the first frame may be a URL in
     ``inputImageFirstUrl`` with ``inputImageFirst`` empty (the seed's Option 2, with the
@@ -213,6 +216,8 @@ def test_json_run_with_an_image_url(api: Api, target: Target) -> None:
     assert final["status"] == "task_postprocess_end", final["status"]
     assert final["pexit"] == "0", (final["pexit"], final["debugerror"])
     assert final["outputs"], "a successful task has outputs"
+    problems = parameters_problems(final, body)  # the URL echoed where it was sent [seed]
+    assert not problems, "\n".join(problems)
 
 
 @pytest.mark.mock_only
