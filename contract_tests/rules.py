@@ -458,7 +458,6 @@ RULES: Final[tuple[Rule, ...]] = (
         SOCKET,
         "`task_error` lines are interim stderr, gathered in `task_error_full` "
         '`{"raw"}`; a failed task\'s frames end `task_end` ... `task_postprocess_end` [].',
-        mock_only_why="a successful task sends no stderr, and " + _FAKE_STAGES,
     ),
     # ------------------------------------------------------------------ Callback
     Rule(

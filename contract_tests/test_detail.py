@@ -35,6 +35,7 @@ from .wire import Api
 DETAIL = "Task/Detail"
 LIST = "Task/List"
 PAGE = 50
+PROMPT_MAX_CHARS = 2000  # [minimax] "up to 2000 characters"
 MAX_PAGES = 20
 
 NUMBER = re.compile(r"-?\d+(\.\d+)?")
@@ -289,12 +290,16 @@ def test_parameters_echo_the_run_of_the_shared_task(finished: Observed) -> None:
 
 
 @pytest.mark.spends(1)
-@pytest.mark.rule("detail.parameters")
+@pytest.mark.rule("detail.parameters", "run.validation.prompt", "run.validation.choice")
 def test_parameters_echo_a_sparse_run(api: Api) -> None:
-    """A multipart Run that leaves the optional fields out and turns the prompt optimiser
-    off: Detail's ``parameters`` echo what was sent as sent [seed]. Read at once, then the
-    task is cancelled (or killed): a stopped task is not billed [docs]."""
-    sent = {"prompt": f"a quiet harbour {secrets.token_hex(4)}", "promptOptimizer": "false"}
+    """A multipart Run that leaves the optional fields out (``resolution``: 768P by
+    default [seed]), asks for 10 s (allowed at 768P [docs]), turns the prompt optimiser off
+    and sends a prompt of exactly 2000 characters (the most allowed [minimax]): it is
+    accepted, and Detail's ``parameters`` echo what was sent as sent [seed]. Read at once,
+    then the task is cancelled (or killed): a stopped task is not billed [docs]."""
+    prompt = f"a quiet harbour {secrets.token_hex(4)} "
+    prompt = (prompt * (PROMPT_MAX_CHARS // len(prompt) + 1))[:PROMPT_MAX_CHARS]
+    sent = {"prompt": prompt, "promptOptimizer": "false", "duration": "10"}
     files = {"inputImageFirst": (IMAGE, image_bytes(IMAGE), "application/octet-stream")}
     run = api.ok(MODEL_RUN, data=sent, files=files)
     taskid = str(run["taskid"])

@@ -33,6 +33,7 @@ from .contract import MODEL_RUN, TERMINAL, lifecycle_rank
 from .money import assert_money, money_of
 from .test_callbacks import Channel, assert_describes, channel_for
 from .test_cancel_kill import frames_of, subscription
+from .test_lifecycle import missing_from_raw
 from .test_run import SEED_FIELDS, assert_no_task_created, check_run_envelope, listing, refusal
 from .wire import Api, Recorder, SocketResult
 
@@ -95,6 +96,24 @@ def assert_socket_agrees(
     assert socket.frames[-1].get("message") == final["outputs"] == [], socket.frames[-1]
     missing = [t["status"] for t in polled if t["status"] not in set(types)]
     assert not missing, f"polled statuses the socket never sent: {missing}"
+    assert_stderr_agrees(socket, final["debugerror"])
+
+
+def assert_stderr_agrees(socket: SocketResult, debugerror: str) -> None:
+    """The failure's stderr is one story [docs]: every ``task_error`` line the socket sent
+    is a line of ``debugerror``, and ``task_error_full``'s ``raw`` (the whole stderr) holds
+    every line of ``debugerror``."""
+    errors = [f["message"] for f in socket.frames if f.get("type") == "task_error"]
+    unsent = missing_from_raw([str(e) for e in errors], debugerror)
+    assert not unsent, f"task_error lines not in debugerror {debugerror!r:.300}: {unsent}"
+    fulls = [f["message"] for f in socket.frames if f.get("type") == "task_error_full"]
+    assert len(fulls) <= 1, f"task_error_full sent {len(fulls)} times"
+    if fulls:
+        raw = fulls[0].get("raw") if isinstance(fulls[0], dict) else None
+        assert isinstance(raw, str), f"task_error_full message {fulls[0]!r:.200} [docs]"
+        lines = [line for line in debugerror.split("\n") if line.strip()]
+        absent = missing_from_raw(lines, raw)
+        assert not absent, f"debugerror lines not in task_error_full's raw {raw!r:.300}: {absent}"
 
 
 def assert_callback_agrees(found: list[dict[str, Any]], final: dict[str, Any]) -> None:
@@ -117,6 +136,7 @@ def assert_callback_agrees(found: list[dict[str, Any]], final: dict[str, Any]) -
     "lifecycle.failure",
     "billing.free_when_not_successful",
     "run.validation.no_task",
+    "socket.error_frames",
 )
 def test_bad_image_is_refused_or_fails(
     api: Api,

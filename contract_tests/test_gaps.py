@@ -55,6 +55,21 @@ def test_a_file_and_a_different_url_at_once_are_refused(api: Api) -> None:
 
 
 @pytest.mark.spends(1)
+@pytest.mark.rule("run.validation.both_images", "run.validation.no_task", "errors.envelope")
+def test_two_different_image_urls_at_once_are_refused(api: Api, finished: Observed) -> None:
+    """``inputImageFirst`` given as a URL (as Wiro's clients send a file field [clients])
+    and a different ``inputImageFirstUrl``: two first frames, code 0 [seed: "send either
+    file or URL, not both"], and no task. The first URL is the shared task's output (a
+    URL the target serves), the second Wiro's sample input."""
+    before = listing(api)
+    output_url = str(finished.final["outputs"][0]["url"])
+    fields = {**SEED_FIELDS, "inputImageFirst": output_url, "inputImageFirstUrl": OTHER_IMAGE_URL}
+    pairs = refusal(api.post(MODEL_RUN, fields))
+    assert [code for code, _ in pairs] == [0], pairs
+    assert_no_task_created(api, before)
+
+
+@pytest.mark.spends(1)
 @pytest.mark.parametrize("key", ["tasktoken", "socketaccesstoken"])
 @pytest.mark.parametrize("path", [CANCEL, KILL])
 @pytest.mark.rule("cancel.by_token", "terminal.final")
