@@ -234,6 +234,11 @@ def _check_failure_frames(socket: SocketResult, stage: str, debugerror: str) -> 
     expected = [s for s in LIFECYCLE[: LIFECYCLE.index(last) + 1] if s not in ("task_output",)]
     assert [t for t in head if t != "task_output"] == expected, (stage, types)
     assert head[-1] == last, (stage, types)
+    # every stage passed, and each stage of the failure's tail, comes exactly once
+    passed = [s for s in LIFECYCLE[: LIFECYCLE.index(stage) + 1] if s != "task_output"]
+    once = {*passed, "task_error_full", *FAILURE_TAIL}
+    counts = {s: types.count(s) for s in sorted(once)}
+    assert all(n == 1 for n in counts.values()), (stage, counts, types)
     errors = [f["message"] for f in socket.frames if f["type"] == "task_error"]
     assert errors[-1] == debugerror, errors
     [full] = [f["message"] for f in socket.frames if f["type"] == "task_error_full"]
