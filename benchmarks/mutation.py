@@ -18,8 +18,10 @@ its own ``mutants/`` copy of that. The work tree is never touched. One worker, r
 (each module's share of the sample is its share of the mutants), from ``--seed``.
 
 Prints, and with ``--json`` writes, the kill rate per module and every surviving mutant
-(file:line and its diff). Not part of CI nor of the pytest suite: needs the ``mutation``
-extra (``pip install -e '.[mutation]'``).
+(file:line and its diff), then how many of those have each verdict of
+``benchmarks/mutation_verdicts.py`` (E, O, G), which have none and which verdicts are
+stale. Not part of CI nor of the pytest suite: needs the ``mutation`` extra
+(``pip install -e '.[mutation]'``).
 """
 
 from __future__ import annotations
@@ -39,6 +41,8 @@ from collections.abc import Collection, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
+
+from benchmarks import mutation_verdicts
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -606,6 +610,8 @@ def main(argv: list[str] | None = None) -> int:
     print(table(rows))
     print()
     print(survivors_text(mutants))
+    verdicts = mutation_verdicts.summary(mutants, modules=modules)
+    print(mutation_verdicts.summary_text(verdicts))
     print(f"wall time of the run: {run_seconds} s")
     if carried:
         rechecked = [m for m in mutants if m.name not in carried and m.status != "not checked"]
@@ -629,6 +635,7 @@ def main(argv: list[str] | None = None) -> int:
             "rows": [asdict(r) for r in rows],
             "total": asdict(total_row(rows)),
             "mutants": [asdict(m) for m in mutants],
+            "verdicts": verdicts,
         }
         args.json.write_text(json.dumps(report, indent=1, ensure_ascii=False) + "\n", "utf-8")
     return 0

@@ -181,7 +181,7 @@ RULES: Final[tuple[Rule, ...]] = (
     Rule(
         "run.bodies",
         RUN,
-        "Run takes a multipart body (the seed's) or a JSON one.",
+        "Run takes a multipart body (the seed's), a JSON one or a url-encoded one [docs].",
     ),
     Rule(
         "run.image_url",

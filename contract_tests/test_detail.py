@@ -30,6 +30,7 @@ from .contract import (
     check_like_seed,
     parameters_problems,
 )
+from .test_run import SEED_SAMPLE_URL
 from .wire import Api
 
 DETAIL = "Task/Detail"
@@ -324,3 +325,30 @@ def stop_quietly(api: Api, taskid: str) -> None:
         answer = api.post(path, {"taskid": taskid})
         if answer.status_code == 200 and answer.json().get("result") is True:
             return
+
+
+@pytest.mark.spends(1)
+@pytest.mark.rule("run.bodies", "detail.parameters")
+def test_a_urlencoded_run_is_accepted_and_echoed(api: Api) -> None:
+    """A url-encoded Run [docs] with the first frame as ``inputImageFirst`` given a URL
+    [docs]: accepted, its fields echoed in Detail's ``parameters`` as sent [seed]. Read
+    at once, then the task is cancelled (or killed): a stopped task is not billed [docs]."""
+    sent = {
+        "inputImageFirst": SEED_SAMPLE_URL,
+        "prompt": f"a lighthouse at dusk {secrets.token_hex(4)}",
+        "promptOptimizer": "false",
+        "resolution": "768P",
+        "duration": "6",
+    }
+    run = api.ok(MODEL_RUN, data=sent)  # no files: requests sends it url-encoded
+    taskid = str(run["taskid"])
+    try:
+        task = api.detail(taskid)
+        echo = {k: v for k, v in sent.items() if k != "inputImageFirst"}
+        problems = parameters_problems(task, echo)
+        assert not problems, "\n".join(problems)
+        parameters = task["parameters"]
+        shown = {parameters.get("inputImageFirst"), parameters.get("inputImageFirstUrl")}
+        assert SEED_SAMPLE_URL in shown or not shown - {None, ""}, parameters
+    finally:
+        stop_quietly(api, taskid)

@@ -52,6 +52,13 @@ def field_problems(output: dict[str, Any], task: dict[str, Any], where: str) -> 
         problems.append(f"{where}.accesskey {key!r}: expected a token")
     if not (isinstance(output.get("id"), str) and output["id"]):
         problems.append(f"{where}.id {output.get('id')!r}: expected an id")
+    parentid = output.get("parentid")  # [seed] "6c1833f39da71e6175bf292b18779baf"
+    if "parentid" in output and not (isinstance(parentid, str) and parentid):
+        problems.append(f"{where}.parentid {parentid!r}: expected the folder's id [seed]")
+    for stamp in ("addedtime", "modifiedtime"):  # [seed] "1734513812": when it was made
+        value = output.get(stamp)
+        if stamp in output and not (isinstance(value, str) and value.isdigit() and int(value)):
+            problems.append(f"{where}.{stamp} {value!r}: expected a Unix time [seed]")
     if output.get("uuid") != task.get("uuid"):
         problems.append(
             f"{where}.uuid {output.get('uuid')!r} is not the task's {task.get('uuid')!r}"

@@ -148,9 +148,19 @@ DOCUMENTED_REFUSALS: dict[str, tuple[RunRequest, str]] = {
     "duration-abc": (with_image(duration="abc"), NOT_A_NUMBER.format(name="duration")),
 }
 
+
+def urlencoded(**fields: str) -> RunRequest:
+    """A url-encoded Run [docs] (no file: the first frame by URL) with ``fields``."""
+    body = {**SEED_FIELDS, "inputImageFirstUrl": SEED_SAMPLE_URL, **fields}
+    return lambda: {"data": body}
+
+
 UNDOCUMENTED_REFUSALS: dict[str, RunRequest] = {
     # [seed] resolution is 768P or 1080P; the message for another value is [A].
     "resolution-720P": with_image(resolution="720P"),
+    # [seed] duration is 6 or 10: a number, but not one of the choices
+    "duration-8": with_image(duration="8"),
+    "urlencoded-resolution-720P": urlencoded(resolution="720P"),
 }
 # 1080P with 10 s may be refused or run as 6 s: test_1080p_10s_falls_back_or_is_refused.
 

@@ -1,0 +1,1163 @@
+"""Verdicts on the mutation campaign's missed mutants, so its report is not hand-kept.
+
+``python -m benchmarks.mutation`` prints, and writes in its JSON (``verdicts``), how many of
+the mutants it missed (survived, or reached by no test) are of each kind below, which it
+has no verdict for (*unclassified*: read the diff, decide, add it here) and which verdicts
+name no missed mutant of the run (*stale*: killed by a new test, or the function's source
+changed; drop them once a whole run shows it). The kinds are docs/contract.md's
+("Mutation campaign", "Surviving mutants"):
+
+- **E, equivalent**: no response, frame, callback or file of the fake changes, for any
+  input a client could send (or the mutated code is unreachable over HTTP: the ``why``
+  says why).
+- **O, outside the contract**: a behaviour no rule of docs/wiro-api.md states: the fake's
+  own configuration checks, /_mock scenarios and faults, issue 18's hardening, [A]-marked
+  choices, free-text messages whose wording is the fake's.
+- **G, a real gap**: the mutant breaks a rule of the contract (contract_tests/rules.py,
+  docs/wiro-api.md) that no contract test notices; the ``why`` names the rule and what a
+  test that kills it checks.
+
+Keys are mutmut's mutant names (``mock_wiro.<module>.x_<function>__mutmut_<n>``,
+``...xǁ<Class>ǁ<method>__mutmut_<n>``): mutmut numbers the mutants of a function in
+order, so a name keeps its meaning as long as that function's source does not change. The
+verdicts below were made on docs/mutation/after-contract.json (its 164 missed mutants);
+line numbers in the comments are those of that run's sources.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, NamedTuple
+
+Kind = Literal["E", "O", "G"]
+
+KINDS: dict[Kind, str] = {"E": "equivalent", "O": "outside the contract", "G": "a real gap"}
+
+#: The statuses of a mutant the tests did not notice (the report's survivors).
+MISSED = frozenset({"survived", "no tests"})
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Why a missed mutant is missed: ``kind`` (E, O or G) and one sentence saying why."""
+
+    kind: Kind
+    why: str
+
+
+class Classification(NamedTuple):
+    """A report's missed mutants sorted against the verdicts (names, in report order)."""
+
+    classified: list[str]
+    """Missed mutants that have a verdict."""
+    unclassified: list[str]
+    """Missed mutants that have none."""
+    stale: list[str]
+    """Verdicts whose mutant is not among the report's missed ones (sorted)."""
+
+
+def _field(mutant: object, key: str) -> str:
+    """A mutant's ``name`` or ``status``, from a report's JSON (a dict) or a ``Mutant``."""
+    value = mutant[key] if isinstance(mutant, Mapping) else getattr(mutant, key)
+    return str(value)
+
+
+def missed(mutants: Iterable[object]) -> list[str]:
+    """The names of the mutants the tests missed (status survived or no tests)."""
+    return [_field(m, "name") for m in mutants if _field(m, "status") in MISSED]
+
+
+def _module_prefixes(modules: Iterable[str]) -> tuple[str, ...]:
+    return tuple(m.removesuffix(".py").replace("/", ".") + "." for m in modules)
+
+
+def classify(
+    mutants: Iterable[object],
+    verdicts: Mapping[str, Verdict] | None = None,
+    modules: Iterable[str] | None = None,
+) -> Classification:
+    """Sort a report's missed mutants against ``verdicts`` (default :data:`VERDICTS`).
+
+    ``mutants``: the report's ``mutants`` (dicts from its JSON, or ``Mutant`` objects).
+    ``modules`` (paths, ``mock_wiro/engine/auth.py``): when given, only verdicts of those
+    modules can be stale (a run over fewer modules does not make the others stale). A
+    verdict of a mutant the run did not check (outside its sample, or left "not checked")
+    is stale too: drop a stale verdict only once a whole run shows it killed."""
+    table = VERDICTS if verdicts is None else verdicts
+    names = missed(mutants)
+    found = set(names)
+    prefixes = _module_prefixes(modules) if modules is not None else None
+    return Classification(
+        classified=[n for n in names if n in table],
+        unclassified=[n for n in names if n not in table],
+        stale=sorted(
+            n for n in table if n not in found and (prefixes is None or n.startswith(prefixes))
+        ),
+    )
+
+
+def summary(
+    mutants: Iterable[object],
+    verdicts: Mapping[str, Verdict] | None = None,
+    modules: Iterable[str] | None = None,
+) -> dict[str, Any]:
+    """What a report says of the verdicts (the ``verdicts`` key of its JSON): the count
+    of missed mutants of each kind, the unclassified ones and the stale verdicts."""
+    table = VERDICTS if verdicts is None else verdicts
+    sorted_ = classify(mutants, table, modules)
+    counts = Counter(table[n].kind for n in sorted_.classified)
+    return {
+        "counts": {kind: counts.get(kind, 0) for kind in KINDS},
+        "unclassified": sorted_.unclassified,
+        "stale": sorted_.stale,
+    }
+
+
+def summary_text(found: Mapping[str, Any]) -> str:
+    """:func:`summary` as the report prints it."""
+    counts = found["counts"]
+    kinds = ", ".join(f"{k} ({KINDS[k]}) {counts.get(k, 0)}" for k in KINDS)
+    lines = [f"verdicts on the missed mutants: {kinds}"]
+    lines.append(f"unclassified ({len(found['unclassified'])}): read the diff, add a verdict")
+    lines += [f"  {name}" for name in found["unclassified"]]
+    lines.append(f"stale verdicts ({len(found['stale'])}): no such missed mutant in this run")
+    lines += [f"  {name}" for name in found["stale"]]
+    return "\n".join(lines)
+
+
+VERDICTS: dict[str, Verdict] = {
+    # ----------------------------------------------------------------------
+    # mock_wiro/engine/admission.py: how a Run is admitted (96/97), how a request names a task
+    # :37
+    "mock_wiro.engine.admission.xǁTaskRefǁfrom_params__mutmut_4": Verdict(
+        "E",
+        '`params.get("tasktoken", None) or ...` gives the same value as with "": both are falsy.',
+    ),
+    # :55
+    "mock_wiro.engine.admission.x_interned__mutmut_5": Verdict(
+        "E",
+        "Only the sys.intern of `resolution` is dropped: interning shares memory, the value is "
+        "equal.",
+    ),
+    # :85
+    "mock_wiro.engine.admission.x_check_can_run__mutmut_18": Verdict(
+        "E",
+        '`policy` is always "reserve" (BALANCE_POLICY; the one caller passes none), and the '
+        "bound only spares a sum that cannot refuse (the prices held are at most _MAX_PRICE per "
+        "task).",
+    ),
+    # :87
+    "mock_wiro.engine.admission.x_check_can_run__mutmut_26": Verdict(
+        "G",
+        "Reserve-policy code 97 [docs code; A: BALANCE_POLICY]: the reserve check crashes (a "
+        "bad `sum`) into an HTTP 500; a test: above $250 with enough unfinished tasks that "
+        "their prices leave under $0.50, Run answers code 97 `Insufficient balance` "
+        "(mock_only).",
+    ),
+    # :87
+    "mock_wiro.engine.admission.x_check_can_run__mutmut_28": Verdict(
+        "G",
+        "Reserve-policy code 97 [docs code; A: BALANCE_POLICY]: the reserve check crashes (a "
+        "bad `sum`) into an HTTP 500; a test: above $250 with enough unfinished tasks that "
+        "their prices leave under $0.50, Run answers code 97 `Insufficient balance` "
+        "(mock_only).",
+    ),
+    # :87
+    "mock_wiro.engine.admission.x_check_can_run__mutmut_32": Verdict(
+        "G",
+        "Reserve-policy code 97: the held prices start from $1, so Run is refused (97) about "
+        "three tasks early; a test: balance minus the unfinished tasks' prices just at $0.50 is "
+        "admitted, just under it refused (mock_only).",
+    ),
+    # :88
+    "mock_wiro.engine.admission.x_check_can_run__mutmut_33": Verdict(
+        "G",
+        "Reserve-policy code 97: the held prices are added, not subtracted, so the reserve "
+        "never refuses; a test: Run answers 97 once the unfinished tasks' prices take the "
+        "balance under $0.50 (mock_only).",
+    ),
+    # :89
+    "mock_wiro.engine.admission.x_check_can_run__mutmut_36": Verdict(
+        "G",
+        "Code 97's message `Insufficient balance` [docs] is changed on the reserve refusal; a "
+        "test: the reserve refusal's message is exactly `Insufficient balance` (mock_only).",
+    ),
+    # ----------------------------------------------------------------------
+    # mock_wiro/engine/auth.py: the fake's credentials and the signature check
+    # :27
+    "mock_wiro.engine.auth.x_check_credentials__mutmut_2": Verdict(
+        "O",
+        "check_credentials judges the fake's own configuration (--api-key, /_mock projects, "
+        "create_project) [A: CREDENTIAL_RULE], never a /v1 request: every API key is refused.",
+    ),
+    # :28
+    "mock_wiro.engine.auth.x_check_credentials__mutmut_5": Verdict(
+        "O",
+        "check_credentials judges the fake's own configuration (--api-key, /_mock projects, "
+        "create_project) [A: CREDENTIAL_RULE], never a /v1 request: a one-character API key is "
+        "refused.",
+    ),
+    # :28
+    "mock_wiro.engine.auth.x_check_credentials__mutmut_6": Verdict(
+        "O",
+        "check_credentials judges the fake's own configuration (--api-key, /_mock projects, "
+        "create_project) [A: CREDENTIAL_RULE], never a /v1 request: an empty API key is "
+        "accepted.",
+    ),
+    # :32
+    "mock_wiro.engine.auth.x_check_credentials__mutmut_9": Verdict(
+        "O",
+        "check_credentials judges the fake's own configuration (--api-key, /_mock projects, "
+        "create_project) [A: CREDENTIAL_RULE], never a /v1 request: the API-key check is "
+        "inverted.",
+    ),
+    # :33
+    "mock_wiro.engine.auth.x_check_credentials__mutmut_11": Verdict(
+        "O",
+        "check_credentials judges the fake's own configuration (--api-key, /_mock projects, "
+        "create_project) [A: CREDENTIAL_RULE], never a /v1 request: its message quotes 81 "
+        "characters, not 80.",
+    ),
+    # :36
+    "mock_wiro.engine.auth.x_check_credentials__mutmut_15": Verdict(
+        "E", '"UTF-8" names the same codec as "utf-8".'
+    ),
+    # :37
+    "mock_wiro.engine.auth.x_check_credentials__mutmut_16": Verdict(
+        "O",
+        "check_credentials judges the fake's own configuration (--api-key, /_mock projects, "
+        "create_project) [A: CREDENTIAL_RULE], never a /v1 request: every secret is refused.",
+    ),
+    # :40
+    "mock_wiro.engine.auth.x_check_credentials__mutmut_22": Verdict(
+        "O",
+        "check_credentials judges the fake's own configuration (--api-key, /_mock projects, "
+        "create_project) [A: CREDENTIAL_RULE], never a /v1 request: a one-character secret is "
+        "refused.",
+    ),
+    # :42
+    "mock_wiro.engine.auth.x_check_credentials__mutmut_25": Verdict(
+        "O",
+        "check_credentials judges the fake's own configuration (--api-key, /_mock projects, "
+        "create_project) [A: CREDENTIAL_RULE], never a /v1 request: the secret's refusal has no "
+        "message.",
+    ),
+    # :103
+    "mock_wiro.engine.auth.xǁAuthenticatorǁauthenticate__mutmut_39": Verdict(
+        "E",
+        "The error handler is consulted only for a character latin-1 cannot encode, and a "
+        "header value handed over by WSGI is latin-1 text, so it never is (only `python -X dev` "
+        "checks the name eagerly).",
+    ),
+    # :115
+    "mock_wiro.engine.auth.xǁAuthenticatorǁauthenticate__mutmut_63": Verdict(
+        "O",
+        "Nonce bookkeeping runs only with Settings.reject_reused_nonce, off by default [A]; "
+        "auth.nonce_reuse accepts either answer to a reused nonce.",
+    ),
+    # :116
+    "mock_wiro.engine.auth.xǁAuthenticatorǁauthenticate__mutmut_69": Verdict(
+        "O",
+        "The 401 message of a rejected reused nonce, reached only with "
+        "Settings.reject_reused_nonce on [A: mock_wiro/engine/auth.py].",
+    ),
+    # :116
+    "mock_wiro.engine.auth.xǁAuthenticatorǁauthenticate__mutmut_71": Verdict(
+        "O",
+        "The 401 message of a rejected reused nonce, reached only with "
+        "Settings.reject_reused_nonce on [A: mock_wiro/engine/auth.py].",
+    ),
+    # ----------------------------------------------------------------------
+    # mock_wiro/engine/lifecycle.py: stages, progress objects, plans
+    # :92
+    "mock_wiro.engine.lifecycle.xǁ_Outputsǁ__repr____mutmut_1": Verdict(
+        "E",
+        "The OUTPUTS marker is replaced by the outputs array before its frame is emitted; its "
+        "repr reaches no response, frame or callback.",
+    ),
+    # :144
+    "mock_wiro.engine.lifecycle.x__progress__mutmut_5": Verdict(
+        "G",
+        'socket.frames [docs]: the progress object\'s `type` is not "progressGenerate"; a test: '
+        'every object message of task_output has type "progressGenerate".',
+    ),
+    # :145
+    "mock_wiro.engine.lifecycle.x__progress__mutmut_10": Verdict(
+        "G",
+        'socket.frames [docs]: the progress object\'s `task` is not "Generate" as documented; a '
+        'test: each progressGenerate object has task "Generate".',
+    ),
+    # :146
+    "mock_wiro.engine.lifecycle.x__progress__mutmut_17": Verdict(
+        "G",
+        "socket.frames [docs]: `percentage` is no longer 100 x step / total; a test: percentage "
+        "== round(100 x stepCurrent / stepTotal), within 0..100, in every progressGenerate "
+        "object.",
+    ),
+    # :146
+    "mock_wiro.engine.lifecycle.x__progress__mutmut_18": Verdict(
+        "G",
+        "socket.frames [docs]: `percentage` is no longer 100 x step / total; a test: percentage "
+        "== round(100 x stepCurrent / stepTotal), within 0..100, in every progressGenerate "
+        "object.",
+    ),
+    # :146
+    "mock_wiro.engine.lifecycle.x__progress__mutmut_19": Verdict(
+        "G",
+        "socket.frames [docs]: `percentage` is round(101 x step / total) (61 at step 6, 101 at "
+        "the end); a test: percentage == round(100 x stepCurrent / stepTotal), at most 100.",
+    ),
+    # :147
+    "mock_wiro.engine.lifecycle.x__progress__mutmut_20": Verdict(
+        "G",
+        "socket.frames [docs]: the key `stepCurrent` is renamed; a test: each progressGenerate "
+        "object has the documented keys, all strings.",
+    ),
+    # :149
+    "mock_wiro.engine.lifecycle.x__progress__mutmut_35": Verdict(
+        "E",
+        "The `speed` guard differs only for 0 < seconds_per_step <= 1, and it is "
+        "GENERATION_SECONDS / PROGRESS_STEPS >= 4 s for every (resolution, duration).",
+    ),
+    # :151
+    "mock_wiro.engine.lifecycle.x__progress__mutmut_44": Verdict(
+        "G",
+        "socket.frames [docs]: the key `elapsedTime` is renamed ELAPSEDTIME; a test: each "
+        "progressGenerate object has the documented keys.",
+    ),
+    # :168
+    "mock_wiro.engine.lifecycle.x_success_plan__mutmut_5": Verdict(
+        "O",
+        "The banner stdout line (a task_output string, a debugoutput line) says None for the "
+        "resolution or duration: the fake's own wording, no rule fixes it.",
+    ),
+    # :168
+    "mock_wiro.engine.lifecycle.x_success_plan__mutmut_6": Verdict(
+        "O",
+        "The banner stdout line (a task_output string, a debugoutput line) says None for the "
+        "resolution or duration: the fake's own wording, no rule fixes it.",
+    ),
+    # :170
+    "mock_wiro.engine.lifecycle.x_success_plan__mutmut_21": Verdict(
+        "O",
+        'One more progress frame, at step 0 (percentage "0", stepCurrent "0"), consistent with '
+        "every documented key; how many progress frames come is [A: PROGRESS_STEPS].",
+    ),
+    # :170
+    "mock_wiro.engine.lifecycle.x_success_plan__mutmut_25": Verdict(
+        "G",
+        'socket.frames [docs]: an 11th progress frame with stepCurrent "11" > stepTotal "10" '
+        'and percentage "110"; a test: stepCurrent <= stepTotal and percentage <= 100 in every '
+        "progressGenerate object.",
+    ),
+    # :172
+    "mock_wiro.engine.lifecycle.x_success_plan__mutmut_52": Verdict(
+        "O",
+        'The case of the last stdout line ("Video generated; uploading output"): the fake\'s own '
+        "wording, no rule fixes it.",
+    ),
+    # :172
+    "mock_wiro.engine.lifecycle.x_success_plan__mutmut_53": Verdict(
+        "O",
+        'The case of the last stdout line ("Video generated; uploading output"): the fake\'s own '
+        "wording, no rule fixes it.",
+    ),
+    # :202
+    "mock_wiro.engine.lifecycle.x_fail_after__mutmut_22": Verdict(
+        "O",
+        "Only the delays of a /_mock scenario failure's stderr lines change: stage timings are "
+        "[A: FAILURE_TAIL], and the order of frames is unchanged.",
+    ),
+    # :202
+    "mock_wiro.engine.lifecycle.x_fail_after__mutmut_23": Verdict(
+        "O",
+        "Only the delays of a /_mock scenario failure's stderr lines change: stage timings are "
+        "[A: FAILURE_TAIL], and the order of frames is unchanged.",
+    ),
+    # :205
+    "mock_wiro.engine.lifecycle.x_fail_after__mutmut_29": Verdict(
+        "G",
+        "lifecycle.order [docs]: a /_mock failure at or after task_output_full repeats the "
+        "stages already passed (task_output_full, task_end, ...); a test: fail at task_end and "
+        "at task_postprocess_start, every stage's frame at most once, in order (mock_only).",
+    ),
+    # :208
+    "mock_wiro.engine.lifecycle.x_fail_after__mutmut_39": Verdict(
+        "O",
+        'A /_mock failure at task_output_full drops the "Video generated" stdout line before '
+        "it; the raw log stays consistent and which task_output lines come is the fake's own "
+        "text.",
+    ),
+    # :208
+    "mock_wiro.engine.lifecycle.x_fail_after__mutmut_41": Verdict(
+        "G",
+        "lifecycle.order / socket.error_frames [docs]: a /_mock failure at task_output_full "
+        "loses its task_output_full frame (a task_output comes twice instead); a test: fail at "
+        "task_output_full, task_output_full comes once, before task_error_full (mock_only).",
+    ),
+    # :215
+    "mock_wiro.engine.lifecycle.x_with_timings__mutmut_1": Verdict(
+        "O", "A /_mock scenario's `timings` are ignored: a feature of the control surface, no rule."
+    ),
+    # :215
+    "mock_wiro.engine.lifecycle.x_with_timings__mutmut_5": Verdict(
+        "O",
+        "A /_mock scenario with `timings` crashes its plan (TypeError): only the control "
+        "surface sets timings.",
+    ),
+    # :215
+    "mock_wiro.engine.lifecycle.x_with_timings__mutmut_7": Verdict(
+        "O",
+        "A /_mock scenario with `timings` crashes its plan (TypeError): only the control "
+        "surface sets timings.",
+    ),
+    # :239
+    "mock_wiro.engine.lifecycle.x_build_plan__mutmut_1": Verdict(
+        "E",
+        "The default `fail_message` is never used: plan_for, the only caller passing "
+        "fail_stage, always passes the scenario's fail_message too.",
+    ),
+    # :249
+    "mock_wiro.engine.lifecycle.x_build_plan__mutmut_7": Verdict(
+        "G",
+        "run.image_rules / socket.frames [docs]: a bad image's task_error frame carries null, "
+        'task_error_full\'s raw is "None" and debugerror "None\\n<reason>"; a test on the failure '
+        "path: the task_error message is a string naming the rule and task_error_full's raw "
+        "equals debugerror.",
+    ),
+    # ----------------------------------------------------------------------
+    # mock_wiro/engine/stepper.py: frames, outputs and billing as steps apply
+    # :45
+    "mock_wiro.engine.stepper.xǁStepperǁoutputs__mutmut_2": Verdict(
+        "G",
+        "lifecycle.views_agree: the task_postprocess_end frame's outputs carry uuid null where "
+        "Detail's carry the task's; a test: the frame's outputs equal Detail's.",
+    ),
+    # :54
+    "mock_wiro.engine.stepper.xǁStepperǁapply__mutmut_15": Verdict(
+        "G",
+        'socket.frames [docs]: task_output_full\'s message is null instead of {"raw": <whole '
+        "log>}; a test: task_output_full's raw equals Detail's debugoutput.",
+    ),
+    # :54
+    "mock_wiro.engine.stepper.xǁStepperǁapply__mutmut_16": Verdict(
+        "G",
+        'socket.frames [docs]: task_output_full\'s message is null instead of {"raw": <whole '
+        "log>}; a test: task_output_full's raw equals Detail's debugoutput.",
+    ),
+    # :55
+    "mock_wiro.engine.stepper.xǁStepperǁapply__mutmut_21": Verdict(
+        "G",
+        "socket.frames [docs]: task_output_full's raw joins the lines with XX\\nXX; a test: its "
+        "raw equals Detail's debugoutput.",
+    ),
+    # :57
+    "mock_wiro.engine.stepper.xǁStepperǁapply__mutmut_29": Verdict(
+        "G",
+        "socket.error_frames [docs]: task_error_full's raw joins several stderr lines with "
+        "XX\\nXX (one line shows nothing); a test: a failure with two stderr lines (/_mock), raw "
+        "equals debugerror (mock_only).",
+    ),
+    # :71
+    "mock_wiro.engine.stepper.xǁStepperǁstop__mutmut_6": Verdict(
+        "G",
+        "Detail timestamps [seed]: Cancel and Kill emit task_cancel at time None, so canceltime "
+        'is "0"; a test: a cancelled and a killed task have canceltime set, at or after '
+        "createtime.",
+    ),
+    # :79
+    "mock_wiro.engine.stepper.xǁStepperǁ_output__mutmut_5": Verdict(
+        "E",
+        "The output file's project_id is never read (nothing reads a StoredFile's project_id), "
+        "so no response, frame or file changes.",
+    ),
+    # :83
+    "mock_wiro.engine.stepper.xǁStepperǁ_output__mutmut_9": Verdict(
+        "G",
+        "outputs.metadata [seed]: each output's parentid is null instead of an id string; a "
+        "test: every output field has the seed's type (parentid a non-empty string).",
+    ),
+    # :90
+    "mock_wiro.engine.stepper.xǁStepperǁ_output__mutmut_35": Verdict(
+        "O",
+        "A /_mock output fault (empty, truncated, download_404) no longer applies: the fake's "
+        "chaos feature, no rule.",
+    ),
+    # :90
+    "mock_wiro.engine.stepper.xǁStepperǁ_output__mutmut_36": Verdict(
+        "O",
+        "A /_mock output fault (empty, truncated, download_404) no longer applies: the fake's "
+        "chaos feature, no rule.",
+    ),
+    # :92
+    "mock_wiro.engine.stepper.xǁStepperǁ_output__mutmut_40": Verdict(
+        "O",
+        "A /_mock output fault (empty, truncated, download_404) no longer applies: the fake's "
+        "chaos feature, no rule.",
+    ),
+    # :94
+    "mock_wiro.engine.stepper.xǁStepperǁ_output__mutmut_46": Verdict(
+        "O",
+        "A /_mock output fault (empty, truncated, download_404) no longer applies: the fake's "
+        "chaos feature, no rule.",
+    ),
+    # :100
+    "mock_wiro.engine.stepper.xǁStepperǁ_finish__mutmut_1": Verdict(
+        "G",
+        "lifecycle.failure / billing.free_when_not_successful [docs]: a task failing after its "
+        'video rendered (a late /_mock failure) is billed, with outputs and pexit "0"; a test: '
+        'failing at task_end or task_postprocess_start gives totalcost "0", outputs [], pexit '
+        'not "0" (mock_only).',
+    ),
+    # :101
+    "mock_wiro.engine.stepper.xǁStepperǁ_finish__mutmut_6": Verdict(
+        "G",
+        'outputs.metadata [seed]: the output\'s addedtime and modifiedtime are "0"; a test: '
+        "addedtime is a Unix time between the task's createtime and postprocessendtime.",
+    ),
+    # :106
+    "mock_wiro.engine.stepper.xǁStepperǁ_finish__mutmut_18": Verdict(
+        "O",
+        "cps divides by elapsed even when it is 0, which only /_mock scenario timings of 0 s "
+        "(or a /_mock push) can make happen: a crash reachable through the control surface "
+        "only.",
+    ),
+    # ----------------------------------------------------------------------
+    # mock_wiro/engine/params.py: Run validation and the values Detail echoes
+    # :62
+    "mock_wiro.engine.params.x_require__mutmut_8": Verdict(
+        "G",
+        'files.folder_create [docs]: a folder named literally "XXXX" is refused as `required` '
+        "(an empty name is still refused by create_folder, same message); only a FolderCreate "
+        'with the name "XXXX" answering the folder kills it.',
+    ),
+    # :70
+    "mock_wiro.engine.params.x_int_field__mutmut_4": Verdict(
+        "E",
+        '`fields.get(name, None) or str(default)` gives the same value as with "": both are falsy.',
+    ),
+    # :70
+    "mock_wiro.engine.params.x_int_field__mutmut_8": Verdict(
+        "G",
+        'list.paging / tool.list [docs]: a missing `start` or `limit` parses "None" and is '
+        "refused (must be integer or float); a test: Task/List (and Tool/List) with no paging "
+        "fields answer result true, at most 20 items.",
+    ),
+    # :85
+    "mock_wiro.engine.params.x_parse_bool__mutmut_12": Verdict(
+        "G",
+        "Detail `parameters` echo [seed]: every boolean field is read inverted "
+        "(promptOptimizer, Tool/List hideworkflows and summary); a test: Runs with "
+        'promptOptimizer "true" and "false" show the same value in Detail\'s parameters.',
+    ),
+    # :102
+    "mock_wiro.engine.params.x_parse_run_params__mutmut_40": Verdict(
+        "G",
+        "Detail `parameters` echo [seed]: promptOptimizer is echoed inverted (or always "
+        '"false"); a test: a Run with promptOptimizer "false" shows "false", one without it '
+        '"true".',
+    ),
+    # :102
+    "mock_wiro.engine.params.x_parse_run_params__mutmut_41": Verdict(
+        "G",
+        "Detail `parameters` echo [seed]: promptOptimizer is echoed inverted (or always "
+        '"false"); a test: a Run with promptOptimizer "false" shows "false", one without it '
+        '"true".',
+    ),
+    # :106
+    "mock_wiro.engine.params.x_parse_run_params__mutmut_54": Verdict(
+        "G",
+        "Detail `parameters` echo [seed]: a URL sent in inputImageFirstUrl is echoed under the "
+        "key INPUTIMAGEFIRSTURL; a test: a URL Run's parameters.inputImageFirstUrl is the URL "
+        "sent.",
+    ),
+    # :106
+    "mock_wiro.engine.params.x_parse_run_params__mutmut_55": Verdict(
+        "G",
+        "Detail `parameters` echo [seed]: a URL sent in inputImageFirst is echoed under the key "
+        "XXinputImageFirstXX; a test: a Run with the URL in inputImageFirst shows it in "
+        "parameters.inputImageFirst.",
+    ),
+    # :126
+    "mock_wiro.engine.params.x_check_fields__mutmut_5": Verdict(
+        "E",
+        "The routes always pass the file counts as a dict, so the non-Mapping branch is "
+        "unreachable over HTTP.",
+    ),
+    # :126
+    "mock_wiro.engine.params.x_check_fields__mutmut_9": Verdict(
+        "E",
+        "The routes always pass the file counts as a dict, so the non-Mapping branch is "
+        "unreachable over HTTP.",
+    ),
+    # :129
+    "mock_wiro.engine.params.x_check_fields__mutmut_24": Verdict(
+        "E",
+        "The routes count only non-empty file parts, so no count is 0 and `n >= 0` keeps the "
+        "same names as `n > 0`.",
+    ),
+    # :132
+    "mock_wiro.engine.params.x_check_fields__mutmut_43": Verdict(
+        "O",
+        "An unknown Run field is refused or ignored as Settings.unknown_fields says [A]; the "
+        "mutant swaps the two, and no rule fixes either.",
+    ),
+    # :142
+    "mock_wiro.engine.params.x_check_fields__mutmut_69": Verdict(
+        "G",
+        "Run [seed][minimax]: 10 s is allowed at 768P, but the constraint now falls 768P/10 "
+        'back to 6 s; a test: a Run at 768P with duration "10" shows parameters.duration "10" '
+        "(and its MP4 lasts about 10 s).",
+    ),
+    # :146
+    "mock_wiro.engine.params.x_check_fields__mutmut_82": Verdict(
+        "E",
+        "Checked.files is not read by parse_run_params, the only caller of check_fields on /v1.",
+    ),
+    # :168
+    "mock_wiro.engine.params.x__collapse_lists__mutmut_39": Verdict(
+        "E",
+        "`counts.get(name, None)` / `counts.get(name)` is as falsy as `counts.get(name, 0)` for "
+        "a missing name.",
+    ),
+    # :168
+    "mock_wiro.engine.params.x__collapse_lists__mutmut_41": Verdict(
+        "E",
+        "`counts.get(name, None)` / `counts.get(name)` is as falsy as `counts.get(name, 0)` for "
+        "a missing name.",
+    ),
+    # :183
+    "mock_wiro.engine.params.x__check_url_lengths__mutmut_6": Verdict(
+        "O",
+        "An alias field's URL is no longer length-checked: both the limit [A: MAX_URL_CHARS] "
+        "and the aliases [A: Settings.accept_image_aliases] are the fake's.",
+    ),
+    # :183
+    "mock_wiro.engine.params.x__check_url_lengths__mutmut_7": Verdict(
+        "O",
+        "With aliases off, an over-long alias field gets the URL-length error instead of the "
+        "unknown-field one (code 0 both): settings and messages that are [A].",
+    ),
+    # :188
+    "mock_wiro.engine.params.x__check_url_lengths__mutmut_17": Verdict(
+        "O",
+        "The URL-length refusal [A: MAX_URL_CHARS] keeps code 0 but loses its message (the "
+        "fake's wording).",
+    ),
+    # :209
+    "mock_wiro.engine.params.x__resolve_aliases__mutmut_18": Verdict(
+        "O",
+        "Which of an alias and its real field wins when one is empty is the fake's choice [A: "
+        "Settings.accept_image_aliases].",
+    ),
+    # :216
+    "mock_wiro.engine.params.x__reject_unknown__mutmut_4": Verdict(
+        "O",
+        "Unknown fields are refused only when both a text and a file field carry them: "
+        "unknown-field handling is [A: Settings.unknown_fields].",
+    ),
+    # :219
+    "mock_wiro.engine.params.x__reject_unknown__mutmut_8": Verdict(
+        "O",
+        "The unknown-field refusal [A: Settings.unknown_fields] keeps code 0; only its message "
+        "(the fake's wording) changes.",
+    ),
+    # :221
+    "mock_wiro.engine.params.x__reject_unknown__mutmut_11": Verdict(
+        "O",
+        "The unknown-field refusal [A: Settings.unknown_fields] keeps code 0; only its message "
+        "(the fake's wording) changes.",
+    ),
+    # :237
+    "mock_wiro.engine.params.x__file_input__mutmut_9": Verdict(
+        "E",
+        "The model's only file parameter has a URL companion, so `url_name or True` is as true "
+        "as `url_name`.",
+    ),
+    # :238
+    "mock_wiro.engine.params.x__file_input__mutmut_17": Verdict(
+        "O",
+        "Reached only with the image file under one of inputImage/inputImageFirst and a text "
+        "under the other: the text is then echoed instead of the upload's URL; alias precedence "
+        "is [A: Settings.accept_image_aliases].",
+    ),
+    # :241
+    "mock_wiro.engine.params.x__file_input__mutmut_27": Verdict(
+        "O",
+        "The case of the both-images refusal's message, which is [A: parse_run_params()]; code "
+        "0 stays.",
+    ),
+    # :243
+    "mock_wiro.engine.params.x__file_input__mutmut_32": Verdict(
+        "G",
+        "run.validation.both_images [seed]: two different URLs are accepted and the same URL "
+        "twice refused; a test: inputImageFirst and a different inputImageFirstUrl answer code "
+        "0, the same URL in both is accepted.",
+    ),
+    # :247
+    "mock_wiro.engine.params.x__file_input__mutmut_41": Verdict(
+        "E",
+        "The model's only file parameter has a URL companion, so `url_name or True` is as true "
+        "as `url_name`.",
+    ),
+    # :253
+    "mock_wiro.engine.params.x__value__mutmut_4": Verdict(
+        "G",
+        "Detail `parameters` echo [seed]: promptOptimizer is no longer read as a checkbox, so a "
+        'Run without it (default true [seed]), or with "TRUE" or "1", runs with it off and '
+        'shows "false"; a test: a Run without promptOptimizer shows "true".',
+    ),
+    # :254
+    "mock_wiro.engine.params.x__value__mutmut_10": Verdict(
+        "G",
+        'Detail `parameters` echo [seed]: promptOptimizer is always its default "true"; a test: '
+        'a Run with promptOptimizer "false" shows "false".',
+    ),
+    # :256
+    "mock_wiro.engine.params.x__value__mutmut_30": Verdict(
+        "E", '`params.get(name, None) or default` gives the same value as with "": both are falsy.'
+    ),
+    # :256
+    "mock_wiro.engine.params.x__value__mutmut_34": Verdict(
+        "E",
+        "`allowed[0]` is reached only for a select without a default, and both selects "
+        "(resolution, duration) have one.",
+    ),
+    # :257
+    "mock_wiro.engine.params.x__value__mutmut_40": Verdict(
+        "G",
+        "Detail `parameters` / `callbackurl` [seed]: a missing prompt or callbackUrl becomes "
+        '"XXXX"; a test: a Run without prompt and callbackUrl shows parameters.prompt "" and '
+        'callbackurl "".',
+    ),
+    # :260
+    "mock_wiro.engine.params.x__value__mutmut_49": Verdict(
+        "G",
+        "run.validation.prompt [minimax]: a prompt of exactly 2000 characters is refused; a "
+        "test: a 2000-character prompt is accepted, a 2001-character one refused.",
+    ),
+    # :279
+    "mock_wiro.engine.params.x__choice__mutmut_12": Verdict(
+        "G",
+        'run.validation.choice / errors.envelope: a numeric duration outside the set ("8") '
+        'raises StopIteration, an HTTP 500; a test: a Run with duration "8" answers HTTP 200, '
+        "code 0 (free: no task).",
+    ),
+    # ----------------------------------------------------------------------
+    # mock_wiro/http/wire.py: the Task/Detail shape
+    # :54
+    "mock_wiro.http.wire.x_task_detail__mutmut_2": Verdict(
+        "G",
+        "list.input_output_delete [docs]: after InputOutputDelete, Detail still lists the "
+        "deleted outputs; a test: InputOutputDelete of a finished task, then Detail's outputs "
+        "are [] and a second call still answers result true.",
+    ),
+    # :65
+    "mock_wiro.http.wire.x_task_detail__mutmut_33": Verdict(
+        "G",
+        'Detail timestamps [seed]: `starttime` or `endtime` is "0"; a test: a finished task\'s '
+        "starttime and endtime are set, with createtime <= starttime <= endtime <= "
+        "postprocessendtime.",
+    ),
+    # :65
+    "mock_wiro.http.wire.x_task_detail__mutmut_34": Verdict(
+        "G",
+        'Detail timestamps [seed]: `starttime` or `endtime` is "0"; a test: a finished task\'s '
+        "starttime and endtime are set, with createtime <= starttime <= endtime <= "
+        "postprocessendtime.",
+    ),
+    # :66
+    "mock_wiro.http.wire.x_task_detail__mutmut_41": Verdict(
+        "G",
+        'Detail timestamps [seed]: `starttime` or `endtime` is "0"; a test: a finished task\'s '
+        "starttime and endtime are set, with createtime <= starttime <= endtime <= "
+        "postprocessendtime.",
+    ),
+    # :74
+    "mock_wiro.http.wire.x_task_detail__mutmut_60": Verdict(
+        "O",
+        'The seed\'s constant `description` / `modelfileid` "", values the real API may vary; '
+        "detail.shape judges their type, which stays a string.",
+    ),
+    # :78
+    "mock_wiro.http.wire.x_task_detail__mutmut_73": Verdict(
+        "O",
+        'The seed\'s constant `description` / `modelfileid` "", values the real API may vary; '
+        "detail.shape judges their type, which stays a string.",
+    ),
+    # :81
+    "mock_wiro.http.wire.x_task_detail__mutmut_79": Verdict(
+        "G",
+        "detail.timestamps [seed]: every *time field (createtime ... postprocessendtime, "
+        'canceltime) is "0"; a test: a finished task\'s lifecycle times are set and in lifecycle '
+        "order.",
+    ),
+    # :86
+    "mock_wiro.http.wire.x_task_detail__mutmut_100": Verdict(
+        "O", "The case of `modeldescription`, free text (only the field is [docs])."
+    ),
+    # ----------------------------------------------------------------------
+    # mock_wiro/http/routes.py: reading bodies, the handlers, serving files
+    # :52
+    "mock_wiro.http.routes.x__to_str__mutmut_4": Verdict(
+        "G",
+        "Detail `parameters` echo [seed]: a JSON false (promptOptimizer: false) reads as "
+        '"true"; a test: a JSON Run with promptOptimizer false shows "false".',
+    ),
+    # :52
+    "mock_wiro.http.routes.x__to_str__mutmut_8": Verdict(
+        "O",
+        'A JSON false becomes "FALSE": parse_bool lowercases it for promptOptimizer, so only a '
+        "boolean sent to a text field (prompt) shows it, and how non-string JSON is turned into "
+        "text is the fake's choice.",
+    ),
+    # :56
+    "mock_wiro.http.routes.x__to_str__mutmut_10": Verdict(
+        "O",
+        "A JSON object in a scalar field is refused with code 0 either way; only the message "
+        "(the fake's wording) is lost.",
+    ),
+    # :64
+    "mock_wiro.http.routes.xǁBodyTooLargeǁ__init____mutmut_3": Verdict(
+        "O",
+        "The wording of the 413 answer to an over-1-MiB body [A: MAX_JSON_BODY_BYTES], issue "
+        "18's hardening.",
+    ),
+    # :64
+    "mock_wiro.http.routes.xǁBodyTooLargeǁ__init____mutmut_6": Verdict(
+        "O",
+        "The wording of the 413 answer to an over-1-MiB body [A: MAX_JSON_BODY_BYTES], issue "
+        "18's hardening.",
+    ),
+    # :81
+    "mock_wiro.http.routes.x_read_small_body__mutmut_8": Verdict(
+        "O",
+        "An over-1-MiB body crashes (TypeError, HTTP 500) instead of the 413: the limit and its "
+        "status are [A: MAX_JSON_BODY_BYTES, OVERSIZE_HTTP_STATUS], issue 18's hardening.",
+    ),
+    # :92
+    "mock_wiro.http.routes.x_read_small_body__mutmut_25": Verdict(
+        "O",
+        "An over-1-MiB body crashes (TypeError, HTTP 500) instead of the 413: the limit and its "
+        "status are [A: MAX_JSON_BODY_BYTES, OVERSIZE_HTTP_STATUS], issue 18's hardening.",
+    ),
+    # :92
+    "mock_wiro.http.routes.x_read_small_body__mutmut_27": Verdict(
+        "O",
+        "An over-1-MiB body crashes (TypeError, HTTP 500) instead of the 413: the limit and its "
+        "status are [A: MAX_JSON_BODY_BYTES, OVERSIZE_HTTP_STATUS], issue 18's hardening.",
+    ),
+    # :92
+    "mock_wiro.http.routes.x_read_small_body__mutmut_28": Verdict(
+        "O",
+        "An over-1-MiB body crashes (TypeError, HTTP 500) instead of the 413: the limit and its "
+        "status are [A: MAX_JSON_BODY_BYTES, OVERSIZE_HTTP_STATUS], issue 18's hardening.",
+    ),
+    # :93
+    "mock_wiro.http.routes.x_read_small_body__mutmut_30": Verdict(
+        "E",
+        "Under the fake's werkzeug server request.stream.read(n) returns the whole body (up to "
+        "n) in one call, with Content-Length or chunked (tried: 300 kB, and two chunks 0.5 s "
+        "apart), so at most one chunk is ever joined.",
+    ),
+    # :103
+    "mock_wiro.http.routes.x__entries__mutmut_3": Verdict(
+        "O", "The type named in a refused list field's message (the fake's wording); code 0 stays."
+    ),
+    # :105
+    "mock_wiro.http.routes.x__entries__mutmut_7": Verdict(
+        "E",
+        "_entries is called only for a list or a dict value, and a dict raises first: the "
+        "scalar branch is unreachable over HTTP.",
+    ),
+    # :106
+    "mock_wiro.http.routes.x__entries__mutmut_11": Verdict(
+        "E",
+        "_entries is called only for a list or a dict value, and a dict raises first: the "
+        "scalar branch is unreachable over HTTP.",
+    ),
+    # :111
+    "mock_wiro.http.routes.x__entries__mutmut_16": Verdict(
+        "O",
+        "The wording of the refusal of an array holding a non-string (code 0 stays, as "
+        "run.image_array asks).",
+    ),
+    # :111
+    "mock_wiro.http.routes.x__entries__mutmut_17": Verdict(
+        "O",
+        "The wording of the refusal of an array holding a non-string (code 0 stays, as "
+        "run.image_array asks).",
+    ),
+    # :128
+    "mock_wiro.http.routes.x__json_fields__mutmut_10": Verdict(
+        "O",
+        "The case of the refusal of a non-object JSON body (code 0 stays); which documented "
+        "message applies to such a body is the fake's choice.",
+    ),
+    # :145
+    "mock_wiro.http.routes.x__multipart_fields__mutmut_6": Verdict(
+        "O",
+        "The case of the refusal of a nameless multipart part (code 0 stays): a case no rule "
+        "covers, the fake's wording.",
+    ),
+    # :145
+    "mock_wiro.http.routes.x__multipart_fields__mutmut_7": Verdict(
+        "O",
+        "The case of the refusal of a nameless multipart part (code 0 stays): a case no rule "
+        "covers, the fake's wording.",
+    ),
+    # :146
+    "mock_wiro.http.routes.x__multipart_fields__mutmut_10": Verdict(
+        "O",
+        "The case of the refusal of a nameless multipart part (code 0 stays): a case no rule "
+        "covers, the fake's wording.",
+    ),
+    # :154
+    "mock_wiro.http.routes.x__multipart_fields__mutmut_26": Verdict(
+        "O",
+        "File-part bookkeeping: an empty file part under an unknown name is no longer refused "
+        "as unknown, a non-empty one adds an empty text field; multipart edge cases and unknown "
+        "fields are the fake's [A: Settings.unknown_fields].",
+    ),
+    # :155
+    "mock_wiro.http.routes.x__multipart_fields__mutmut_30": Verdict(
+        "O",
+        'An empty file part under a non-list name becomes the field "" (so a Run is refused '
+        "naming it) instead of an empty field: a multipart edge case no rule covers.",
+    ),
+    # :167
+    "mock_wiro.http.routes.x_read_fields__mutmut_9": Verdict(
+        "G",
+        "Url-encoded bodies [docs: wiro-api.md Run; rules.py's run.bodies names only multipart "
+        "and JSON]: every url-encoded request is an HTTP 500; a test: a url-encoded Run with an "
+        "image URL and resolution=720P answers code 0 naming resolution (free).",
+    ),
+    # :170
+    "mock_wiro.http.routes.x_read_fields__mutmut_14": Verdict(
+        "E",
+        "werkzeug's url-encoded parser ignores the mimetype options, and None is their default.",
+    ),
+    # :170
+    "mock_wiro.http.routes.x_read_fields__mutmut_19": Verdict(
+        "G",
+        "Url-encoded bodies [docs]: the parser reads an empty stream, so every field is "
+        "missing; a test: a url-encoded Run with an image URL and resolution=720P is refused "
+        "naming resolution, not a missing image.",
+    ),
+    # :172
+    "mock_wiro.http.routes.x_read_fields__mutmut_20": Verdict(
+        "G",
+        "Url-encoded bodies [docs: wiro-api.md Run; rules.py's run.bodies names only multipart "
+        "and JSON]: every url-encoded request is an HTTP 500; a test: a url-encoded Run with an "
+        "image URL and resolution=720P answers code 0 naming resolution (free).",
+    ),
+    # :172
+    "mock_wiro.http.routes.x_read_fields__mutmut_25": Verdict(
+        "E", "`form.get(key, default)` for a key taken from the form itself never uses its default."
+    ),
+    # :173
+    "mock_wiro.http.routes.x_read_fields__mutmut_28": Verdict(
+        "G",
+        "Url-encoded bodies [docs]: inputImageFirst (a list field) is dropped, so an image URL "
+        "given there is lost; a test: a url-encoded Run with "
+        "inputImageFirst=<url>&resolution=720P is refused naming resolution, not `Request files "
+        "[inputImageFirst] required`.",
+    ),
+    # :180
+    "mock_wiro.http.routes.x_read_fields__mutmut_41": Verdict(
+        "O",
+        "The case of the reason part of the unsupported-Content-Type refusal (the fake's "
+        "wording; code 0 stays).",
+    ),
+    # :202
+    "mock_wiro.http.routes.x__run__mutmut_33": Verdict(
+        "E",
+        "File parts without a filename are dropped by _multipart_fields, so `file.filename or "
+        '"image"` never falls back.',
+    ),
+    # :204
+    "mock_wiro.http.routes.x__run__mutmut_36": Verdict(
+        "O",
+        "The image URL is no longer resolved at the host this request reached but at the public "
+        "URL (and loopback): different only with a fixed --public-url or an untrusted Host and "
+        "a URL the client built at that host, the fake's own host handling.",
+    ),
+    # :204
+    "mock_wiro.http.routes.x__run__mutmut_40": Verdict(
+        "O",
+        "The image URL is no longer resolved at the host this request reached but at the public "
+        "URL (and loopback): different only with a fixed --public-url or an untrusted Host and "
+        "a URL the client built at that host, the fake's own host handling.",
+    ),
+    # :206
+    "mock_wiro.http.routes.x__run__mutmut_55": Verdict(
+        "O",
+        "The image URL is no longer resolved at the host this request reached but at the public "
+        "URL (and loopback): different only with a fixed --public-url or an untrusted Host and "
+        "a URL the client built at that host, the fake's own host handling.",
+    ),
+    # :239
+    "mock_wiro.http.routes.x__list__mutmut_4": Verdict(
+        "G",
+        "list.paging [docs]: a Task/List without `start` is refused (the default parses "
+        '"None"); a test: Task/List with only `limit` answers result true.',
+    ),
+    # :239
+    "mock_wiro.http.routes.x__list__mutmut_12": Verdict(
+        "G",
+        "list.paging [docs]: `start` is not read; a test: with 3 tasks, start=1 skips the "
+        "newest (DESC).",
+    ),
+    # :239
+    "mock_wiro.http.routes.x__list__mutmut_13": Verdict(
+        "G",
+        "list.paging [docs]: `start` is not read; a test: with 3 tasks, start=1 skips the "
+        "newest (DESC).",
+    ),
+    # :239
+    "mock_wiro.http.routes.x__list__mutmut_14": Verdict(
+        "G",
+        "list.paging [docs]: the default `start` is 1, skipping the newest task; a test: "
+        "Task/List without start begins with the newest task.",
+    ),
+    # :239
+    "mock_wiro.http.routes.x__list__mutmut_16": Verdict(
+        "G",
+        "list.paging [docs]: `start` above 90 is refused (bound 10 * 9); a test: Task/List with "
+        "start=100 answers result true (an empty or short tasklist).",
+    ),
+    # :240
+    "mock_wiro.http.routes.x__list__mutmut_21": Verdict(
+        "G",
+        "list.paging [docs]: `limit` is ignored (always 20); a test: limit=1 gives one task "
+        "while `total` says more.",
+    ),
+    # :240
+    "mock_wiro.http.routes.x__list__mutmut_32": Verdict(
+        "G",
+        "list.paging [docs]: the default `limit` is 21, not 20; a test: with 21 or more tasks, "
+        "Task/List without limit gives 20.",
+    ),
+    # :240
+    "mock_wiro.http.routes.x__list__mutmut_34": Verdict(
+        "G",
+        "list.paging [docs: limit 1-1000]: limit=1001 is accepted; a test: limit=1001 answers "
+        "code 0 `Request parameter [limit] must be between 1 and 1000` (free).",
+    ),
+    # :241
+    "mock_wiro.http.routes.x__list__mutmut_39": Verdict(
+        "E", '`fields.get("order", None)` / `fields.get("order")` is as falsy as "" when missing.'
+    ),
+    # :241
+    "mock_wiro.http.routes.x__list__mutmut_41": Verdict(
+        "E", '`fields.get("order", None)` / `fields.get("order")` is as falsy as "" when missing.'
+    ),
+    # :241
+    "mock_wiro.http.routes.x__list__mutmut_42": Verdict(
+        "G",
+        "list.paging [docs]: `order` is ignored (always DESC); a test: order=ASC lists the "
+        "oldest task first.",
+    ),
+    # :242
+    "mock_wiro.http.routes.x__list__mutmut_49": Verdict(
+        "G",
+        "list.paging [docs]: order=ASC is refused (code 0); a test: order=ASC answers result "
+        "true, oldest first.",
+    ),
+    # :244
+    "mock_wiro.http.routes.x__list__mutmut_60": Verdict(
+        "G",
+        "list.paging [docs]: `limit` is ignored (always 20); a test: limit=1 gives one task "
+        "while `total` says more.",
+    ),
+    # :244
+    "mock_wiro.http.routes.x__list__mutmut_61": Verdict(
+        "G",
+        "list.paging [docs]: `order` is ignored (always DESC); a test: order=ASC lists the "
+        "oldest task first.",
+    ),
+    # :263
+    "mock_wiro.http.routes.x__folder_create__mutmut_4": Verdict(
+        "G",
+        "File/FolderCreate `parentid` [docs]: parentid is ignored (the folder goes to the "
+        "root); a test: FolderCreate inside a folder answers that folder's id as parentid.",
+    ),
+    # :263
+    "mock_wiro.http.routes.x__folder_create__mutmut_16": Verdict(
+        "G",
+        "File/FolderCreate `parentid` [docs]: parentid is ignored (the folder goes to the "
+        "root); a test: FolderCreate inside a folder answers that folder's id as parentid.",
+    ),
+    # :263
+    "mock_wiro.http.routes.x__folder_create__mutmut_19": Verdict(
+        "G",
+        "File/FolderCreate `parentid` [docs]: parentid is ignored (the folder goes to the "
+        "root); a test: FolderCreate inside a folder answers that folder's id as parentid.",
+    ),
+    # :274
+    "mock_wiro.http.routes.x__upload__mutmut_31": Verdict(
+        "E",
+        'A missing `folderid` reads None instead of "", and both mean the root folder '
+        "(`folderid or root`).",
+    ),
+    # :356
+    "mock_wiro.http.routes.x__shown_inline__mutmut_14": Verdict(
+        "O", "SVG is shown inline again: issue 18's file-serving hardening, no rule."
+    ),
+    # :362
+    "mock_wiro.http.routes.x__serve__mutmut_12": Verdict(
+        "O",
+        "The message of the 404 of a file URL naming no file is [A: MissingFileError]; the 404 "
+        "stays.",
+    ),
+    # :363
+    "mock_wiro.http.routes.x__serve__mutmut_15": Verdict(
+        "O",
+        "Every file is served as an attachment with `Content-Security-Policy: sandbox`: headers "
+        "of issue 18's hardening; bytes and Content-Type are unchanged.",
+    ),
+    # :366
+    "mock_wiro.http.routes.x__serve__mutmut_19": Verdict(
+        "G",
+        "files.url [docs]: without the stored mimetype send_file guesses from the name and, for "
+        "an image or video name with a compression suffix (frame.png.gz), adds "
+        "Content-Encoding; a test: upload frame.png.gz, GET its url: no Content-Encoding, the "
+        "same bytes.",
+    ),
+    # :366
+    "mock_wiro.http.routes.x__serve__mutmut_24": Verdict(
+        "G",
+        "files.url [docs]: without the stored mimetype send_file guesses from the name and, for "
+        "an image or video name with a compression suffix (frame.png.gz), adds "
+        "Content-Encoding; a test: upload frame.png.gz, GET its url: no Content-Encoding, the "
+        "same bytes.",
+    ),
+    # :367
+    "mock_wiro.http.routes.x__serve__mutmut_28": Verdict(
+        "O",
+        "File URLs lose Range and 304 handling: no rule asks for them (outputs.mp4 asks for the "
+        "whole file).",
+    ),
+    # :368
+    "mock_wiro.http.routes.x__serve__mutmut_21": Verdict(
+        "O",
+        "Content-Disposition names the file on disk (its id) instead of its name: a header no "
+        "rule states.",
+    ),
+    # :369
+    "mock_wiro.http.routes.x__serve__mutmut_22": Verdict(
+        "O",
+        "Non-media files (HTML, SVG, text) are shown inline instead of downloaded: issue 18's "
+        "hardening.",
+    ),
+    # :371
+    "mock_wiro.http.routes.x__serve__mutmut_31": Verdict(
+        "O", "The nosniff / sandbox headers of issue 18's hardening; no rule of the contract."
+    ),
+    # :373
+    "mock_wiro.http.routes.x__serve__mutmut_37": Verdict(
+        "O", "The nosniff / sandbox headers of issue 18's hardening; no rule of the contract."
+    ),
+}
