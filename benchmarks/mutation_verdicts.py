@@ -150,39 +150,38 @@ VERDICTS: dict[str, Verdict] = {
     ),
     # :87
     "mock_wiro.engine.admission.x_check_can_run__mutmut_26": Verdict(
-        "G",
-        "Reserve-policy code 97 [docs code; A: BALANCE_POLICY]: the reserve check crashes (a "
-        "bad `sum`) into an HTTP 500; a test: above $250 with enough unfinished tasks that "
-        "their prices leave under $0.50, Run answers code 97 `Insufficient balance` "
-        "(mock_only).",
+        "O",
+        "Judged by tests/security/test_edges.py (parallel Runs that would overdraw), not "
+        "the contract: the reserve held for unfinished tasks is the fake's own policy [A: "
+        "BALANCE_POLICY], and it refuses only above $250 with some 750 unfinished tasks.",
     ),
     # :87
     "mock_wiro.engine.admission.x_check_can_run__mutmut_28": Verdict(
-        "G",
-        "Reserve-policy code 97 [docs code; A: BALANCE_POLICY]: the reserve check crashes (a "
-        "bad `sum`) into an HTTP 500; a test: above $250 with enough unfinished tasks that "
-        "their prices leave under $0.50, Run answers code 97 `Insufficient balance` "
-        "(mock_only).",
+        "O",
+        "Judged by tests/security/test_edges.py (parallel Runs that would overdraw), not "
+        "the contract: the reserve held for unfinished tasks is the fake's own policy [A: "
+        "BALANCE_POLICY], and it refuses only above $250 with some 750 unfinished tasks.",
     ),
     # :87
     "mock_wiro.engine.admission.x_check_can_run__mutmut_32": Verdict(
-        "G",
-        "Reserve-policy code 97: the held prices start from $1, so Run is refused (97) about "
-        "three tasks early; a test: balance minus the unfinished tasks' prices just at $0.50 is "
-        "admitted, just under it refused (mock_only).",
+        "O",
+        "Judged by tests/security/test_edges.py (parallel Runs that would overdraw), not "
+        "the contract: the reserve held for unfinished tasks is the fake's own policy [A: "
+        "BALANCE_POLICY], and it refuses only above $250 with some 750 unfinished tasks.",
     ),
     # :88
     "mock_wiro.engine.admission.x_check_can_run__mutmut_33": Verdict(
-        "G",
-        "Reserve-policy code 97: the held prices are added, not subtracted, so the reserve "
-        "never refuses; a test: Run answers 97 once the unfinished tasks' prices take the "
-        "balance under $0.50 (mock_only).",
+        "O",
+        "Judged by tests/security/test_edges.py (parallel Runs that would overdraw), not "
+        "the contract: the reserve held for unfinished tasks is the fake's own policy [A: "
+        "BALANCE_POLICY], and it refuses only above $250 with some 750 unfinished tasks.",
     ),
     # :89
     "mock_wiro.engine.admission.x_check_can_run__mutmut_36": Verdict(
-        "G",
-        "Code 97's message `Insufficient balance` [docs] is changed on the reserve refusal; a "
-        "test: the reserve refusal's message is exactly `Insufficient balance` (mock_only).",
+        "O",
+        "Judged by tests/security/test_edges.py (parallel Runs that would overdraw), not "
+        "the contract: the reserve held for unfinished tasks is the fake's own policy [A: "
+        "BALANCE_POLICY], and it refuses only above $250 with some 750 unfinished tasks.",
     ),
     # ----------------------------------------------------------------------
     # mock_wiro/engine/auth.py: the fake's credentials and the signature check
@@ -285,9 +284,9 @@ VERDICTS: dict[str, Verdict] = {
     ),
     # :145
     "mock_wiro.engine.lifecycle.x__progress__mutmut_10": Verdict(
-        "G",
-        'socket.frames [docs]: the progress object\'s `task` is not "Generate" as documented; a '
-        'test: each progressGenerate object has task "Generate".',
+        "O",
+        'The progress object\'s `task` label: the docs show one example ("Generate"), not '
+        "a rule for every model or step; the suite does not require the example's value.",
     ),
     # :146
     "mock_wiro.engine.lifecycle.x__progress__mutmut_17": Verdict(
@@ -505,11 +504,10 @@ VERDICTS: dict[str, Verdict] = {
     ),
     # :100
     "mock_wiro.engine.stepper.xǁStepperǁ_finish__mutmut_1": Verdict(
-        "G",
-        "lifecycle.failure / billing.free_when_not_successful [docs]: a task failing after its "
-        'video rendered (a late /_mock failure) is billed, with outputs and pexit "0"; a test: '
-        'failing at task_end or task_postprocess_start gives totalcost "0", outputs [], pexit '
-        'not "0" (mock_only).',
+        "E",
+        "A failed task is never rendered: a planned failure (bad image, /_mock scenario) "
+        "returns before the render, and a render that raises leaves `render` None; so "
+        "`failure is None or render is not None` is `failure is None` for every task.",
     ),
     # :101
     "mock_wiro.engine.stepper.xǁStepperǁ_finish__mutmut_6": Verdict(
@@ -1161,3 +1159,85 @@ VERDICTS: dict[str, Verdict] = {
         "O", "The nosniff / sandbox headers of issue 18's hardening; no rule of the contract."
     ),
 }
+
+
+SURVIVORS_START = "<!-- mutation-survivors:start -->"
+SURVIVORS_END = "<!-- mutation-survivors:end -->"
+
+
+def markdown(report: Mapping[str, Any], verdicts: Mapping[str, Verdict] | None = None) -> str:
+    """The survivors section of docs/contract.md for ``report`` (a campaign's JSON): a
+    count per kind, then one row per missed mutant with its verdict, kinds in the order
+    G, O, E and each by module and line; a missed mutant with no verdict is listed as
+    "unclassified" (so a stale page shows)."""
+    table = VERDICTS if verdicts is None else verdicts
+    rows = [m for m in report["mutants"] if m["status"] in MISSED]
+    order = {"G": 0, "?": 1, "O": 2, "E": 3}
+
+    def kind_of(name: str) -> str:
+        return table[name].kind if name in table else "?"
+
+    rows.sort(key=lambda m: (order[kind_of(m["name"])], m["module"], m["line"] or 0, m["name"]))
+    counts = Counter(kind_of(m["name"]) for m in rows)
+    named = {"?": "unclassified", **KINDS}
+    total = ", ".join(
+        f"**{counts[k]}** {named[k]} ({k})" for k in ("G", "O", "E", "?") if counts[k]
+    )
+    source = report.get("source", "the report")
+    out = [
+        SURVIVORS_START,
+        f"<!-- generated by `python -m benchmarks.mutation_verdicts {source}` from "
+        "benchmarks/mutation_verdicts.py: do not edit by hand -->",
+        "",
+        f"{len(rows)} mutants missed: {total or 'none'}.",
+        "",
+        "| where | mutant | kind | why |",
+        "|---|---|---|---|",
+    ]
+    for m in rows:
+        name = m["name"]
+        short = name.rsplit(".", 1)[-1].replace("ǁ", ".").replace("__mutmut_", " #")
+        where = f"{m['module'].removeprefix('mock_wiro/')}:{m['line'] or '?'}"
+        verdict = table.get(name)
+        why = verdict.why if verdict is not None else "no verdict yet: read the diff"
+        out.append(f"| {where} | `{short}` | {kind_of(name)} | {why.replace('|', '/')} |")
+    out.append(SURVIVORS_END)
+    return "\n".join(out)
+
+
+def write_section(page: str, section: str) -> str:
+    """``page`` with its survivors section replaced by ``section``."""
+    start, end = page.index(SURVIVORS_START), page.index(SURVIVORS_END) + len(SURVIVORS_END)
+    return page[:start] + section + page[end:]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m benchmarks.mutation_verdicts REPORT.json [--write PAGE] [--check PAGE]``:
+    print the survivors section for a campaign's report, write it into a page between its
+    markers, or exit 1 when the page's section is not that."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.mutation_verdicts")
+    parser.add_argument("report", type=Path)
+    parser.add_argument("--write", type=Path, default=None, metavar="PAGE")
+    parser.add_argument("--check", type=Path, default=None, metavar="PAGE")
+    args = parser.parse_args(argv)
+    report = json.loads(args.report.read_text("utf-8"))
+    section = markdown({**report, "source": args.report.as_posix()})
+    if args.write is not None:
+        page = args.write.read_text("utf-8")
+        args.write.write_text(write_section(page, section), "utf-8")
+    elif args.check is not None:
+        page = args.check.read_text("utf-8")
+        if write_section(page, section) != page:
+            print(f"{args.check}: the survivors section is stale; run with --write")
+            return 1
+    else:
+        print(section)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

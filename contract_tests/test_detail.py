@@ -251,6 +251,7 @@ def test_list_orders_and_pages(api: Api, finished: Observed) -> None:
     assert len(newest) >= 2, newest
     assert newest == sorted(newest, reverse=True), newest
     assert _ids(api, limit="50") == newest, "a page without start must start at 0"
+    assert _ids(api, start="100000", limit="5") == [], "a start past the end: an empty page"
     assert _ids(api, start="0", limit="2", order="DESC") == newest[:2]
     assert _ids(api, start="1", limit="1") == newest[1:2]
     oldest = _ids(api, start="0", limit="50", order="ASC")
