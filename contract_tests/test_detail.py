@@ -353,3 +353,27 @@ def test_a_urlencoded_run_is_accepted_and_echoed(api: Api) -> None:
         assert SEED_SAMPLE_URL in shown or not shown - {None, ""}, parameters
     finally:
         stop_quietly(api, taskid)
+
+
+@pytest.mark.spends(1)
+@pytest.mark.rule("run.bodies", "detail.parameters")
+def test_a_json_run_with_a_boolean_and_no_prompt(api: Api) -> None:
+    """A JSON Run whose ``promptOptimizer`` is a JSON ``false`` (as JSON clients send a
+    checkbox [clients]) and with no prompt: refused with code 0, or accepted and echoed
+    as the seed's strings, ``promptOptimizer`` "false" and the prompt left out or ""
+    [seed]. Read at once, then cancelled (or killed): a stopped task is not billed."""
+    body = {"inputImageFirstUrl": SEED_SAMPLE_URL, "promptOptimizer": False}
+    response = api.post(MODEL_RUN, body)
+    answer = response.json()
+    if answer.get("result") is not True:
+        codes = [e.get("code") for e in answer.get("errors", [])]
+        assert response.status_code == 200 and codes == [0], (response.status_code, answer)
+        return
+    taskid = str(answer["taskid"])
+    try:
+        parameters = api.detail(taskid)["parameters"]
+        assert isinstance(parameters, dict), parameters
+        assert parameters.get("promptOptimizer", "false") == "false", parameters
+        assert parameters.get("prompt", "") == "", parameters
+    finally:
+        stop_quietly(api, taskid)

@@ -54,10 +54,10 @@ def create_folder(api: Api) -> tuple[str, dict[str, Any]]:
     return name, only_entry(api.ok(FOLDER_CREATE, {"name": name}))
 
 
-def upload(api: Api, data: bytes, folderid: str | None = None) -> dict[str, Any]:
+def upload(api: Api, data: bytes, folderid: str | None = None, name: str = IMAGE) -> dict[str, Any]:
     """Upload one fixture image (multipart ``file``); the answer's entry."""
     form = {"folderid": folderid} if folderid is not None else None
-    files = {"file": (IMAGE, data, "image/jpeg")}
+    files = {"file": (name, data, "image/jpeg")}
     return only_entry(api.ok(UPLOAD, data=form, files=files))
 
 
@@ -117,6 +117,19 @@ def test_uploaded_url_serves_the_same_bytes(api: Api) -> None:
     assert response.status_code == 200, (entry["url"], response.status_code)
     assert len(response.content) == len(data)
     assert response.content == data
+
+
+@pytest.mark.rule("files.url")
+def test_a_compressed_looking_name_serves_the_bytes_as_uploaded(api: Api) -> None:
+    """A file whose name ends like a compressed one (``frame.jpg.gz``) is still served as
+    the bytes uploaded: no ``Content-Encoding`` that would make a client unpack them."""
+    data = image_bytes(IMAGE)
+    entry = upload(api, data, name="frame.jpg.gz")
+    response = requests.get(entry["url"], timeout=60, stream=True)
+    raw = response.raw.read(decode_content=False)
+    assert response.status_code == 200, (entry["url"], response.status_code)
+    assert "Content-Encoding" not in response.headers, dict(response.headers)
+    assert raw == data, (len(raw), len(data))
 
 
 @pytest.mark.spends(1)

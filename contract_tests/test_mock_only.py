@@ -23,6 +23,7 @@ from .contract import (
     TERMINAL,
     lifecycle_rank,
 )
+from .test_lifecycle import missing_from_raw
 from .wire import Api, Recorder, SocketResult
 
 pytestmark = pytest.mark.mock_only
@@ -36,6 +37,7 @@ INSUFFICIENT = "Insufficient balance"  # [docs]
 FAILURE_TAIL = ["task_end", "task_postprocess_start", "task_postprocess_end"]  # [docs]
 # The stages the fake can fail a task right after (``fail_at``, mock_wiro/scenarios.py).
 FAIL_STAGES = LIFECYCLE[: LIFECYCLE.index("task_output_full") + 1]
+FIRST_STDERR = "contract test: a first stderr line"
 
 
 # ---------------------------------------------------------------- helpers
@@ -241,8 +243,10 @@ def _check_failure_frames(socket: SocketResult, stage: str, debugerror: str) -> 
     assert all(n == 1 for n in counts.values()), (stage, counts, types)
     errors = [f["message"] for f in socket.frames if f["type"] == "task_error"]
     assert errors[-1] == debugerror, errors
+    assert FIRST_STDERR in errors, errors
     [full] = [f["message"] for f in socket.frames if f["type"] == "task_error_full"]
-    assert isinstance(full, dict) and all(line in full["raw"] for line in errors), full
+    assert isinstance(full, dict) and isinstance(full.get("raw"), str), full
+    assert not missing_from_raw(errors, full["raw"]), (errors, full)  # each a whole line
 
 
 @pytest.mark.spends(1)
@@ -265,6 +269,7 @@ def test_task_fails_at_stage(
             "prompt_contains": marker,
             "fail_at": stage,
             "pexit": "3",
+            "stderr": [FIRST_STDERR],
             "debugerror": debugerror,
         },
     )
@@ -293,3 +298,17 @@ def test_bad_image_fails_the_task(
     assert final["status"] in TERMINAL
     assert_failed(final)
     assert f"rule: {rule}" in final["debugerror"], final["debugerror"]
+
+
+@pytest.mark.spends(21)
+@pytest.mark.rule("list.paging")
+def test_list_pages_twenty_by_default(
+    control: Control, target: Target, recorder: Recorder, budget: Budget
+) -> None:
+    """[docs] Task/List's ``limit`` is 20 by default: with 21 tasks, a page without
+    ``limit`` holds the 20 newest and ``total`` says 21. (21 tasks: the fake only.)"""
+    api, _ = new_project(control, target, recorder, budget, "300")  # no concurrency limit
+    made = [int(run_task(api)["taskid"]) for _ in range(21)]
+    page = api.ok("Task/List", {"start": "0"})
+    assert str(page["total"]) == "21", page["total"]
+    assert [int(t["id"]) for t in page["tasklist"]] == sorted(made, reverse=True)[:20]
