@@ -276,55 +276,17 @@ VERDICTS: dict[str, Verdict] = {
         "The OUTPUTS marker is replaced by the outputs array before its frame is emitted; its "
         "repr reaches no response, frame or callback.",
     ),
-    # :144
-    "mock_wiro.engine.lifecycle.x__progress__mutmut_5": Verdict(
-        "G",
-        'socket.frames [docs]: the progress object\'s `type` is not "progressGenerate"; a test: '
-        'every object message of task_output has type "progressGenerate".',
-    ),
     # :145
     "mock_wiro.engine.lifecycle.x__progress__mutmut_10": Verdict(
         "O",
         'The progress object\'s `task` label: the docs show one example ("Generate"), not '
         "a rule for every model or step; the suite does not require the example's value.",
     ),
-    # :146
-    "mock_wiro.engine.lifecycle.x__progress__mutmut_17": Verdict(
-        "G",
-        "socket.frames [docs]: `percentage` is no longer 100 x step / total; a test: percentage "
-        "== round(100 x stepCurrent / stepTotal), within 0..100, in every progressGenerate "
-        "object.",
-    ),
-    # :146
-    "mock_wiro.engine.lifecycle.x__progress__mutmut_18": Verdict(
-        "G",
-        "socket.frames [docs]: `percentage` is no longer 100 x step / total; a test: percentage "
-        "== round(100 x stepCurrent / stepTotal), within 0..100, in every progressGenerate "
-        "object.",
-    ),
-    # :146
-    "mock_wiro.engine.lifecycle.x__progress__mutmut_19": Verdict(
-        "G",
-        "socket.frames [docs]: `percentage` is round(101 x step / total) (61 at step 6, 101 at "
-        "the end); a test: percentage == round(100 x stepCurrent / stepTotal), at most 100.",
-    ),
-    # :147
-    "mock_wiro.engine.lifecycle.x__progress__mutmut_20": Verdict(
-        "G",
-        "socket.frames [docs]: the key `stepCurrent` is renamed; a test: each progressGenerate "
-        "object has the documented keys, all strings.",
-    ),
     # :149
     "mock_wiro.engine.lifecycle.x__progress__mutmut_35": Verdict(
         "E",
         "The `speed` guard differs only for 0 < seconds_per_step <= 1, and it is "
         "GENERATION_SECONDS / PROGRESS_STEPS >= 4 s for every (resolution, duration).",
-    ),
-    # :151
-    "mock_wiro.engine.lifecycle.x__progress__mutmut_44": Verdict(
-        "G",
-        "socket.frames [docs]: the key `elapsedTime` is renamed ELAPSEDTIME; a test: each "
-        "progressGenerate object has the documented keys.",
     ),
     # :168
     "mock_wiro.engine.lifecycle.x_success_plan__mutmut_5": Verdict(
@@ -343,13 +305,6 @@ VERDICTS: dict[str, Verdict] = {
         "O",
         'One more progress frame, at step 0 (percentage "0", stepCurrent "0"), consistent with '
         "every documented key; how many progress frames come is [A: PROGRESS_STEPS].",
-    ),
-    # :170
-    "mock_wiro.engine.lifecycle.x_success_plan__mutmut_25": Verdict(
-        "G",
-        'socket.frames [docs]: an 11th progress frame with stepCurrent "11" > stepTotal "10" '
-        'and percentage "110"; a test: stepCurrent <= stepTotal and percentage <= 100 in every '
-        "progressGenerate object.",
     ),
     # :172
     "mock_wiro.engine.lifecycle.x_success_plan__mutmut_52": Verdict(
@@ -375,26 +330,12 @@ VERDICTS: dict[str, Verdict] = {
         "Only the delays of a /_mock scenario failure's stderr lines change: stage timings are "
         "[A: FAILURE_TAIL], and the order of frames is unchanged.",
     ),
-    # :205
-    "mock_wiro.engine.lifecycle.x_fail_after__mutmut_29": Verdict(
-        "G",
-        "lifecycle.order [docs]: a /_mock failure at or after task_output_full repeats the "
-        "stages already passed (task_output_full, task_end, ...); a test: fail at task_end and "
-        "at task_postprocess_start, every stage's frame at most once, in order (mock_only).",
-    ),
     # :208
     "mock_wiro.engine.lifecycle.x_fail_after__mutmut_39": Verdict(
         "O",
         'A /_mock failure at task_output_full drops the "Video generated" stdout line before '
         "it; the raw log stays consistent and which task_output lines come is the fake's own "
         "text.",
-    ),
-    # :208
-    "mock_wiro.engine.lifecycle.x_fail_after__mutmut_41": Verdict(
-        "G",
-        "lifecycle.order / socket.error_frames [docs]: a /_mock failure at task_output_full "
-        "loses its task_output_full frame (a task_output comes twice instead); a test: fail at "
-        "task_output_full, task_output_full comes once, before task_error_full (mock_only).",
     ),
     # :215
     "mock_wiro.engine.lifecycle.x_with_timings__mutmut_1": Verdict(
@@ -418,65 +359,25 @@ VERDICTS: dict[str, Verdict] = {
         "The default `fail_message` is never used: plan_for, the only caller passing "
         "fail_stage, always passes the scenario's fail_message too.",
     ),
-    # :249
-    "mock_wiro.engine.lifecycle.x_build_plan__mutmut_7": Verdict(
-        "G",
-        "run.image_rules / socket.frames [docs]: a bad image's task_error frame carries null, "
-        'task_error_full\'s raw is "None" and debugerror "None\\n<reason>"; a test on the failure '
-        "path: the task_error message is a string naming the rule and task_error_full's raw "
-        "equals debugerror.",
-    ),
     # ----------------------------------------------------------------------
     # mock_wiro/engine/stepper.py: frames, outputs and billing as steps apply
-    # :45
-    "mock_wiro.engine.stepper.xǁStepperǁoutputs__mutmut_2": Verdict(
-        "G",
-        "lifecycle.views_agree: the task_postprocess_end frame's outputs carry uuid null where "
-        "Detail's carry the task's; a test: the frame's outputs equal Detail's.",
-    ),
-    # :54
-    "mock_wiro.engine.stepper.xǁStepperǁapply__mutmut_15": Verdict(
-        "G",
-        'socket.frames [docs]: task_output_full\'s message is null instead of {"raw": <whole '
-        "log>}; a test: task_output_full's raw equals Detail's debugoutput.",
-    ),
-    # :54
-    "mock_wiro.engine.stepper.xǁStepperǁapply__mutmut_16": Verdict(
-        "G",
-        'socket.frames [docs]: task_output_full\'s message is null instead of {"raw": <whole '
-        "log>}; a test: task_output_full's raw equals Detail's debugoutput.",
-    ),
-    # :55
-    "mock_wiro.engine.stepper.xǁStepperǁapply__mutmut_21": Verdict(
-        "G",
-        "socket.frames [docs]: task_output_full's raw joins the lines with XX\\nXX; a test: its "
-        "raw equals Detail's debugoutput.",
-    ),
     # :57
     "mock_wiro.engine.stepper.xǁStepperǁapply__mutmut_29": Verdict(
         "G",
-        "socket.error_frames [docs]: task_error_full's raw joins several stderr lines with "
-        "XX\\nXX (one line shows nothing); a test: a failure with two stderr lines (/_mock), raw "
-        "equals debugerror (mock_only).",
+        "socket.error_frames [docs]: task_error_full's raw joins stderr lines wrongly; "
+        "killed since by test_task_fails_at_stage's two stderr lines (mock_only).",
     ),
     # :71
     "mock_wiro.engine.stepper.xǁStepperǁstop__mutmut_6": Verdict(
-        "G",
-        "Detail timestamps [seed]: Cancel and Kill emit task_cancel at time None, so canceltime "
-        'is "0"; a test: a cancelled and a killed task have canceltime set, at or after '
-        "createtime.",
+        "O",
+        "canceltime after Cancel/Kill: the seed's own cancelled task shows canceltime "
+        '"0", so no rule asks for it to be set; the fake sets it [A].',
     ),
     # :79
     "mock_wiro.engine.stepper.xǁStepperǁ_output__mutmut_5": Verdict(
         "E",
         "The output file's project_id is never read (nothing reads a StoredFile's project_id), "
         "so no response, frame or file changes.",
-    ),
-    # :83
-    "mock_wiro.engine.stepper.xǁStepperǁ_output__mutmut_9": Verdict(
-        "G",
-        "outputs.metadata [seed]: each output's parentid is null instead of an id string; a "
-        "test: every output field has the seed's type (parentid a non-empty string).",
     ),
     # :90
     "mock_wiro.engine.stepper.xǁStepperǁ_output__mutmut_35": Verdict(
@@ -509,12 +410,6 @@ VERDICTS: dict[str, Verdict] = {
         "returns before the render, and a render that raises leaves `render` None; so "
         "`failure is None or render is not None` is `failure is None` for every task.",
     ),
-    # :101
-    "mock_wiro.engine.stepper.xǁStepperǁ_finish__mutmut_6": Verdict(
-        "G",
-        'outputs.metadata [seed]: the output\'s addedtime and modifiedtime are "0"; a test: '
-        "addedtime is a Unix time between the task's createtime and postprocessendtime.",
-    ),
     # :106
     "mock_wiro.engine.stepper.xǁStepperǁ_finish__mutmut_18": Verdict(
         "O",
@@ -526,57 +421,15 @@ VERDICTS: dict[str, Verdict] = {
     # mock_wiro/engine/params.py: Run validation and the values Detail echoes
     # :62
     "mock_wiro.engine.params.x_require__mutmut_8": Verdict(
-        "G",
-        'files.folder_create [docs]: a folder named literally "XXXX" is refused as `required` '
-        "(an empty name is still refused by create_folder, same message); only a FolderCreate "
-        'with the name "XXXX" answering the folder kills it.',
+        "O",
+        'Differs only for a folder named exactly "XXXX" (mutmut\'s marker): an empty '
+        "name is still refused by the backend with the same message; no rule names that "
+        "folder.",
     ),
     # :70
     "mock_wiro.engine.params.x_int_field__mutmut_4": Verdict(
         "E",
         '`fields.get(name, None) or str(default)` gives the same value as with "": both are falsy.',
-    ),
-    # :70
-    "mock_wiro.engine.params.x_int_field__mutmut_8": Verdict(
-        "G",
-        'list.paging / tool.list [docs]: a missing `start` or `limit` parses "None" and is '
-        "refused (must be integer or float); a test: Task/List (and Tool/List) with no paging "
-        "fields answer result true, at most 20 items.",
-    ),
-    # :85
-    "mock_wiro.engine.params.x_parse_bool__mutmut_12": Verdict(
-        "G",
-        "Detail `parameters` echo [seed]: every boolean field is read inverted "
-        "(promptOptimizer, Tool/List hideworkflows and summary); a test: Runs with "
-        'promptOptimizer "true" and "false" show the same value in Detail\'s parameters.',
-    ),
-    # :102
-    "mock_wiro.engine.params.x_parse_run_params__mutmut_40": Verdict(
-        "G",
-        "Detail `parameters` echo [seed]: promptOptimizer is echoed inverted (or always "
-        '"false"); a test: a Run with promptOptimizer "false" shows "false", one without it '
-        '"true".',
-    ),
-    # :102
-    "mock_wiro.engine.params.x_parse_run_params__mutmut_41": Verdict(
-        "G",
-        "Detail `parameters` echo [seed]: promptOptimizer is echoed inverted (or always "
-        '"false"); a test: a Run with promptOptimizer "false" shows "false", one without it '
-        '"true".',
-    ),
-    # :106
-    "mock_wiro.engine.params.x_parse_run_params__mutmut_54": Verdict(
-        "G",
-        "Detail `parameters` echo [seed]: a URL sent in inputImageFirstUrl is echoed under the "
-        "key INPUTIMAGEFIRSTURL; a test: a URL Run's parameters.inputImageFirstUrl is the URL "
-        "sent.",
-    ),
-    # :106
-    "mock_wiro.engine.params.x_parse_run_params__mutmut_55": Verdict(
-        "G",
-        "Detail `parameters` echo [seed]: a URL sent in inputImageFirst is echoed under the key "
-        "XXinputImageFirstXX; a test: a Run with the URL in inputImageFirst shows it in "
-        "parameters.inputImageFirst.",
     ),
     # :126
     "mock_wiro.engine.params.x_check_fields__mutmut_5": Verdict(
@@ -601,13 +454,6 @@ VERDICTS: dict[str, Verdict] = {
         "O",
         "An unknown Run field is refused or ignored as Settings.unknown_fields says [A]; the "
         "mutant swaps the two, and no rule fixes either.",
-    ),
-    # :142
-    "mock_wiro.engine.params.x_check_fields__mutmut_69": Verdict(
-        "G",
-        "Run [seed][minimax]: 10 s is allowed at 768P, but the constraint now falls 768P/10 "
-        'back to 6 s; a test: a Run at 768P with duration "10" shows parameters.duration "10" '
-        "(and its MP4 lasts about 10 s).",
     ),
     # :146
     "mock_wiro.engine.params.x_check_fields__mutmut_82": Verdict(
@@ -687,13 +533,6 @@ VERDICTS: dict[str, Verdict] = {
         "The case of the both-images refusal's message, which is [A: parse_run_params()]; code "
         "0 stays.",
     ),
-    # :243
-    "mock_wiro.engine.params.x__file_input__mutmut_32": Verdict(
-        "G",
-        "run.validation.both_images [seed]: two different URLs are accepted and the same URL "
-        "twice refused; a test: inputImageFirst and a different inputImageFirstUrl answer code "
-        "0, the same URL in both is accepted.",
-    ),
     # :247
     "mock_wiro.engine.params.x__file_input__mutmut_41": Verdict(
         "E",
@@ -702,16 +541,9 @@ VERDICTS: dict[str, Verdict] = {
     ),
     # :253
     "mock_wiro.engine.params.x__value__mutmut_4": Verdict(
-        "G",
-        "Detail `parameters` echo [seed]: promptOptimizer is no longer read as a checkbox, so a "
-        'Run without it (default true [seed]), or with "TRUE" or "1", runs with it off and '
-        'shows "false"; a test: a Run without promptOptimizer shows "true".',
-    ),
-    # :254
-    "mock_wiro.engine.params.x__value__mutmut_10": Verdict(
-        "G",
-        'Detail `parameters` echo [seed]: promptOptimizer is always its default "true"; a test: '
-        'a Run with promptOptimizer "false" shows "false".',
+        "O",
+        'The default of an omitted promptOptimizer (and reading "TRUE"/"1"): the seed '
+        'always sends "true"; the default is the fake\'s [A].',
     ),
     # :256
     "mock_wiro.engine.params.x__value__mutmut_30": Verdict(
@@ -726,52 +558,17 @@ VERDICTS: dict[str, Verdict] = {
     # :257
     "mock_wiro.engine.params.x__value__mutmut_40": Verdict(
         "G",
-        "Detail `parameters` / `callbackurl` [seed]: a missing prompt or callbackUrl becomes "
-        '"XXXX"; a test: a Run without prompt and callbackUrl shows parameters.prompt "" and '
-        'callbackurl "".',
-    ),
-    # :260
-    "mock_wiro.engine.params.x__value__mutmut_49": Verdict(
-        "G",
-        "run.validation.prompt [minimax]: a prompt of exactly 2000 characters is refused; a "
-        "test: a 2000-character prompt is accepted, a 2001-character one refused.",
-    ),
-    # :279
-    "mock_wiro.engine.params.x__choice__mutmut_12": Verdict(
-        "G",
-        'run.validation.choice / errors.envelope: a numeric duration outside the set ("8") '
-        'raises StopIteration, an HTTP 500; a test: a Run with duration "8" answers HTTP 200, '
-        "code 0 (free: no task).",
+        'detail.parameters [seed]: an omitted prompt echoed as "XXXX"; killed since by '
+        "test_a_json_run_with_a_boolean_and_no_prompt.",
     ),
     # ----------------------------------------------------------------------
     # mock_wiro/http/wire.py: the Task/Detail shape
     # :54
     "mock_wiro.http.wire.x_task_detail__mutmut_2": Verdict(
-        "G",
-        "list.input_output_delete [docs]: after InputOutputDelete, Detail still lists the "
-        "deleted outputs; a test: InputOutputDelete of a finished task, then Detail's outputs "
-        "are [] and a second call still answers result true.",
-    ),
-    # :65
-    "mock_wiro.http.wire.x_task_detail__mutmut_33": Verdict(
-        "G",
-        'Detail timestamps [seed]: `starttime` or `endtime` is "0"; a test: a finished task\'s '
-        "starttime and endtime are set, with createtime <= starttime <= endtime <= "
-        "postprocessendtime.",
-    ),
-    # :65
-    "mock_wiro.http.wire.x_task_detail__mutmut_34": Verdict(
-        "G",
-        'Detail timestamps [seed]: `starttime` or `endtime` is "0"; a test: a finished task\'s '
-        "starttime and endtime are set, with createtime <= starttime <= endtime <= "
-        "postprocessendtime.",
-    ),
-    # :66
-    "mock_wiro.http.wire.x_task_detail__mutmut_41": Verdict(
-        "G",
-        'Detail timestamps [seed]: `starttime` or `endtime` is "0"; a test: a finished task\'s '
-        "starttime and endtime are set, with createtime <= starttime <= endtime <= "
-        "postprocessendtime.",
+        "O",
+        "Whether Detail still lists a task's outputs after Task/InputOutputDelete is "
+        "not documented; what is (their URLs stop serving them, the task stays "
+        "finished) is judged.",
     ),
     # :74
     "mock_wiro.http.wire.x_task_detail__mutmut_60": Verdict(
@@ -785,13 +582,6 @@ VERDICTS: dict[str, Verdict] = {
         'The seed\'s constant `description` / `modelfileid` "", values the real API may vary; '
         "detail.shape judges their type, which stays a string.",
     ),
-    # :81
-    "mock_wiro.http.wire.x_task_detail__mutmut_79": Verdict(
-        "G",
-        "detail.timestamps [seed]: every *time field (createtime ... postprocessendtime, "
-        'canceltime) is "0"; a test: a finished task\'s lifecycle times are set and in lifecycle '
-        "order.",
-    ),
     # :86
     "mock_wiro.http.wire.x_task_detail__mutmut_100": Verdict(
         "O", "The case of `modeldescription`, free text (only the field is [docs])."
@@ -801,8 +591,8 @@ VERDICTS: dict[str, Verdict] = {
     # :52
     "mock_wiro.http.routes.x__to_str__mutmut_4": Verdict(
         "G",
-        "Detail `parameters` echo [seed]: a JSON false (promptOptimizer: false) reads as "
-        '"true"; a test: a JSON Run with promptOptimizer false shows "false".',
+        'detail.parameters [seed]: a JSON false read as "true"; killed since by '
+        "test_a_json_run_with_a_boolean_and_no_prompt.",
     ),
     # :52
     "mock_wiro.http.routes.x__to_str__mutmut_8": Verdict(
@@ -925,43 +715,14 @@ VERDICTS: dict[str, Verdict] = {
         'An empty file part under a non-list name becomes the field "" (so a Run is refused '
         "naming it) instead of an empty field: a multipart edge case no rule covers.",
     ),
-    # :167
-    "mock_wiro.http.routes.x_read_fields__mutmut_9": Verdict(
-        "G",
-        "Url-encoded bodies [docs: wiro-api.md Run; rules.py's run.bodies names only multipart "
-        "and JSON]: every url-encoded request is an HTTP 500; a test: a url-encoded Run with an "
-        "image URL and resolution=720P answers code 0 naming resolution (free).",
-    ),
     # :170
     "mock_wiro.http.routes.x_read_fields__mutmut_14": Verdict(
         "E",
         "werkzeug's url-encoded parser ignores the mimetype options, and None is their default.",
     ),
-    # :170
-    "mock_wiro.http.routes.x_read_fields__mutmut_19": Verdict(
-        "G",
-        "Url-encoded bodies [docs]: the parser reads an empty stream, so every field is "
-        "missing; a test: a url-encoded Run with an image URL and resolution=720P is refused "
-        "naming resolution, not a missing image.",
-    ),
-    # :172
-    "mock_wiro.http.routes.x_read_fields__mutmut_20": Verdict(
-        "G",
-        "Url-encoded bodies [docs: wiro-api.md Run; rules.py's run.bodies names only multipart "
-        "and JSON]: every url-encoded request is an HTTP 500; a test: a url-encoded Run with an "
-        "image URL and resolution=720P answers code 0 naming resolution (free).",
-    ),
     # :172
     "mock_wiro.http.routes.x_read_fields__mutmut_25": Verdict(
         "E", "`form.get(key, default)` for a key taken from the form itself never uses its default."
-    ),
-    # :173
-    "mock_wiro.http.routes.x_read_fields__mutmut_28": Verdict(
-        "G",
-        "Url-encoded bodies [docs]: inputImageFirst (a list field) is dropped, so an image URL "
-        "given there is lost; a test: a url-encoded Run with "
-        "inputImageFirst=<url>&resolution=720P is refused naming resolution, not `Request files "
-        "[inputImageFirst] required`.",
     ),
     # :180
     "mock_wiro.http.routes.x_read_fields__mutmut_41": Verdict(
@@ -996,53 +757,17 @@ VERDICTS: dict[str, Verdict] = {
         "URL (and loopback): different only with a fixed --public-url or an untrusted Host and "
         "a URL the client built at that host, the fake's own host handling.",
     ),
-    # :239
-    "mock_wiro.http.routes.x__list__mutmut_4": Verdict(
-        "G",
-        "list.paging [docs]: a Task/List without `start` is refused (the default parses "
-        '"None"); a test: Task/List with only `limit` answers result true.',
-    ),
-    # :239
-    "mock_wiro.http.routes.x__list__mutmut_12": Verdict(
-        "G",
-        "list.paging [docs]: `start` is not read; a test: with 3 tasks, start=1 skips the "
-        "newest (DESC).",
-    ),
-    # :239
-    "mock_wiro.http.routes.x__list__mutmut_13": Verdict(
-        "G",
-        "list.paging [docs]: `start` is not read; a test: with 3 tasks, start=1 skips the "
-        "newest (DESC).",
-    ),
-    # :239
-    "mock_wiro.http.routes.x__list__mutmut_14": Verdict(
-        "G",
-        "list.paging [docs]: the default `start` is 1, skipping the newest task; a test: "
-        "Task/List without start begins with the newest task.",
-    ),
-    # :239
-    "mock_wiro.http.routes.x__list__mutmut_16": Verdict(
-        "G",
-        "list.paging [docs]: `start` above 90 is refused (bound 10 * 9); a test: Task/List with "
-        "start=100 answers result true (an empty or short tasklist).",
-    ),
-    # :240
-    "mock_wiro.http.routes.x__list__mutmut_21": Verdict(
-        "G",
-        "list.paging [docs]: `limit` is ignored (always 20); a test: limit=1 gives one task "
-        "while `total` says more.",
-    ),
     # :240
     "mock_wiro.http.routes.x__list__mutmut_32": Verdict(
         "G",
-        "list.paging [docs]: the default `limit` is 21, not 20; a test: with 21 or more tasks, "
-        "Task/List without limit gives 20.",
+        "list.paging [docs: default 20]: a default page of 21; killed since by "
+        "test_list_pages_twenty_by_default (mock_only: 21 tasks).",
     ),
     # :240
     "mock_wiro.http.routes.x__list__mutmut_34": Verdict(
-        "G",
-        "list.paging [docs: limit 1-1000]: limit=1001 is accepted; a test: limit=1001 answers "
-        "code 0 `Request parameter [limit] must be between 1 and 1000` (free).",
+        "O",
+        "limit=1001: the docs give 1-1000 but not what the API does past it (refuse or "
+        "clamp); only a project with over 1000 tasks could tell the two apart.",
     ),
     # :241
     "mock_wiro.http.routes.x__list__mutmut_39": Verdict(
@@ -1051,48 +776,6 @@ VERDICTS: dict[str, Verdict] = {
     # :241
     "mock_wiro.http.routes.x__list__mutmut_41": Verdict(
         "E", '`fields.get("order", None)` / `fields.get("order")` is as falsy as "" when missing.'
-    ),
-    # :241
-    "mock_wiro.http.routes.x__list__mutmut_42": Verdict(
-        "G",
-        "list.paging [docs]: `order` is ignored (always DESC); a test: order=ASC lists the "
-        "oldest task first.",
-    ),
-    # :242
-    "mock_wiro.http.routes.x__list__mutmut_49": Verdict(
-        "G",
-        "list.paging [docs]: order=ASC is refused (code 0); a test: order=ASC answers result "
-        "true, oldest first.",
-    ),
-    # :244
-    "mock_wiro.http.routes.x__list__mutmut_60": Verdict(
-        "G",
-        "list.paging [docs]: `limit` is ignored (always 20); a test: limit=1 gives one task "
-        "while `total` says more.",
-    ),
-    # :244
-    "mock_wiro.http.routes.x__list__mutmut_61": Verdict(
-        "G",
-        "list.paging [docs]: `order` is ignored (always DESC); a test: order=ASC lists the "
-        "oldest task first.",
-    ),
-    # :263
-    "mock_wiro.http.routes.x__folder_create__mutmut_4": Verdict(
-        "G",
-        "File/FolderCreate `parentid` [docs]: parentid is ignored (the folder goes to the "
-        "root); a test: FolderCreate inside a folder answers that folder's id as parentid.",
-    ),
-    # :263
-    "mock_wiro.http.routes.x__folder_create__mutmut_16": Verdict(
-        "G",
-        "File/FolderCreate `parentid` [docs]: parentid is ignored (the folder goes to the "
-        "root); a test: FolderCreate inside a folder answers that folder's id as parentid.",
-    ),
-    # :263
-    "mock_wiro.http.routes.x__folder_create__mutmut_19": Verdict(
-        "G",
-        "File/FolderCreate `parentid` [docs]: parentid is ignored (the folder goes to the "
-        "root); a test: FolderCreate inside a folder answers that folder's id as parentid.",
     ),
     # :274
     "mock_wiro.http.routes.x__upload__mutmut_31": Verdict(
@@ -1119,18 +802,16 @@ VERDICTS: dict[str, Verdict] = {
     # :366
     "mock_wiro.http.routes.x__serve__mutmut_19": Verdict(
         "G",
-        "files.url [docs]: without the stored mimetype send_file guesses from the name and, for "
-        "an image or video name with a compression suffix (frame.png.gz), adds "
-        "Content-Encoding; a test: upload frame.png.gz, GET its url: no Content-Encoding, the "
-        "same bytes.",
+        "files.url [docs]: a name like frame.jpg.gz got Content-Encoding, so a client "
+        "unpacked the bytes; killed since by "
+        "test_a_compressed_looking_name_serves_the_bytes_as_uploaded.",
     ),
     # :366
     "mock_wiro.http.routes.x__serve__mutmut_24": Verdict(
         "G",
-        "files.url [docs]: without the stored mimetype send_file guesses from the name and, for "
-        "an image or video name with a compression suffix (frame.png.gz), adds "
-        "Content-Encoding; a test: upload frame.png.gz, GET its url: no Content-Encoding, the "
-        "same bytes.",
+        "files.url [docs]: a name like frame.jpg.gz got Content-Encoding, so a client "
+        "unpacked the bytes; killed since by "
+        "test_a_compressed_looking_name_serves_the_bytes_as_uploaded.",
     ),
     # :367
     "mock_wiro.http.routes.x__serve__mutmut_28": Verdict(
@@ -1157,6 +838,142 @@ VERDICTS: dict[str, Verdict] = {
     # :373
     "mock_wiro.http.routes.x__serve__mutmut_37": Verdict(
         "O", "The nosniff / sandbox headers of issue 18's hardening; no rule of the contract."
+    ),
+    "mock_wiro.engine.auth.x_check_credentials__mutmut_19": Verdict(
+        "O",
+        "The fake's own configuration check (a secret UTF-8 cannot encode, given to "
+        "--api-secret or /_mock/projects): no rule of the Wiro API.",
+    ),
+    "mock_wiro.engine.auth.xǁAuthenticatorǁauthenticate__mutmut_66": Verdict(
+        "O",
+        "Only with --reject-reused-nonces (off by default: the real API accepts a "
+        "reused nonce, finding reused_nonce = accepted); judged by "
+        "tests/http/test_auth.py.",
+    ),
+    "mock_wiro.engine.lifecycle.x__progress__mutmut_32": Verdict(
+        "O",
+        'The progress object\'s `speed` value: the docs show one example ("1.2"), no '
+        "rule ties it to the steps; the key and its string type are judged.",
+    ),
+    "mock_wiro.engine.lifecycle.x__progress__mutmut_50": Verdict(
+        "O",
+        'The progress object\'s `remainingTime` value: the docs show one example ("3s"), '
+        "no rule ties it to the steps; the key and its string type are judged.",
+    ),
+    "mock_wiro.engine.lifecycle.x_fail_after__mutmut_30": Verdict(
+        "E",
+        "`task_error_full` is never among the passed stages (they come from a success "
+        "plan, which has none), so the tail keeps it with or without the `or`.",
+    ),
+    "mock_wiro.engine.lifecycle.x_success_plan__mutmut_18": Verdict(
+        "O",
+        "A delay of the fake's timeline (the banner line 1.5 s instead of 0.5 s after "
+        "task_start): durations are [A] and scaled; order and frames are unchanged.",
+    ),
+    "mock_wiro.engine.stepper.xǁStepperǁ_output__mutmut_37": Verdict(
+        "O",
+        "The `empty` output fault of a /_mock scenario; judged by tests/control, not a "
+        "rule of the API.",
+    ),
+    "mock_wiro.engine.stepper.xǁStepperǁ_output__mutmut_41": Verdict(
+        "O",
+        "The `truncated` output fault of a /_mock scenario; judged by tests/control, "
+        "not a rule of the API.",
+    ),
+    "mock_wiro.engine.stepper.xǁStepperǁemit__mutmut_23": Verdict(
+        "E",
+        "The text of a server-side log line about a listener error: nothing a client receives.",
+    ),
+    "mock_wiro.engine.params.x__collapse_lists__mutmut_32": Verdict(
+        "O",
+        "The count in the message refusing a too-long file array: its wording is [A]; "
+        "the refusal (code 0) is judged.",
+    ),
+    "mock_wiro.engine.params.x__reject_unknown__mutmut_1": Verdict(
+        "O",
+        "Reached only with unknown_fields=reject (not the default): how the real API "
+        "answers an unknown field is not known; judged by tests/http.",
+    ),
+    "mock_wiro.engine.params.x_parse_bool__mutmut_7": Verdict(
+        "E",
+        "`fields.get(name,)` is `fields.get(name)`: None or the value, and `None or "
+        'default` is the default as "" was.',
+    ),
+    "mock_wiro.http.wire.x_task_detail__mutmut_101": Verdict(
+        "O",
+        "The text of `modeldescription`, a field newer docs add [docs] with no fixed value.",
+    ),
+    "mock_wiro.http.wire.x_task_detail__mutmut_66": Verdict(
+        "O",
+        '`runtype`\'s value: the seed shows "model" for its task, but no rule fixes it; '
+        "the field's presence and type are judged.",
+    ),
+    "mock_wiro.http.routes.x__json_fields__mutmut_24": Verdict(
+        "O",
+        "The field name in the message refusing a JSON value that is not a scalar: "
+        "wording [A]; the refusal is judged.",
+    ),
+    "mock_wiro.http.routes.x__multipart_fields__mutmut_8": Verdict(
+        "O",
+        "The wording of the refusal of a nameless multipart part [A] (issue 18's "
+        "edges); tests/http judges it.",
+    ),
+    "mock_wiro.http.routes.x__serve__mutmut_38": Verdict(
+        "O",
+        "The Content-Security-Policy sandbox header of issue 18's hardening "
+        "(tests/security); no rule of the contract.",
+    ),
+    "mock_wiro.http.routes.x__serve__mutmut_41": Verdict(
+        "O",
+        "The Content-Security-Policy sandbox header of issue 18's hardening "
+        "(tests/security); no rule of the contract.",
+    ),
+    "mock_wiro.http.routes.x__shown_inline__mutmut_15": Verdict(
+        "O",
+        "SVG served as a download, not inline: issue 18's hardening (tests/security); "
+        "no rule of the contract.",
+    ),
+    "mock_wiro.http.routes.x__upload__mutmut_26": Verdict(
+        "O",
+        "The name given to an upload that came without a file name [A]: clients always send one.",
+    ),
+    "mock_wiro.http.routes.x_read_fields__mutmut_39": Verdict(
+        "O",
+        "The wording of the refusal of an unsupported Content-Type [A]; the refusal is "
+        "judged by tests/http.",
+    ),
+    "mock_wiro.http.routes.x_read_small_body__mutmut_12": Verdict(
+        "O",
+        "The 1 MiB body bound of issue 18 [A: MAX_JSON_BODY_BYTES], one byte off at the "
+        "bound; judged by tests/http/test_input_limits.py.",
+    ),
+    "mock_wiro.http.routes.x_read_small_body__mutmut_13": Verdict(
+        "O",
+        "The 1 MiB body bound of issue 18 [A: MAX_JSON_BODY_BYTES], one byte off at the "
+        "bound; judged by tests/http/test_input_limits.py.",
+    ),
+    "mock_wiro.http.routes.x_read_small_body__mutmut_16": Verdict(
+        "O",
+        "The 1 MiB body bound of issue 18 [A]: reads more per chunk on a chunked body; "
+        "judged by tests/http/test_input_limits.py.",
+    ),
+    "mock_wiro.http.routes.x_read_small_body__mutmut_26": Verdict(
+        "O",
+        "The size named in the 413 message of issue 18's body bound [A]; judged by tests/http.",
+    ),
+    "mock_wiro.http.routes.x_read_small_body__mutmut_3": Verdict(
+        "O",
+        "The 1 MiB body bound of issue 18 [A]: an over-long Content-Length is caught "
+        "while reading instead of up front; judged by tests/http.",
+    ),
+    "mock_wiro.http.routes.x_read_small_body__mutmut_6": Verdict(
+        "O",
+        "The size named in the 413 message of issue 18's body bound [A]; judged by tests/http.",
+    ),
+    "mock_wiro.http.routes.xǁBodyTooLargeǁ__init____mutmut_2": Verdict(
+        "O",
+        "The wording of the 413 message of issue 18's body bound [A]; no contract test "
+        "sends a body that large.",
     ),
 }
 
