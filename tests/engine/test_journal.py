@@ -47,9 +47,11 @@ def test_one_ordered_sequence_of_requests_frames_and_callbacks(wiro: Wiro, hook:
     server.wait_for(lambda e: e.kind == "callback" and e.get("task") == run["taskid"])
     # a frame is journalled once its writer has sent it, so the client may read it first
     server.wait_for(
-        lambda e: e.kind == "frame"
-        and e.get("task") == run["taskid"]
-        and e.get("type") == "task_postprocess_end"
+        lambda e: (
+            e.kind == "frame"
+            and e.get("task") == run["taskid"]
+            and e.get("type") == "task_postprocess_end"
+        )
     )
     entries = server.journal.entries()
     seqs = [e.seq for e in entries]
