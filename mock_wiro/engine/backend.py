@@ -378,10 +378,10 @@ class Backend:
     def advance(self, seconds: float, *, timeout: float = 30.0) -> float:
         """Move the clock forward and apply everything due, waiting for background work
         that is due (image checks, renders), so that it takes no fake time. Returns now."""
-        now = self.clock.advance(seconds)
-        self.scheduler.settle(timeout=timeout)
         with self._cond:
+            now = self.clock.advance(seconds)
             self.store.save_clock(now)  # a manual clock resumes here after a restart
+        self.scheduler.settle(timeout=timeout)
         return now
 
     def settle(self, *, timeout: float = 30.0) -> None:
