@@ -159,7 +159,9 @@ def test_a_running_task_resumes_with_the_time_it_still_had(tmp_path: Path) -> No
     assert ref_events[0]["time"] == pytest.approx(start)
 
 
-@pytest.mark.parametrize("when", ["after_run", "after_finish", "after_cancel_and_upload"])
+@pytest.mark.parametrize(
+    "when", ["after_run", "after_finish", "after_cancel_and_upload", "after_kill_and_balance"]
+)
 def test_sigkill_right_after_an_acknowledged_operation_loses_nothing(
     tmp_path: Path, when: str
 ) -> None:
@@ -173,11 +175,17 @@ def test_sigkill_right_after_an_acknowledged_operation_loses_nothing(
             taskid = fake.run()
             seen["detail"] = comparable(fake.finish(taskid))
             seen["balance"] = fake.balance()
-        else:
+        elif when == "after_cancel_and_upload":
             taskid = fake.run()
             answer = fake.post("Task/Cancel", data={"taskid": taskid})
             assert answer["result"] is True, answer
             seen["upload"] = fake.upload("kept.bin", b"\1\2\3" * 1000)["url"]
+        else:
+            taskid = fake.run()
+            fake.advance(10)
+            answer = fake.post("Task/Kill", data={"taskid": taskid})
+            assert answer["result"] is True, answer
+            fake.control("POST", f"/projects/{KEY}/balance", {"balance": "7.25"})
         seen["now"] = fake.now()
     finally:
         assert fake.kill() == -9
@@ -199,11 +207,17 @@ def test_sigkill_right_after_an_acknowledged_operation_loses_nothing(
             assert again.balance() == seen["balance"]
             frames = again.control("GET", f"/tasks/{taskid}")["events"]
             assert [f["type"] for f in frames].count("task_postprocess_end") == 1
-        else:
+        elif when == "after_cancel_and_upload":
             assert detail["status"] == "task_cancel"
             killed = again.post("Task/Kill", data={"taskid": taskid})
             assert killed["result"] is False  # still cancelled: nothing to kill
             assert again.download(seen["upload"]).content == b"\1\2\3" * 1000
+        else:
+            assert detail["status"] == "task_cancel" and detail["pexit"] == "-9"
+            assert again.balance() == "7.25"
+            again.advance(600)  # a killed task never goes on, nor is billed
+            assert again.detail(taskid)["status"] == "task_cancel"
+            assert again.balance() == "7.25"
         # nothing half written is visible: every file in files/ is a kept one
         names = [p.name for p in (data / "files").iterdir()]
         assert not [n for n in names if n.endswith(".part")], names
