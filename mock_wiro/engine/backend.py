@@ -226,8 +226,10 @@ class Backend:
         params = interned(params)
         with self._cond:
             self._check_can_run(project)
-        stored = (
-            self.files.store_stream(project, upload, prefix="inputImageFirst") if upload else None
+        stored = (  # kept with the task (below): a crash in between leaves no file kept
+            self.files.store_stream(project, upload, prefix="inputImageFirst", keep=False)
+            if upload
+            else None
         )
         with self._cond, self.store.batch():  # the task and its first frame, or neither
             try:
@@ -237,6 +239,7 @@ class Backend:
                     self.files.drop(stored)
                 raise
             if stored is not None:
+                self.files.add(stored)
                 image = ImageRef("file", self.files.url_for(stored), stored, owned=True)
             elif image is None:
                 image = self.files.resolve_url(params.image_url)

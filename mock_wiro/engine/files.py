@@ -193,10 +193,17 @@ class FileStore:
 
     # ------------------------------------------------------------ storing
     def store_stream(
-        self, project: Project, upload: Upload, *, parentid: str = "", prefix: str = ""
+        self,
+        project: Project,
+        upload: Upload,
+        *,
+        parentid: str = "",
+        prefix: str = "",
+        keep: bool = True,
     ) -> StoredFile:
         """Copy a stream to disk, never holding more than a chunk in memory, within the
-        upload limit [docs: 100 MB]."""
+        upload limit [docs: 100 MB]. ``keep=False``: the caller keeps it (:meth:`add`),
+        with what it belongs to (a Run's input file, with its task)."""
         limit = self.settings.upload_max_bytes
         name = safe_filename(upload.filename)
         if prefix:  # the seed names a Run's input file like "inputImage-6060136.png"
@@ -243,7 +250,8 @@ class FileStore:
             disk_path=path,
             route="file",
         )
-        self.add(stored)
+        if keep:
+            self.add(stored)
         return stored
 
     # ------------------------------------------------------------ the storage quota
