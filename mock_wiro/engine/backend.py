@@ -81,31 +81,37 @@ class Backend:
         if not self.data_dir.exists():  # a data folder the fake creates is private (0700),
             private_dir(self.data_dir)  # like mkdtemp's; one the user made keeps its mode
         self._cond = threading.Condition(threading.RLock())
+        made_store = store is None
         if store is None:  # a data dir given: durable (docs/persistence.md); else in memory
             store = MemoryStore() if self._own_data_dir else SqliteStore(self.data_dir)
         self.store: Store = store
-        if clock is None:
-            start = None
-            if isinstance(store, SqliteStore):  # the fake time the kept state resumes at
-                s = self.settings
-                start = store.resume_time(s.restart_policy, s.clock_mode, s.speed)
-            clock = Clock(self.settings.clock_mode, self.settings.speed, start=start)
-        self.clock = clock
-        ctx = Context(self.settings, self.store, self._cond, self.clock, self.data_dir)
-        self.files = FileStore(ctx)
-        self.auth = Authenticator(ctx)
-        # Rendered videos are kept on disk, so the renderer's in-memory cache can stay small.
-        self.renderer = renderer or VideoRenderer(max_cached_bytes=_RENDER_CACHE_BYTES)
-        self.preparer = Preparer(ctx, self.renderer, workers)
-        self.stepper = Stepper(ctx, self.files, self.preparer)
-        self.scheduler = Scheduler(ctx, self.stepper.apply)
-        self.journal = Journal(self.clock.now)
-        self.scheduler.on_error = lambda data: self.journal.record("error", **data)
-        self._closers: list[Callable[[], None]] = []
-        self.scenarios: DirectiveSource = scenarios if scenarios is not None else NoDirectives()
-        """Edge cases matched at Run time (a :class:`mock_wiro.chaos.scenarios.ScenarioBook`,
-        handed in by whoever builds the fake, who also clears them on a reset)."""
-        self._restore()
+        try:
+            if clock is None:
+                start = None
+                if isinstance(store, SqliteStore):  # the fake time the kept state resumes at
+                    s = self.settings
+                    start = store.resume_time(s.restart_policy, s.clock_mode, s.speed)
+                clock = Clock(self.settings.clock_mode, self.settings.speed, start=start)
+            self.clock = clock
+            ctx = Context(self.settings, self.store, self._cond, self.clock, self.data_dir)
+            self.files = FileStore(ctx)
+            self.auth = Authenticator(ctx)
+            # Rendered videos are kept on disk, so the renderer's in-memory cache can stay small.
+            self.renderer = renderer or VideoRenderer(max_cached_bytes=_RENDER_CACHE_BYTES)
+            self.preparer = Preparer(ctx, self.renderer, workers)
+            self.stepper = Stepper(ctx, self.files, self.preparer)
+            self.scheduler = Scheduler(ctx, self.stepper.apply)
+            self.journal = Journal(self.clock.now)
+            self.scheduler.on_error = lambda data: self.journal.record("error", **data)
+            self._closers: list[Callable[[], None]] = []
+            self.scenarios: DirectiveSource = scenarios if scenarios is not None else NoDirectives()
+            """Edge cases matched at Run time (a :class:`mock_wiro.chaos.scenarios.ScenarioBook`,
+            handed in by whoever builds the fake, who also clears them on a reset)."""
+            self._restore()
+        except BaseException:  # a store this backend opened lets go of its data dir
+            if made_store:
+                store.close()
+            raise
 
     def _restore(self) -> None:
         """Carry on over a kept state (a durable store's): the quota counts the kept
