@@ -271,6 +271,12 @@ class SqliteStore(MemoryStore):
                 f"{self.path} cannot be read as a mock-wiro database ({exc}); move it away "
                 "to start afresh, or give another --data-dir"
             ) from None
+        except (ValueError, KeyError, TypeError, IndexError) as exc:  # a damaged record
+            _drop_lock(self._lock_fd)
+            raise DataDirError(
+                f"{self.path} holds a record this mock-wiro cannot read ({exc!r}); move it "
+                "away to start afresh, or give another --data-dir"
+            ) from None
         except BaseException:
             _drop_lock(self._lock_fd)
             raise
@@ -574,7 +580,7 @@ class SqliteStore(MemoryStore):
             stored = self._stored_file(json.loads(record))
             by_id[stored.id] = stored
             MemoryStore.add_file(self, stored)
-        task_ids = [int(key) for key in self._tasks]
+        task_ids: list[int] = []
         for task_id, record in db.execute("SELECT id, record FROM tasks ORDER BY rowid").fetchall():
             self._load_task(task_id, json.loads(record), by_id)
             task_ids.append(int(task_id))

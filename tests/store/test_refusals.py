@@ -109,7 +109,7 @@ def test_a_data_dir_from_a_newer_mock_wiro_is_refused_naming_both_versions(
         assert fake.stop() == 0
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "foreign"])
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "foreign", "record"])
 def test_a_database_that_cannot_be_read_is_refused_and_left_as_it_is(
     tmp_path: Path, damage: str
 ) -> None:
@@ -125,13 +125,19 @@ def test_a_database_that_cannot_be_read_is_refused_and_left_as_it_is(
         whole = db_path.read_bytes()
         if damage == "garbage":
             db_path.write_bytes(b"this is not a database at all\n" * 200)
-        else:
+        elif damage == "truncated":
             db_path.write_bytes(whole[: len(whole) // 2])
+        else:  # a valid database with one task's record damaged
+            with sqlite3.connect(db_path) as db:
+                db.execute("UPDATE tasks SET record = '{\"uuid\": '")
+            db.close()
     before = db_path.read_bytes()
     message = _serve_refused(tmp_path, data)
     assert str(db_path) in message, message
     if damage == "foreign":
         assert "not one of mock-wiro's" in message, message
+    elif damage == "record":
+        assert "holds a record this mock-wiro cannot read" in message, message
     else:
         assert "cannot be read as a mock-wiro database" in message, message
     assert "Traceback" not in message, message
