@@ -69,6 +69,7 @@ _SCHEMA: Final = (
     "CREATE TABLE folders (id TEXT PRIMARY KEY, record TEXT NOT NULL)",
     "CREATE TABLE files (id TEXT PRIMARY KEY, accesskey TEXT NOT NULL, record TEXT NOT NULL)",
     "CREATE TABLE tasks (id TEXT PRIMARY KEY, record TEXT NOT NULL)",
+    "CREATE TABLE plans (task_id TEXT PRIMARY KEY, steps TEXT NOT NULL)",
     "CREATE TABLE events (task_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,"
     " time REAL NOT NULL, message TEXT NOT NULL, PRIMARY KEY (task_id, seq))",
 )
@@ -252,6 +253,7 @@ class SqliteStore(MemoryStore):
         self._depth = 0  # open batches
         self._in_transaction = False
         self._saved_events: dict[str, int] = {}  # task id -> frames already written
+        self._saved_plans: dict[str, tuple[int, int]] = {}  # task id -> (id, len) of its plan
         self._nonce_seq: dict[str, int] = {}  # project id -> its last nonce's number
         self._clock: tuple[float, float] | None = None  # (fake time, wall time) kept
         self._closed = False
@@ -399,6 +401,7 @@ class SqliteStore(MemoryStore):
         record = self._task_record(task, params, image, history.times)
         record["stdout"], record["stderr"] = history.stdout, history.stderr
         self._upsert("tasks", task.id, record)
+        self._write_plan(task)
         events = history.events
         saved = self._saved_events.get(task.id, 0)
         for seq in range(saved, len(events)):
@@ -408,6 +411,24 @@ class SqliteStore(MemoryStore):
                 (task.id, seq, event.type, event.time, _dumps(event.message)),
             )
         self._saved_events[task.id] = len(events)
+
+    def _write_plan(self, task: Task) -> None:
+        """The plan of an active task, written only when it changed (a plan is only ever
+        extended, or replaced): its own row, so a frame does not rewrite it."""
+        plan = task.plan
+        if task.terminal:
+            if self._saved_plans.pop(task.id, None) is not None:
+                self._exec("DELETE FROM plans WHERE task_id = ?", (task.id,))
+            return
+        key = (id(plan), len(plan))
+        if self._saved_plans.get(task.id) == key:
+            return
+        self._exec(
+            "INSERT INTO plans (task_id, steps) VALUES (?, ?) "
+            "ON CONFLICT(task_id) DO UPDATE SET steps = excluded.steps",
+            (task.id, _dumps([_step_record(s) for s in plan])),
+        )
+        self._saved_plans[task.id] = key
 
     def _file_record(self, stored: StoredFile) -> dict[str, Any]:
         return {
@@ -466,7 +487,6 @@ class SqliteStore(MemoryStore):
             "status": task.status,
             "last_time": task.last_time,
             "cursor": task.cursor,
-            "plan": [] if task.terminal else [_step_record(s) for s in task.plan],
             "pexit": task.pexit,
             "outputs": [self._file_record(o) for o in task.outputs],
             "totalcost": str(task.totalcost),
@@ -521,7 +541,8 @@ class SqliteStore(MemoryStore):
         with self._mutex:
             super().reset()
             self._saved_events.clear()
-            for table in ("tasks", "events", "files", "folders"):
+            self._saved_plans.clear()
+            for table in ("tasks", "plans", "events", "files", "folders"):
                 self._exec(f"DELETE FROM {table}")
             self._done()
 
@@ -630,7 +651,7 @@ class SqliteStore(MemoryStore):
             RunParams(*rec["params"]),
             image,
             rec["status"],
-            [_step(s) for s in rec["plan"]],
+            [],
             rec["last_time"],
         )
         task.cursor = rec["cursor"]
@@ -659,6 +680,12 @@ class SqliteStore(MemoryStore):
         history.stdout.extend(rec["stdout"])
         history.stderr.extend(rec["stderr"])
         self._saved_events[task_id] = len(rows)
+        if not task.terminal:
+            plan = self._db.execute(
+                "SELECT steps FROM plans WHERE task_id = ?", (task_id,)
+            ).fetchone()
+            task.plan = [] if plan is None else [_step(s) for s in json.loads(plan[0])]
+            self._saved_plans[task_id] = (id(task.plan), len(task.plan))
         MemoryStore.add_task(self, task)
         if task.terminal:
             MemoryStore.deactivate(self, task)
