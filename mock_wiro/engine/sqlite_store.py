@@ -257,7 +257,13 @@ class SqliteStore(MemoryStore):
         self._nonce_seq: dict[str, int] = {}  # project id -> its last nonce's number
         self._clock: tuple[float, float] | None = None  # (fake time, wall time) kept
         self._closed = False
-        self._lock_fd = _take_lock(data_dir)
+        try:
+            self._lock_fd = _take_lock(data_dir)
+        except OSError as exc:  # not a folder, not writable, ...
+            raise DataDirError(
+                f"the data dir {data_dir} cannot be used: {exc.strerror or exc} "
+                f"({LOCK_NAME} could not be opened there); give a folder this user can write"
+            ) from None
         try:
             self._db = _open(self.path)
             try:

@@ -145,3 +145,12 @@ def test_a_database_that_cannot_be_read_is_refused_and_left_as_it_is(
     # the lock went with the refused process: the dir is free to be looked at again
     with pytest.raises(DataDirError):
         SqliteStore(data)
+
+
+def test_a_data_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    data = tmp_path / "not-a-folder"
+    data.write_bytes(b"a file")
+    message = _serve_refused(tmp_path, data)
+    assert f"the data dir {data} cannot be used: Not a directory" in message, message
+    assert "Traceback" not in message, message
+    assert data.read_bytes() == b"a file"
