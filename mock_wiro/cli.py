@@ -15,7 +15,8 @@ from decimal import Decimal, InvalidOperation
 from types import FrameType
 
 from ._version import __version__
-from .errors import ValidationError
+from .engine.models import Project
+from .errors import DataDirError, ValidationError
 from .server import MockWiroServer
 from .settings import (
     CLOCK_MAX_SPEED,
@@ -195,8 +196,17 @@ def _add_storage_and_admin_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--data-dir",
         default=_env("MOCK_WIRO_DATA_DIR"),
-        help="MOCK_WIRO_DATA_DIR: where uploads and outputs are kept (folders 0700, files "
-        "0600; default a fresh temporary folder)",
+        help="MOCK_WIRO_DATA_DIR: keep the fake's state here and carry on from it after a "
+        "restart or a crash (a SQLite database, uploads and outputs; folders 0700, files "
+        "0600); default: in memory, files in a fresh temporary folder",
+    )
+    serve.add_argument(
+        "--restart-policy",
+        choices=("resume", "catch-up"),
+        default=_env("MOCK_WIRO_RESTART_POLICY", "resume"),
+        help="MOCK_WIRO_RESTART_POLICY: with --data-dir, how the clock starts over a kept "
+        "state: resume (default) at the fake time it stopped at, so running tasks go on "
+        "with the time they still had; catch-up also counts the time the fake was down",
     )
     serve.add_argument(
         "--storage-quota",
@@ -244,6 +254,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         unknown_fields=args.unknown_fields,
         hd_long_duration=args.hd_long_duration,
         data_dir=args.data_dir,
+        restart_policy=args.restart_policy,
         storage_quota_bytes=args.storage_quota,
         public_url=args.public_url,
         socket_replay=args.socket_replay,
@@ -269,6 +280,18 @@ def _admin_lines(server: MockWiroServer, generated: bool) -> list[str]:
     ]
 
 
+def _store_lines(server: MockWiroServer) -> list[str]:
+    """The data dir, when the fake keeps its state there, and what it carried over."""
+    if server.settings.data_dir is None:
+        return []
+    tasks = server.backend.all_tasks()
+    running = sum(1 for t in tasks if not t.terminal)
+    return [
+        f"  data dir:  {server.backend.data_dir} (durable; {len(tasks)} task(s) kept, "
+        f"{running} running; restart policy {server.settings.restart_policy})"
+    ]
+
+
 def _banner(
     server: MockWiroServer,
     key: str,
@@ -285,6 +308,7 @@ def _banner(
         f"  control:   {server.url}/_mock  (clock: {server.backend.clock.mode}, "
         f"speed {server.backend.clock.speed:g})",
         f"  project:   {'demo project, ' if demo else ''}auth {auth}",
+        *_store_lines(server),
         f"  API key:   {key}",
         f"  secret:    {secret}",
         *_admin_lines(server, generated_token),
@@ -330,6 +354,36 @@ def _limit_malloc_arenas() -> None:
         pass  # not glibc: nothing to tune
 
 
+def _kept_project(server: MockWiroServer, args: argparse.Namespace) -> Project | None:
+    """Over a kept state (``--data-dir``), the project the banner shows: the one with
+    ``--api-key`` if it is kept, else (no key given) the oldest kept project. It is kept
+    as it is (its secret, auth mode and balance: the data dir's state wins over
+    ``--api-secret``, ``--auth`` and ``--balance``, with a note when they differ)."""
+    projects = server.backend.projects()
+    if args.api_key:
+        found = next((p for p in projects if p.api_key == args.api_key), None)
+    else:
+        found = projects[0] if projects else None
+    if found is None:
+        return None
+    differs = [
+        name
+        for name, given, kept in (
+            ("--api-secret", args.api_secret, found.api_secret),
+            ("--auth", args.auth, found.auth_mode),
+        )
+        if given is not None and args.api_key and given != kept
+    ]
+    if differs:
+        print(
+            f"mock-wiro: the data dir keeps project {found.id} as it was; {', '.join(differs)} "
+            "given now differ and are not applied",
+            file=sys.stderr,
+            flush=True,
+        )
+    return found
+
+
 def serve(args: argparse.Namespace) -> int:
     """Run the fake until SIGINT/SIGTERM."""
     _limit_malloc_arenas()
@@ -339,9 +393,13 @@ def serve(args: argparse.Namespace) -> int:
     except OSError as exc:
         print(f"mock-wiro: {exc}", file=sys.stderr)
         return 2
-    demo = not args.api_key
+    except DataDirError as exc:  # taken by another fake, newer, or not a database
+        print(f"mock-wiro: {exc.message}", file=sys.stderr)
+        return 2
+    kept = _kept_project(server, args)
+    demo = not args.api_key if kept is None else kept.name == "demo"
     try:  # a key that could never authenticate (CR, LF, spaces at the ends) is refused
-        project = server.backend.create_project(
+        project = kept or server.backend.create_project(
             args.api_key,
             args.api_secret,
             auth_mode=args.auth,

@@ -18,9 +18,12 @@ answered 500 with its traceback in the journal (``kind: "error"``).
     ├── SpecError (also ValueError)    a bad scenario, fault rule or control-body field:
     │                                  400 {"error": message} under /_mock; the Python
     │                                  handle raises it as is (``except ValueError`` works)
-    └── ImageRuleError                 an input image breaks a model rule
-                                       (mock_wiro.engine.images): never on the wire itself,
-                                       the task fails with its message
+    ├── ImageRuleError                 an input image breaks a model rule
+    │                                  (mock_wiro.engine.images): never on the wire itself,
+    │                                  the task fails with its message
+    └── DataDirError                   the data dir cannot be used (taken by another fake,
+                                       written by a newer mock-wiro, not a database):
+                                       raised at start, ``mock-wiro serve`` exits 2 with it
 
 Where they become the wire, one place per surface: ``/v1`` in
 :func:`mock_wiro.app.create_app`'s handlers (a ``WiroError`` as its envelope, anything
@@ -37,6 +40,7 @@ __all__ = [
     "AuthError",
     "ConcurrencyLimitError",
     "ControlError",
+    "DataDirError",
     "InsufficientBalanceError",
     "MissingFileError",
     "MockWiroError",
@@ -135,3 +139,11 @@ class UrlError(WiroError):
 
     def __init__(self, message: str = "Error parsing url.") -> None:
         super().__init__(message)
+
+
+class DataDirError(MockWiroError):
+    """The data dir (``--data-dir``) cannot be used: the message says why and what to do."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message

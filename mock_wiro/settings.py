@@ -64,6 +64,7 @@ __all__ = [
     "ClockMode",
     "ExternalUrlPolicy",
     "HdLongDurationPolicy",
+    "RestartPolicy",
     "Settings",
     "UnknownFieldPolicy",
     "env",
@@ -80,6 +81,7 @@ ExternalUrlPolicy = Literal["placeholder", "fail"]
 UnknownFieldPolicy = Literal["reject", "ignore"]
 HdLongDurationPolicy = Literal["fallback", "reject"]
 BalancePolicy = Literal["reserve", "overdraft"]
+RestartPolicy = Literal["resume", "catch-up"]
 
 # --- the model -------------------------------------------------------------
 MODEL_SLUG_OWNER = "minimax"  # [seed] Run/minimax/hailuo-2-3-fast
@@ -363,7 +365,20 @@ class Settings:
     file and a reset free their bytes. An upload past it is a code-0 error naming the
     bytes used, the limit and the file, and nothing of it is kept."""
     data_dir: str | None = None
-    """Where uploads and outputs are stored; a fresh temporary folder when None."""
+    """Where the fake keeps its state: None (the default) keeps it in memory, with
+    uploads and outputs in a fresh temporary folder removed on close; a folder makes the
+    fake durable (``--data-dir``): projects, tasks with their frames, files and folders in
+    a SQLite database there (``mock-wiro.db``), the bytes of files beside it, so a
+    restart, even after ``kill -9``, carries on from what was acknowledged
+    (docs/persistence.md)."""
+    restart_policy: RestartPolicy = "resume"
+    """[A] With ``data_dir``, how the fake clock starts again over a kept state
+    (``--restart-policy``): ``resume`` (default): at the fake time it had when the fake
+    stopped (after a crash: the latest fake time it kept), so every running task goes on
+    from the stage it was in with the time it still had to go, as if the fake had been
+    paused; ``catch-up``: a realtime clock also counts the time the fake was down
+    (scaled by its speed), so tasks that would have finished meanwhile finish at start.
+    A manual clock resumes at its fake time under either; held tasks stay held."""
     public_url: str | None = None
     """Base URL the fake is reachable at (``http://127.0.0.1:8080``); file URLs
     are built from it. When None, from the request's host."""
@@ -400,6 +415,10 @@ class Settings:
             raise ValueError(
                 f"speed must be a finite number from {CLOCK_MIN_SPEED:g} to "
                 f"{CLOCK_MAX_SPEED:g}, not {self.speed!r}"
+            )
+        if self.restart_policy not in ("resume", "catch-up"):
+            raise ValueError(
+                f"restart_policy must be resume or catch-up, not {self.restart_policy!r}"
             )
         if isinstance(self.storage_quota_bytes, bool) or self.storage_quota_bytes < 0:
             raise ValueError(f"storage_quota_bytes must be >= 0, not {self.storage_quota_bytes!r}")

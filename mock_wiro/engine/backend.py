@@ -52,6 +52,7 @@ from .models import (
 from .params import RunParams
 from .preparer import Preparer
 from .scheduler import Scheduler
+from .sqlite_store import SqliteStore
 from .stepper import FAILED_PEXIT, EventListener, Stepper
 from .store import MemoryStore, Store
 from .video import VideoRenderer
@@ -75,27 +76,54 @@ class Backend:
         store: Store | None = None,
     ) -> None:
         self.settings = settings or Settings()
-        self.clock = clock or Clock(self.settings.clock_mode, self.settings.speed)
         self._own_data_dir = self.settings.data_dir is None
         self.data_dir = Path(self.settings.data_dir or tempfile.mkdtemp(prefix="mock-wiro-"))
         if not self.data_dir.exists():  # a data folder the fake creates is private (0700),
             private_dir(self.data_dir)  # like mkdtemp's; one the user made keeps its mode
         self._cond = threading.Condition(threading.RLock())
-        self.store: Store = store if store is not None else MemoryStore()
-        ctx = Context(self.settings, self.store, self._cond, self.clock, self.data_dir)
-        self.files = FileStore(ctx)
-        self.auth = Authenticator(ctx)
-        # Rendered videos are kept on disk, so the renderer's in-memory cache can stay small.
-        self.renderer = renderer or VideoRenderer(max_cached_bytes=_RENDER_CACHE_BYTES)
-        self.preparer = Preparer(ctx, self.renderer, workers)
-        self.stepper = Stepper(ctx, self.files, self.preparer)
-        self.scheduler = Scheduler(ctx, self.stepper.apply)
-        self.journal = Journal(self.clock.now)
-        self.scheduler.on_error = lambda data: self.journal.record("error", **data)
-        self._closers: list[Callable[[], None]] = []
-        self.scenarios: DirectiveSource = scenarios if scenarios is not None else NoDirectives()
-        """Edge cases matched at Run time (a :class:`mock_wiro.chaos.scenarios.ScenarioBook`,
-        handed in by whoever builds the fake, who also clears them on a reset)."""
+        made_store = store is None
+        if store is None:  # a data dir given: durable (docs/persistence.md); else in memory
+            store = MemoryStore() if self._own_data_dir else SqliteStore(self.data_dir)
+        self.store: Store = store
+        try:
+            if clock is None:
+                start = None
+                if isinstance(store, SqliteStore):  # the fake time the kept state resumes at
+                    s = self.settings
+                    start = store.resume_time(s.restart_policy, s.clock_mode, s.speed)
+                clock = Clock(self.settings.clock_mode, self.settings.speed, start=start)
+            self.clock = clock
+            ctx = Context(self.settings, self.store, self._cond, self.clock, self.data_dir)
+            self.files = FileStore(ctx)
+            self.auth = Authenticator(ctx)
+            # Rendered videos are kept on disk, so the renderer's in-memory cache can stay small.
+            self.renderer = renderer or VideoRenderer(max_cached_bytes=_RENDER_CACHE_BYTES)
+            self.preparer = Preparer(ctx, self.renderer, workers)
+            self.stepper = Stepper(ctx, self.files, self.preparer)
+            self.scheduler = Scheduler(ctx, self.stepper.apply)
+            self.journal = Journal(self.clock.now)
+            self.scheduler.on_error = lambda data: self.journal.record("error", **data)
+            self._closers: list[Callable[[], None]] = []
+            self.scenarios: DirectiveSource = scenarios if scenarios is not None else NoDirectives()
+            """Edge cases matched at Run time (a :class:`mock_wiro.chaos.scenarios.ScenarioBook`,
+            handed in by whoever builds the fake, who also clears them on a reset)."""
+            self._restore()
+        except BaseException:  # a store this backend opened lets go of its data dir
+            if made_store:
+                store.close()
+            raise
+
+    def _restore(self) -> None:
+        """Carry on over a kept state (a durable store's): the quota counts the kept
+        uploads, bytes no kept file names are removed (a write a crash cut short), and
+        every active task whose image check or render was not done is prepared again."""
+        with self._cond:
+            self.files.recount()
+            if not isinstance(self.store, SqliteStore):
+                return
+            self.files.remove_unkept()
+            for task in self.store.active_tasks():
+                self.preparer.resume(task)
 
     # ------------------------------------------------------------ life
     def start(self) -> Backend:
@@ -104,11 +132,15 @@ class Backend:
         return self
 
     def close(self) -> None:
-        """Stop the engine and workers; remove the data folder if the backend made it."""
+        """Stop the engine and workers; close the store (a durable one keeps the fake
+        time it stopped at); remove the data folder if the backend made it."""
         self.scheduler.close()
         for action in self._closers:
             action()
         self.preparer.close()
+        with self._cond:
+            self.store.save_clock(self.clock.now())
+            self.store.close()
         if self._own_data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
 
@@ -144,18 +176,29 @@ class Backend:
             key = api_key or random_token(32)
             if self.store.project(key) is not None:
                 raise ValidationError(f"a project with API key {key!r} already exists")
-            project_id = self.store.new_project_id()
-            project = Project(
-                id=project_id,
-                name=name or f"project-{project_id}",
-                api_key=key,
-                api_secret=api_secret or random_token(32),
-                auth_mode=auth_mode,
-                balance=Decimal(str(balance)),
-            )
-            self.store.add_project(project)
-            self.files.add_root_folder(project)
-            return project
+            with self.store.batch():  # the project and its root folder, or neither
+                return self._new_project(key, api_secret, auth_mode, balance, name)
+
+    def _new_project(
+        self,
+        key: str,
+        api_secret: str | None,
+        auth_mode: AuthMode,
+        balance: Decimal | str | float,
+        name: str,
+    ) -> Project:
+        project_id = self.store.new_project_id()
+        project = Project(
+            id=project_id,
+            name=name or f"project-{project_id}",
+            api_key=key,
+            api_secret=api_secret or random_token(32),
+            auth_mode=auth_mode,
+            balance=Decimal(str(balance)),
+        )
+        self.store.add_project(project)
+        self.files.add_root_folder(project)
+        return project
 
     def projects(self) -> list[Project]:
         """Every project."""
@@ -189,10 +232,12 @@ class Backend:
         params = interned(params)
         with self._cond:
             self._check_can_run(project)
-        stored = (
-            self.files.store_stream(project, upload, prefix="inputImageFirst") if upload else None
+        stored = (  # kept with the task (below): a crash in between leaves no file kept
+            self.files.store_stream(project, upload, prefix="inputImageFirst", keep=False)
+            if upload
+            else None
         )
-        with self._cond:
+        with self._cond, self.store.batch():  # the task and its first frame, or neither
             try:
                 self._check_can_run(project)  # again, atomically with the insert
             except Exception:
@@ -200,6 +245,7 @@ class Backend:
                     self.files.drop(stored)
                 raise
             if stored is not None:
+                self.files.add(stored)
                 image = ImageRef("file", self.files.url_for(stored), stored, owned=True)
             elif image is None:
                 image = self.files.resolve_url(params.image_url)
@@ -293,10 +339,11 @@ class Backend:
                     "once it has finished."
                 )  # [A] message
             owned_input = [task.image.file] if task.image.owned and task.image.file else []
-            for stored in [*task.outputs, *owned_input]:
-                self.files.drop(stored)
-            task.files_deleted = True
-            self.store.save_task(task)
+            with self.store.batch():
+                for stored in [*task.outputs, *owned_input]:
+                    self.files.drop(stored)
+                task.files_deleted = True
+                self.store.save_task(task)
             return task
 
     # ------------------------------------------------------------ files
@@ -340,7 +387,9 @@ class Backend:
     def advance(self, seconds: float, *, timeout: float = 30.0) -> float:
         """Move the clock forward and apply everything due, waiting for background work
         that is due (image checks, renders), so that it takes no fake time. Returns now."""
-        now = self.clock.advance(seconds)
+        with self._cond:
+            now = self.clock.advance(seconds)
+            self.store.save_clock(now)  # a manual clock resumes here after a restart
         self.scheduler.settle(timeout=timeout)
         return now
 
@@ -357,7 +406,7 @@ class Backend:
     # ------------------------------------------------------------ control
     def reset(self) -> None:
         """Forget every task, file and folder (projects stay)."""
-        with self._cond:
+        with self._cond, self.store.batch():
             for task in self.store.active_tasks():
                 task.cursor = len(task.plan)
             self.files.reset()

@@ -66,7 +66,7 @@ class Clock:
             )
         self._base_fake = float(base)
         self._base_mono = monotonic()
-        self._mode: ClockMode = "realtime"
+        self._mode: ClockMode = "manual"  # still until set_mode: it starts at ``start``
         self._speed = 1.0
         self.set_mode(mode, speed)
 

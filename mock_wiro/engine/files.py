@@ -31,6 +31,7 @@ from .models import Folder, ImageRef, Project, StoredFile, hex_id, random_token
 log = logging.getLogger("mock_wiro")
 
 __all__ = [
+    "PART_SUFFIX",
     "PRIVATE_DIR_MODE",
     "PRIVATE_FILE_MODE",
     "ZIP_MAX_MEMBERS",
@@ -45,6 +46,7 @@ __all__ = [
 PRIVATE_DIR_MODE = 0o700  # folders under the data folder: the owner's only
 PRIVATE_FILE_MODE = 0o600  # files under the data folder: the owner's only
 
+PART_SUFFIX = ".part"  # a file being written; renamed once whole
 ZIP_MAX_MEMBERS = 1000  # a ZIP upload is extracted [docs]; bounded against zip bombs
 _NAME_SAFE = re.compile(r"[^A-Za-z0-9._ ()\-]+")
 _OWN_FILE_PATH = re.compile(r"^/(v1/File|cdn)/([A-Za-z0-9]+)/([^/]+)$")
@@ -92,6 +94,15 @@ def open_private(path: Path) -> IO[bytes]:
         raise
 
 
+def _sync_dir(folder: Path) -> None:
+    """fsync a folder, so a rename in it is on disk."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_private(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` (mode 0600)."""
     with open_private(path) as out:
@@ -110,6 +121,8 @@ class FileStore:
         self._public_url = (ctx.settings.public_url or "http://127.0.0.1").rstrip("/")
         self._public_url_fixed = ctx.settings.public_url is not None
         self._warned_host = False
+        self._durable = ctx.settings.data_dir is not None
+        """Bytes are synced to disk before a file is kept (a durable store's files)."""
 
     # ------------------------------------------------------------ the public URL
     @property
@@ -180,10 +193,17 @@ class FileStore:
 
     # ------------------------------------------------------------ storing
     def store_stream(
-        self, project: Project, upload: Upload, *, parentid: str = "", prefix: str = ""
+        self,
+        project: Project,
+        upload: Upload,
+        *,
+        parentid: str = "",
+        prefix: str = "",
+        keep: bool = True,
     ) -> StoredFile:
         """Copy a stream to disk, never holding more than a chunk in memory, within the
-        upload limit [docs: 100 MB]."""
+        upload limit [docs: 100 MB]. ``keep=False``: the caller keeps it (:meth:`add`),
+        with what it belongs to (a Run's input file, with its task)."""
         limit = self.settings.upload_max_bytes
         name = safe_filename(upload.filename)
         if prefix:  # the seed names a Run's input file like "inputImage-6060136.png"
@@ -191,26 +211,33 @@ class FileStore:
             name = f"{prefix}-{int.from_bytes(os.urandom(3), 'big') % 10_000_000:07d}{ext}"
         file_id = hex_id()
         path = self._dir / file_id
+        part = path.with_name(file_id + PART_SUFFIX)  # renamed to ``path`` once whole
         size = 0
         try:
-            with open_private(path) as out:
+            with open_private(part) as out:
                 while chunk := upload.stream.read(1 << 20):
                     size += len(chunk)
                     if size > limit:
                         break
                     self._reserve(project, file_id, name, len(chunk))
                     out.write(chunk)
+                if size <= limit and self._durable:
+                    out.flush()
+                    os.fsync(out.fileno())
         except BaseException:  # a stream that fails mid-copy (a corrupt ZIP member), or
-            path.unlink(missing_ok=True)  # the quota refused the next chunk
+            part.unlink(missing_ok=True)  # the quota refused the next chunk
             self._release(file_id)
             raise
         if size > limit:
-            path.unlink(missing_ok=True)
+            part.unlink(missing_ok=True)
             self._release(file_id)
             raise ValidationError(
                 f"File {name!r} is larger than the upload limit of {limit} bytes "
                 f"({limit / 2**20:.3g} MB)"
             )
+        os.replace(part, path)  # whole, or not there: never half a file at its URL
+        if self._durable:
+            _sync_dir(self._dir)
         stored = StoredFile(
             id=file_id,
             project_id=project.id,
@@ -223,7 +250,8 @@ class FileStore:
             disk_path=path,
             route="file",
         )
-        self.add(stored)
+        if keep:
+            self.add(stored)
         return stored
 
     # ------------------------------------------------------------ the storage quota
@@ -270,6 +298,29 @@ class FileStore:
                     self._used[project_id] = left
                 else:
                     self._used.pop(project_id, None)
+
+    def recount(self) -> None:
+        """Count every kept upload against its project's quota again (a durable store's
+        files, at start)."""
+        with self._lock:
+            self._used.clear()
+            self._counted.clear()
+            for stored in self._store.files():
+                if stored.route == "file":
+                    self._counted[stored.id] = (stored.project_id, stored.size)
+                    self._used[stored.project_id] = (
+                        self._used.get(stored.project_id, 0) + stored.size
+                    )
+
+    def remove_unkept(self) -> None:
+        """Remove the bytes in the files folder that no kept file names: a write a crash
+        cut short (``*.part``), or a file written but never kept (at start, under the
+        state lock)."""
+        with self._lock:
+            kept = {s.disk_path.name for s in self._store.files() if s.route == "file"}
+            for path in self._dir.iterdir():
+                if path.name not in kept and path.is_file():
+                    path.unlink(missing_ok=True)
 
     def add(self, stored: StoredFile) -> None:
         """Make a file reachable at its public URL (an output)."""

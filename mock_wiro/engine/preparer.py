@@ -76,6 +76,31 @@ class Preparer:
         task.validated.set()
         task.rendered.set()
 
+    def resume(self, task: Task) -> None:
+        """Carry on with the preparation of an active task a durable store kept (at
+        start, under the state lock): its image check if it was not done, else its render
+        if that was not (the kept plan is the one the check made)."""
+        if not task.validated.is_set():
+            self._workers.submit(self._prepare, task)
+        elif not task.rendered.is_set():
+            self._workers.submit(self._render_only, task)
+
+    def _render_only(self, task: Task) -> None:
+        """Worker: render the output of a task whose image check was done before a restart."""
+        try:
+            self._render_task(task, task.image_info)
+        except BaseException as exc:
+            log.exception("mock-wiro worker error")
+            with self._cond:
+                task.failure = task.failure or f"Internal error while preparing the task: {exc!r}"
+                task.rendered_at = self._clock.now()
+                task.rendered.set()
+                self._cond.notify_all()
+            if not isinstance(exc, Exception):
+                raise
+        with self._cond:
+            task.retire()
+
     def close(self) -> None:
         """Stop the workers (work not started is dropped)."""
         self._workers.shutdown(wait=True, cancel_futures=True)
@@ -133,10 +158,17 @@ class Preparer:
             task.plan.extend(plan.tail)
             task.validated_at = self._clock.now()
             task.validated.set()
-            self._cond.notify_all()
             if plan.failure or task.terminal:
                 task.rendered.set()
+            self._store.save_task(task)  # a durable store keeps the plan the check made
+            self._cond.notify_all()
+            if task.rendered.is_set():
                 return
+        self._render_task(task, info)
+
+    def _render_task(self, task: Task, info: ImageInfo | None) -> None:
+        """Render the task's output video (the size its image check found) and open its
+        ``rendered`` gate."""
         size = (info.width, info.height) if info is not None else EXTERNAL_PLACEHOLDER_SIZE
         width, height = output_dimensions(size[0], size[1], task.params.resolution)
         result: RenderResult | None = None
@@ -151,6 +183,7 @@ class Preparer:
                 task.failure = failure
             task.rendered_at = self._clock.now()
             task.rendered.set()
+            self._store.save_task(task)
             self._cond.notify_all()
 
     def _render(self, width: int, height: int, duration: str) -> RenderResult:

@@ -235,7 +235,8 @@ class Scheduler:
                     break
                 task.cursor += 1
                 try:
-                    self._apply(task, step, min(when, now))
+                    with self._store.batch():  # a step's changes are kept together
+                        self._apply(task, step, min(when, now))
                 except Exception:
                     # tried again after the back-off. A step that raised after it had
                     # already sent a frame or changed the task sends or changes it again:
@@ -318,6 +319,7 @@ class Scheduler:
             if task.validated.is_set() and stage not in (s.type for s in task.plan[task.cursor :]):
                 raise StateError(f"task {task.id} will not reach {stage} ({task.status})")
             task.hold_at = stage
+            self._store.save_task(task)  # a held task stays held across a restart
             self._cond.notify_all()
             return task
 
@@ -328,6 +330,7 @@ class Scheduler:
             if stage is not None:
                 task.hold_at = None
                 task.not_before = max(task.not_before, self._clock.now())
+                self._store.save_task(task)
                 self.pump_locked()
                 self._cond.notify_all()
             return stage
@@ -364,7 +367,8 @@ class Scheduler:
                 if task.hold_at == step.type:
                     task.hold_at = None  # an explicit push passes a hold
                 task.cursor += 1
-                self._apply(task, step, max(self._clock.now(), task.last_time))
+                with self._store.batch():  # a step's changes are kept together
+                    self._apply(task, step, max(self._clock.now(), task.last_time))
             return task
 
     def _wait_for_plan(self, task: Task, stage: str, deadline: float, timeout: float) -> None:

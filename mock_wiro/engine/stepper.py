@@ -126,6 +126,11 @@ class Stepper:
         history.events.append(event)
         if task.terminal:
             self._store.deactivate(task)
+        # kept before anyone hears of it: a durable store commits the frame (and what came
+        # with it in the batch, such as the bill of a task that ends) before a socket or a
+        # callback can tell a client, so a crash can never make a told frame happen twice
+        self._store.save_task(task)
+        self._store.commit()
         for listener in self._listeners:
             try:
                 listener(task, event)
@@ -133,5 +138,4 @@ class Stepper:
                 log.exception("mock-wiro listener error")
         if task.terminal:
             task.retire()  # packs its history (once its image check and render are done)
-        self._store.save_task(task)
         self._cond.notify_all()

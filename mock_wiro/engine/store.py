@@ -10,10 +10,18 @@ collaborators) call it under the backend's one state lock, as they read and chan
 the records it returns under that lock. A store keeps records as they are handed in
 (a :class:`~.models.Task` is a live object the engine moves along): ``save_task``
 and ``save_project`` say when one has changed, for a store that writes them out.
+
+Durability (:class:`~.sqlite_store.SqliteStore`): every change is committed when it is
+made, except inside :meth:`Store.batch`, whose changes are committed together when the
+outermost batch ends (or at an explicit :meth:`Store.commit`). The backend batches what
+must never be half kept (a task and its first frame; a bill and the frame that ends the
+task) and commits before any client can learn of a change.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from hashlib import blake2b
 from typing import Protocol
 
@@ -104,6 +112,19 @@ class Store(Protocol):
     # everything
     def reset(self) -> None:
         """Forget every task, file and folder; projects (and the id counters) stay."""
+
+    # durability
+    def batch(self) -> AbstractContextManager[None]:
+        """Changes made inside are committed together when the outermost batch ends."""
+
+    def commit(self) -> None:
+        """Commit every change made so far, now (also inside a batch)."""
+
+    def save_clock(self, now: float) -> None:
+        """The fake clock reads ``now`` (a durable store resumes the clock from it)."""
+
+    def close(self) -> None:
+        """Commit, and let go of whatever the store holds (files, locks)."""
 
 
 class MemoryStore:
@@ -232,3 +253,20 @@ class MemoryStore:
         self._active.clear()
         self._files.clear()
         self._folders.clear()
+
+    @contextmanager
+    def _no_batch(self) -> Iterator[None]:
+        yield
+
+    def batch(self) -> AbstractContextManager[None]:
+        """Nothing to commit: in memory, every change is kept as it is made."""
+        return self._no_batch()
+
+    def commit(self) -> None:
+        """Nothing to commit."""
+
+    def save_clock(self, now: float) -> None:
+        """Nothing to keep: the clock does not outlive the process."""
+
+    def close(self) -> None:
+        """Nothing to let go of."""

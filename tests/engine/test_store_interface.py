@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Iterator
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 import pytest
@@ -115,6 +116,18 @@ class ListStore:
 
     def reset(self) -> None:
         self.tasks_, self.ended, self.files_, self.folders = [], [], [], []
+
+    def batch(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    def commit(self) -> None:
+        pass
+
+    def save_clock(self, now: float) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class _Quick(VideoRenderer):

@@ -24,6 +24,7 @@ import pytest
 import requests
 
 from mock_wiro.engine.params import RUN_FIELDS
+from mock_wiro.engine.sqlite_store import STORE_FILES
 from mock_wiro.server import MockWiroServer
 from mock_wiro_fixtures import image_bytes
 from tests.helpers.wiro import Wiro, make_server
@@ -325,7 +326,8 @@ def assert_nothing_escaped(root: Path, srv: MockWiroServer) -> None:
     assert files_outside(root, data_dir) == []
     stored = sorted(p.name for p in (data_dir / "files").iterdir())
     assert all(re.fullmatch(r"[0-9a-f]{32}", name) for name in stored), stored
-    assert {p.name for p in data_dir.iterdir()} <= {"files", "outputs"}
+    # the durable store's database, its WAL files and its lock file (a data dir was given)
+    assert {p.name for p in data_dir.iterdir()} <= {"files", "outputs", *STORE_FILES}
     for parent in (Path("/"), Path("/etc"), Path("/tmp"), Path.cwd(), data_dir.parent):
         assert not (parent / f"{MARKER}.png").exists()
     assert not list(Path("/tmp").glob(f"*{MARKER}*"))
