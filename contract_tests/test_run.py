@@ -21,6 +21,7 @@ from mock_wiro_fixtures import image_bytes
 
 from .conftest import (
     IMAGE,
+    RUN_TASK_FIELDS,
     Control,
     Finding,
     Observed,
@@ -47,14 +48,7 @@ SEED_SAMPLE_URL = (  # [seed] Option 2's inputImageFirstUrl, Wiro's own sample i
 )
 
 # The seed's multipart Run fields with a file as the first frame (its Option 1).
-SEED_FIELDS: dict[str, str] = {
-    "inputImageFirstUrl": "",
-    "prompt": "the sea moves slowly",
-    "promptOptimizer": "true",
-    "resolution": "768P",
-    "duration": "6",
-    "callbackUrl": "",
-}
+SEED_FIELDS: dict[str, str] = RUN_TASK_FIELDS
 
 
 def image_part(name: str = IMAGE) -> dict[str, tuple[str, bytes, str]]:
