@@ -90,14 +90,7 @@ class Preparer:
         try:
             self._render_task(task, task.image_info)
         except BaseException as exc:
-            log.exception("mock-wiro worker error")
-            with self._cond:
-                task.failure = task.failure or f"Internal error while preparing the task: {exc!r}"
-                task.rendered_at = self._clock.now()
-                task.rendered.set()
-                self._cond.notify_all()
-            if not isinstance(exc, Exception):
-                raise
+            self._worker_failed(task, exc)
         with self._cond:
             task.retire()
 
@@ -110,20 +103,26 @@ class Preparer:
         try:
             self._prepare_unguarded(task)
         except BaseException as exc:
-            log.exception("mock-wiro worker error")
-            with self._cond:
-                if not task.validated.is_set():
-                    task.plan.extend(plan_for(task, error=repr(exc)).tail)
-                    task.validated_at = self._clock.now()
-                    task.validated.set()
-                task.failure = task.failure or f"Internal error while preparing the task: {exc!r}"
-                task.rendered_at = self._clock.now()
-                task.rendered.set()
-                self._cond.notify_all()
-            if not isinstance(exc, Exception):
-                raise
+            self._worker_failed(task, exc)
         with self._cond:
             task.retire()  # a task cancelled or killed while this ran has ended meanwhile
+
+    def _worker_failed(self, task: Task, exc: BaseException) -> None:
+        """An unexpected error in a worker fails the task, never the server: its plan
+        becomes a failure's if the image check had not decided it, and both gates open.
+        A BaseException that is not an Exception (KeyboardInterrupt) goes on up."""
+        log.exception("mock-wiro worker error")
+        with self._cond:
+            if not task.validated.is_set():
+                task.plan.extend(plan_for(task, error=repr(exc)).tail)
+                task.validated_at = self._clock.now()
+                task.validated.set()
+            task.failure = task.failure or f"Internal error while preparing the task: {exc!r}"
+            task.rendered_at = self._clock.now()
+            task.rendered.set()
+            self._cond.notify_all()
+        if not isinstance(exc, Exception):
+            raise exc
 
     def _check_image(self, task: Task) -> tuple[ImageInfo | None, str | None]:
         """The input image's facts, or why the task fails (preprocessing)."""
