@@ -274,6 +274,14 @@ def test_terminal_gets_a_live_progress_display(tmp_path: Path) -> None:
             lambda e: e.kind == "frame" and e.get("type") == "task_queue", timeout=60
         )
         assert subscribed is not None, "hailuo never followed its task's socket"
+        # once registered, hailuo looks once by Task/Detail (a late subscriber may get no
+        # replay): advancing before that answer would end the task first, and it would
+        # rightly show just "done" (CI saw that race)
+        looked = fake.backend.journal.wait_for(
+            lambda e: e.kind == "request" and str(e.get("path")).endswith("/Task/Detail"),
+            timeout=60,
+        )
+        assert looked is not None, "hailuo never looked at its task once registered"
         fake.backend.advance(600)
         assert process.wait(timeout=60) == 0
         reader.join(timeout=60)
