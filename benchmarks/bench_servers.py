@@ -34,7 +34,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
+import hmac
 import importlib.util
+import io
 import json
 import os
 import signal
@@ -64,7 +67,7 @@ from .bench_requests import (
     start,
     stop,
 )
-from .common import Row, summary
+from .common import Row, rss_kib, summary
 
 KEEPALIVE = 5
 """gunicorn's ``--keep-alive`` here (its default is 2 s)."""
@@ -148,6 +151,8 @@ class Result:
     idle_seconds: float | None = None
     socket_ok: str = ""
     sigterm: dict[str, Any] = field(default_factory=dict)
+    stall: dict[str, Any] = field(default_factory=dict)
+    fanout: dict[str, Any] = field(default_factory=dict)
 
     def rps(self, seq: bool = False) -> float:
         return statistics.median(w.rps for w in (self.seq if seq else self.windows))
@@ -207,7 +212,7 @@ def idle_close_seconds(t: Target) -> float:
     """After one request, seconds until the server closes the idle connection (capped)."""
     with socket.create_connection(("127.0.0.1", t.port), timeout=IDLE_CAP) as s:
         s.sendall(_request(t))
-        _status, close, rest = _read_response(s)
+        _status, close, _rest = _read_response(s)
         start_at = time.monotonic()
         if close:
             return 0.0
@@ -295,8 +300,170 @@ def sigterm(t: Target) -> dict[str, Any]:
     }
 
 
+RENDERS = 3
+"""Cold 1080P renders started while the stall probe runs (each a new output size)."""
+
+
+def _signed_headers() -> dict[str, str]:
+    nonce = str(time.time_ns())
+    sig = hmac.new(API_KEY.encode(), (API_SECRET + nonce).encode(), hashlib.sha256).hexdigest()
+    return {"x-api-key": API_KEY, "x-nonce": nonce, "x-signature": sig}
+
+
+def _jpeg(width: int, height: int) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (30, 90, 160)).save(out, "JPEG")
+    return out.getvalue()
+
+
+def render_stall(t: Target, salt: int) -> dict[str, Any]:
+    """Does CPU work stall the server? A probe sends Task/Detail on one connection, one
+    after the other, while ``RENDERS`` Runs with new image sizes (each a cold 1080P MP4
+    render in the fake's worker pool) run to their end: the probe's worst latency then,
+    against its median."""
+    import requests
+
+    base = f"http://127.0.0.1:{t.port}"
+    probe: list[Window] = []
+    thread = threading.Thread(
+        target=lambda: probe.append(hammer(t.port, lambda: _request(t), 1, 2.5 + RENDERS))
+    )
+    thread.start()
+    time.sleep(0.5)
+    started = time.monotonic()
+    ids = []
+    with requests.Session() as http:
+        for i in range(RENDERS):
+            image = _jpeg(1200 + 40 * salt + 8 * i, 700)
+            answer = http.post(
+                base + "/v1/Run/minimax/hailuo-2-3-fast",
+                headers=_signed_headers(),
+                files={"inputImageFirst": ("i.jpg", image, "image/jpeg")},
+                data={"prompt": "waves", "resolution": "1080P", "duration": "6"},
+                timeout=60,
+            ).json()
+            ids.append(answer["taskid"])
+        for taskid in ids:
+            while True:
+                got = http.post(
+                    base + "/v1/Task/Detail", json={"taskid": taskid}, headers=_signed_headers()
+                ).json()
+                if got["tasklist"][0]["status"] in ("task_postprocess_end", "task_cancel"):
+                    break
+                time.sleep(0.02)
+    renders_s = time.monotonic() - started
+    thread.join()
+    lat = sorted(probe[0].latencies)
+    return {
+        "renders_seconds": round(renders_s, 2),
+        "probe_requests": len(lat),
+        "probe_p50_ms": round(statistics.median(lat) * 1000, 2) if lat else None,
+        "probe_max_ms": round(lat[-1] * 1000, 1) if lat else None,
+    }
+
+
+def _pid_of_worker(master: int) -> int:
+    """gunicorn's worker (the master's child), or the process itself."""
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError), open(f"/proc/{entry}/stat") as f:
+                if int(f.read().rsplit(")", 1)[1].split()[1]) == master:
+                    return int(entry)
+    return master
+
+
+class _FanoutServer:
+    """What ``bench_fanout.fan_out`` needs of a server, for a started ``Target``."""
+
+    def __init__(self, t: Target) -> None:
+        import requests
+
+        assert t.proc is not None
+        self.base = f"http://127.0.0.1:{t.port}"
+        self.ws_url = f"ws://127.0.0.1:{t.port}/v1"
+        self.http = requests.Session()
+        self.pid = _pid_of_worker(t.proc.pid)
+
+    def get(self, path: str) -> Any:
+        answer = self.http.get(self.base + path, timeout=60)
+        answer.raise_for_status()
+        return answer.json()
+
+    def post(self, path: str, body: dict[str, Any]) -> Any:
+        answer = self.http.post(self.base + path, json=body, timeout=60)
+        answer.raise_for_status()
+        return answer.json()
+
+
+def _fanout_target(server: str, n: int) -> Target:
+    from . import bench_fanout as bf
+
+    t = _target(server, "fake")
+    t.env = {
+        "BENCH_API_KEY": bf.API_KEY,
+        "BENCH_API_SECRET": bf.API_SECRET,
+        "BENCH_CLOCK": "manual",
+        "BENCH_SPEED": "20",
+        "BENCH_AUTH": "apikey",
+    }
+    if server == "werkzeug":
+        t.cmd = [*_mock_wiro_cmd(), "serve", "--port", "{port}", "--clock", "manual"]
+        t.cmd += ["--speed", "20", "--auth", "apikey", "--api-key", bf.API_KEY]
+        t.cmd += ["--api-secret", bf.API_SECRET, "--balance", "1000000"]
+    elif server == "gthread":  # a socket holds a thread for its life: one each, and room
+        i = t.cmd.index("--threads")
+        t.cmd[i + 1] = str(n + 64)
+        t.cmd[i:i] = ["--worker-connections", str(2 * n + 64)]
+    elif server == "gevent":
+        t.cmd[-1:-1] = ["--worker-connections", str(2 * n + 64)]
+    return t
+
+
+def fanout(server: str, n: int, tmp: Path) -> dict[str, Any]:
+    """``bench_fanout``'s round (n tasks, n subscribers, speed 20) on this server."""
+    from . import bench_fanout as bf
+
+    t = _fanout_target(server, n)
+    start(t, tmp)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", t.port), timeout=1):
+                    break
+            except OSError:
+                if time.monotonic() > deadline or (t.proc and t.proc.poll() is not None):
+                    raise RuntimeError(f"{t.name} not up:\n{t.log_tail()}") from None
+                time.sleep(0.05)
+        srv = _FanoutServer(t)
+        time.sleep(0.5)
+        srv.pid = _pid_of_worker(t.proc.pid if t.proc else 0)
+        srv.get("/_mock/health")
+        idle_kib = rss_kib(srv.pid)
+        base = bf.fan_out(srv, 1, "base")  # type: ignore[arg-type]
+        big = bf.fan_out(srv, n, "big")  # type: ignore[arg-type]
+    finally:
+        stop(t)
+    median, p99 = summary(big.lags_ms)
+    return {
+        "subscribers": n,
+        "bad_frames": big.bad,
+        "errors": big.errors,
+        "unfinished": big.unfinished,
+        "lag_ms_p50": round(median, 1),
+        "lag_ms_p99": round(p99, 1),
+        "base_lag_ms_p99": round(summary(base.lags_ms)[1], 1),
+        "peak_rss_mib": round(big.peak_kib / 1024, 1),
+        "idle_rss_mib": round(idle_kib / 1024, 1),
+    }
+
+
 # ------------------------------------------------------------------ the run
-def run(quick: bool, only: list[str] | None = None) -> tuple[list[Row], list[Result]]:
+def run(
+    quick: bool, only: list[str] | None = None, subscribers: int = 0
+) -> tuple[list[Row], list[Result]]:
     notes: list[str] = []
     window, rounds, seq_window = (0.5, 2, 0.5) if quick else (2.0, 4, 2.0)
     servers = available(only, notes)
@@ -333,6 +500,11 @@ def run(quick: bool, only: list[str] | None = None) -> tuple[list[Row], list[Res
                     r.socket_ok = check_socket(r.target)
                 except Exception as exc:
                     r.socket_ok = f"FAILED: {type(exc).__name__}: {exc}"
+            for i, r in enumerate(fakes):
+                try:
+                    r.stall = render_stall(r.target, i)
+                except Exception as exc:
+                    r.stall = {"error": f"{type(exc).__name__}: {exc}"}
             idle: dict[int, float] = {}
 
             def measure_idle(r: Result) -> None:
@@ -363,6 +535,16 @@ def run(quick: bool, only: list[str] | None = None) -> tuple[list[Row], list[Res
         finally:
             for r in results:
                 stop(r.target)
+        if subscribers:
+            from .bench_fanout import _raise_fd_limit
+
+            _raise_fd_limit(4 * subscribers + 1024)
+            for r in [r for r in live if r.target.kind == "fake"]:
+                try:
+                    r.fanout = fanout(r.target.group, subscribers, Path(tmp))
+                except Exception as exc:
+                    r.fanout = {"error": f"{type(exc).__name__}: {exc}"}
+                print(f"fan-out, {LABELS[r.target.group]}: {r.fanout}", flush=True)
     return rows_for(live, notes), live
 
 
@@ -390,6 +572,8 @@ def rows_for(live: list[Result], notes: list[str]) -> list[Row]:
             "idle_connection_closed_after_s": fake.idle_seconds,
             "websocket": fake.socket_ok,
             "sigterm": fake.sigterm,
+            "render_stall": fake.stall,
+            "fanout": fake.fanout,
         }
         if bare is not None:
             extra["bare_rps"] = round(bare.rps())
@@ -449,6 +633,9 @@ def print_table(live: list[Result]) -> None:
             f"{fake.connects_per_request():>8.3f} {fake.keepalive!s:>6} {idle:>6.1f}  "
             f"{fake.socket_ok}; SIGTERM {fake.sigterm}"
         )
+        print(f"{'':<34} render stall: {fake.stall}")
+        if fake.fanout:
+            print(f"{'':<34} fan-out: {fake.fanout}")
         if bare is not None:
             bm, bp = bare.latency_ms()
             print(
@@ -464,9 +651,13 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--only", nargs="+", choices=SERVERS)
     parser.add_argument("--json", type=Path, help="write the rows here")
+    parser.add_argument(
+        "--subscribers", type=int, default=None, help="fan-out round size (0: none)"
+    )
     args = parser.parse_args()
     load = os.getloadavg()[0]
-    rows, live = run(args.quick, args.only)
+    n = args.subscribers if args.subscribers is not None else (200 if args.quick else 1000)
+    rows, live = run(args.quick, args.only, n)
     print(f"load average at start {load:.2f}, at end {os.getloadavg()[0]:.2f}")
     print_table(live)
     if rows and rows[0].note:
