@@ -75,12 +75,13 @@ GRACEFUL = 5
 """gunicorn's ``--graceful-timeout`` and pywsgi's stop timeout here (gunicorn's default 30)."""
 IDLE_CAP = 12.0
 IDLE_OPEN = 4
-SERVERS = ("werkzeug", "gthread", "gevent", "pywsgi")
+SERVERS = ("werkzeug", "gthread", "gevent", "pywsgi", "pywsgi-native")
 LABELS = {
     "werkzeug": "werkzeug threaded (today)",
     "gthread": f"gunicorn gthread (1 worker, {CONNECTIONS} threads)",
     "gevent": "gunicorn gevent (1 worker)",
     "pywsgi": "gevent.pywsgi (patched process)",
+    "pywsgi-native": "gevent.pywsgi, renders in native threads",
 }
 
 
@@ -95,8 +96,10 @@ def _target(server: str, kind: str) -> Target:
         else:
             cmd = [py, "-m", "benchmarks.peers.servers", "bare", "--port", "{port}"]
         return Target(label, server, kind, cmd, env)
-    if server == "pywsgi":
+    if server.startswith("pywsgi"):
         cmd = [py, "-m", "benchmarks.peers.pywsgi_server", kind, "--port", "{port}"]
+        if server == "pywsgi-native":
+            cmd.append("--native-render")
         return Target(label, server, kind, [*cmd, "--graceful", str(GRACEFUL)], env)
     threads = ["--threads", str(CONNECTIONS)] if server == "gthread" else []
     cmd = [py, "-m", "gunicorn", "--workers", "1", "--worker-class", server, *threads]
@@ -109,7 +112,8 @@ def _target(server: str, kind: str) -> Target:
 def available(only: list[str] | None, notes: list[str]) -> list[str]:
     found = []
     for server in only or SERVERS:
-        need = {"gthread": "gunicorn", "gevent": "gevent", "pywsgi": "gevent"}.get(server)
+        need = {"gthread": "gunicorn", "gevent": "gevent"}.get(server)
+        need = "gevent" if server.startswith("pywsgi") else need
         if need and importlib.util.find_spec(need) is None:
             notes.append(f"{server}: {need} not installed (pip install -e '.[bench]')")
             continue

@@ -20,6 +20,7 @@ import contextlib  # noqa: E402
 import signal  # noqa: E402
 import socket  # noqa: E402
 import sys  # noqa: E402
+from typing import Any  # noqa: E402
 
 import gevent  # noqa: E402
 from gevent.pywsgi import WSGIHandler, WSGIServer  # noqa: E402
@@ -38,16 +39,38 @@ class _QuietHandler(WSGIHandler):
         pass
 
 
+def _native_render(app: Any) -> None:
+    """The experiment for CPU work: the renderer's ``render`` (PyAV) and the image check
+    (Pillow) each run in gevent's pool of native threads; the greenlet that asks waits
+    cooperatively, so the loop keeps serving."""
+    from mock_wiro.engine import preparer
+
+    backend = app.extensions["mock_wiro.backend"]
+    pool = gevent.get_hub().threadpool
+    renderer = backend.preparer.renderer
+    render = renderer.render
+    renderer.render = lambda *a: pool.apply(render, a)
+    inspect = preparer.inspect_image
+    preparer.inspect_image = lambda *a: pool.apply(inspect, a)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="serve a benchmark app with gevent.pywsgi")
     parser.add_argument("app", choices=("bare", "fake"))
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--graceful", type=float, default=5.0)
+    parser.add_argument(
+        "--native-render",
+        action="store_true",
+        help="run the MP4 render and the image check in gevent's pool of native threads",
+    )
     args = parser.parse_args()
     from benchmarks.peers.servers import bare_app, fake_app
 
     app = bare_app() if args.app == "bare" else fake_app()
+    if args.native_render and args.app == "fake":
+        _native_render(app)
     server = WSGIServer((args.host, args.port), app, handler_class=_QuietHandler, log=None)
     server.start()
     print(f"  REST:      http://{args.host}:{server.server_port}/v1", flush=True)
