@@ -9,7 +9,9 @@ Candidates (each a subprocess on a free loopback port, in its own process group)
 - ``gthread``: gunicorn, 1 worker, ``-k gthread --threads 8 --keep-alive 5``;
 - ``gevent``: gunicorn, 1 worker, ``-k gevent --keep-alive 5`` (gunicorn patches the worker);
 - ``pywsgi``: ``gevent.pywsgi.WSGIServer`` in a monkey-patched process
-  (``benchmarks/peers/pywsgi_server.py``).
+  (``benchmarks/peers/pywsgi_server.py``);
+- ``pywsgi-native``: the same, with the MP4 render and the image check in gevent's
+  pool of native threads (the experiment for CPU work off the loop).
 
 Each serves the fake with one project and a finished task, and a bare Flask endpoint
 returning the same body (the issue's "bare Flask on the same server"). For each:
@@ -25,8 +27,13 @@ returning the same body (the issue's "bare Flask on the same server"). For each:
 - the idle timeout: after one request, how long the server keeps the idle connection
   (capped at ``IDLE_CAP`` seconds);
 - SIGTERM with ``IDLE_OPEN`` idle keep-alive connections and one subscribed WebSocket
-  open: seconds to exit, exit status, the close code the socket got.
+  open: seconds to exit, exit status, the close code the socket got;
+- a render-stall probe: Task/Detail one after the other on one connection while
+  ``RENDERS`` cold 1080P renders run (worst latency against median);
+- ``bench_fanout``'s round with ``--subscribers`` tasks and subscribers (default 1,000;
+  200 with ``--quick``; 0: none), on a fresh server each.
 
+Figures and the choice: ``docs/server-choice.md``.
     python -m benchmarks.bench_servers [--quick] [--only werkzeug gthread ...]
 """
 
