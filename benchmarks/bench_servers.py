@@ -11,7 +11,8 @@ Candidates (each a subprocess on a free loopback port, in its own process group)
 - ``pywsgi``: ``gevent.pywsgi.WSGIServer`` in a monkey-patched process
   (``benchmarks/peers/pywsgi_server.py``);
 - ``pywsgi-native``: the same, with the MP4 render and the image check in gevent's
-  pool of native threads (the experiment for CPU work off the loop).
+  pool of native threads (the experiment for CPU work off the loop);
+- ``serve-gevent``: ``mock-wiro serve --server gevent`` itself (what came of the choice).
 
 Each serves the fake with one project and a finished task, and a bare Flask endpoint
 returning the same body (the issue's "bare Flask on the same server"). For each:
@@ -82,13 +83,14 @@ GRACEFUL = 5
 """gunicorn's ``--graceful-timeout`` and pywsgi's stop timeout here (gunicorn's default 30)."""
 IDLE_CAP = 12.0
 IDLE_OPEN = 4
-SERVERS = ("werkzeug", "gthread", "gevent", "pywsgi", "pywsgi-native")
+SERVERS = ("werkzeug", "gthread", "gevent", "pywsgi", "pywsgi-native", "serve-gevent")
 LABELS = {
     "werkzeug": "werkzeug threaded (today)",
     "gthread": f"gunicorn gthread (1 worker, {CONNECTIONS} threads)",
     "gevent": "gunicorn gevent (1 worker)",
     "pywsgi": "gevent.pywsgi (patched process)",
     "pywsgi-native": "gevent.pywsgi, renders in native threads",
+    "serve-gevent": "mock-wiro serve --server gevent",
 }
 
 
@@ -96,10 +98,13 @@ def _target(server: str, kind: str) -> Target:
     label = f"{kind}, {LABELS[server]}"
     env = {"BENCH_API_KEY": API_KEY, "BENCH_API_SECRET": API_SECRET}
     py = sys.executable
-    if server == "werkzeug":
+    if server in ("werkzeug", "serve-gevent"):
         if kind == "fake":
             cmd = [*_mock_wiro_cmd(), "serve", "--port", "{port}", "--api-key", API_KEY]
             cmd += ["--api-secret", API_SECRET, "--balance", "1000000", "--speed", "0"]
+            cmd += ["--server", "gevent"] if server == "serve-gevent" else []
+        elif server == "serve-gevent":  # bare Flask on the same server: pywsgi
+            cmd = [py, "-m", "benchmarks.peers.pywsgi_server", kind, "--port", "{port}"]
         else:
             cmd = [py, "-m", "benchmarks.peers.servers", "bare", "--port", "{port}"]
         return Target(label, server, kind, cmd, env)
@@ -120,7 +125,7 @@ def available(only: list[str] | None, notes: list[str]) -> list[str]:
     found = []
     for server in only or SERVERS:
         need = {"gthread": "gunicorn", "gevent": "gevent"}.get(server)
-        need = "gevent" if server.startswith("pywsgi") else need
+        need = "gevent" if server.startswith(("pywsgi", "serve-")) else need
         if need and importlib.util.find_spec(need) is None:
             notes.append(f"{server}: {need} not installed (pip install -e '.[bench]')")
             continue
@@ -419,10 +424,11 @@ def _fanout_target(server: str, n: int) -> Target:
         "BENCH_SPEED": "20",
         "BENCH_AUTH": "apikey",
     }
-    if server == "werkzeug":
+    if server in ("werkzeug", "serve-gevent"):
         t.cmd = [*_mock_wiro_cmd(), "serve", "--port", "{port}", "--clock", "manual"]
         t.cmd += ["--speed", "20", "--auth", "apikey", "--api-key", bf.API_KEY]
         t.cmd += ["--api-secret", bf.API_SECRET, "--balance", "1000000"]
+        t.cmd += ["--server", "gevent"] if server == "serve-gevent" else []
     elif server == "gthread":  # a socket holds a thread for its life: one each, and room
         i = t.cmd.index("--threads")
         t.cmd[i + 1] = str(n + 64)
