@@ -14,8 +14,9 @@ What this adds to ``gevent.pywsgi``:
   :data:`IDLE_TIMEOUT` seconds is closed (pywsgi has none of its own);
 - the MP4 render and the image check run in gevent's pool of native threads, so an
   encode never stalls the event loop;
-- stop: stop accepting, close the fake (every socket gets 1001), then end the
-  connections still open (idle keep-alive ones) after at most :data:`STOP_TIMEOUT`.
+- stop: stop accepting, end the idle keep-alive connections at once, close the fake
+  (every socket gets 1001), then end what is still open after at most
+  :data:`STOP_TIMEOUT`.
 """
 
 from __future__ import annotations
@@ -56,15 +57,30 @@ class _Handler(WSGIHandler):  # type: ignore[misc]  # gevent's classes are untyp
         super().__init__(sock, address, server)
 
     def read_requestline(self) -> str:
-        """The next request line; "" (the connection closes) after the idle timeout."""
+        """The next request line; "" (the connection closes) after the idle timeout.
+        Meanwhile the connection is idle: a stop ends it at once."""
         line = ""
-        with gevent.Timeout(self.server.idle_timeout, False):
-            line = super().read_requestline()
+        me = gevent.getcurrent()
+        self.server.idle.add(me)
+        try:
+            with gevent.Timeout(self.server.idle_timeout, False):
+                line = super().read_requestline()
+        finally:
+            self.server.idle.discard(me)
         return str(line)
 
 
 class _Server(WSGIServer):  # type: ignore[misc]
     idle_timeout = IDLE_TIMEOUT
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.idle: set[gevent.Greenlet] = set()
+        """The connections waiting for their next request line."""
+
+    def close_idle(self) -> None:
+        """End every connection that waits for a request (kept alive, idle)."""
+        gevent.killall(list(self.idle), block=True, timeout=STOP_TIMEOUT)
 
 
 class GeventWiroServer(MockWiroServer):
@@ -97,5 +113,7 @@ class GeventWiroServer(MockWiroServer):
             return
         self._stopped = True
         self._pywsgi.close()  # stop accepting
+        self._pywsgi.close_idle()
         self.backend.close()
+        self._pywsgi.close_idle()  # those that went idle meanwhile
         self._pywsgi.stop(timeout=STOP_TIMEOUT)
