@@ -22,6 +22,7 @@ from .settings import (
     CLOCK_MAX_SPEED,
     CLOCK_MIN_SPEED,
     DEFAULT_DEMO_BALANCE_USD,
+    KEEPALIVE_IDLE_TIMEOUT,
     RUN_PATH,
     STORAGE_QUOTA_BYTES,
     ClockMode,
@@ -100,7 +101,7 @@ def _add_listen_options(serve: argparse.ArgumentParser) -> None:
         default=_env("MOCK_WIRO_SERVER", "werkzeug"),
         help="MOCK_WIRO_SERVER: the HTTP server; werkzeug (default) closes the connection "
         "after every response; gevent keeps HTTP/1.1 connections alive (closed after "
-        f"{GEVENT_IDLE_TIMEOUT:g} s idle) and serves each socket in a greenlet, in a "
+        f"{KEEPALIVE_IDLE_TIMEOUT:g} s idle) and serves each socket in a greenlet, in a "
         "gevent-patched process (needs the gevent package: pip install 'mock-wiro[gevent]')",
     )
 
@@ -394,8 +395,6 @@ def _kept_project(server: MockWiroServer, args: argparse.Namespace) -> Project |
 
 
 SERVERS = ("werkzeug", "gevent")
-GEVENT_IDLE_TIMEOUT = 5.0
-"""``mock_wiro.gevent_server.IDLE_TIMEOUT`` (that module can only be imported patched)."""
 
 
 def _gevent_patched() -> bool:

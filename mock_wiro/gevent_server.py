@@ -38,12 +38,13 @@ from gevent.pool import Pool
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
 from .server import MockWiroServer
+from .settings import KEEPALIVE_IDLE_TIMEOUT
 
 __all__ = ["IDLE_TIMEOUT", "STOP_TIMEOUT", "GeventWiroServer"]
 
-IDLE_TIMEOUT = 5.0
+IDLE_TIMEOUT = KEEPALIVE_IDLE_TIMEOUT
 """Seconds a keep-alive connection may wait for its next request line before it is
-closed (gunicorn's ``--keep-alive`` is 2 by default; 5 leaves a test suite's pauses)."""
+closed (:data:`mock_wiro.settings.KEEPALIVE_IDLE_TIMEOUT`)."""
 STOP_TIMEOUT = 2.0
 """Seconds :meth:`GeventWiroServer.stop` lets open connections finish before ending them."""
 
