@@ -1,6 +1,7 @@
 """``mock-wiro serve --server gevent`` as a real subprocess: a Run, two Task/Detail
 requests on one kept-alive TCP connection, a socket subscription in order, and a clean
-stop on SIGTERM with the connections open (``docs/server-choice.md``)."""
+stop on SIGTERM with the connections open; a body the fake left unread and pipelined
+requests do not corrupt the connection (``docs/server-choice.md``)."""
 
 from __future__ import annotations
 
@@ -109,6 +110,51 @@ def test_run_keepalive_socket_and_sigterm(tmp_path: Path) -> None:
         assert idle.recv(1) == b""  # the idle connection was closed too
         idle.close()
         ws.shutdown()
+    finally:
+        if served.proc.poll() is None:
+            served.stop()
+
+
+def _host_port(served: Any) -> tuple[str, int]:
+    host, port = served.rest.split("//", 1)[1].split("/", 1)[0].rsplit(":", 1)
+    return host, int(port)
+
+
+def test_unread_body_and_pipelined_requests(tmp_path: Path) -> None:
+    """A request refused for its key with a 60 KB body the fake need not read, then
+    another, on one connection; then two requests sent in one write, both answered."""
+    served = start_serve(
+        tmp_path, "--server", "gevent", "--speed", "0", "--api-key", KEY, "--api-secret", SECRET
+    )
+    try:
+        host, port = _host_port(served)
+        with socket.create_connection((host, port), timeout=30) as conn:
+            body = b'{"taskid": "' + b"x" * 60_000 + b'"}'
+            conn.sendall(
+                (
+                    f"POST /v1/Task/Detail HTTP/1.1\r\nHost: {host}:{port}\r\n"
+                    "Content-Type: application/json\r\nx-api-key: not-the-key\r\n"
+                    f"x-nonce: 1\r\nx-signature: 00\r\nContent-Length: {len(body)}\r\n\r\n"
+                ).encode()
+                + body
+            )
+            status, headers, answer = _read_response(conn)
+            assert json.loads(answer)["result"] is False, (status, answer)
+            if headers.get("connection", "").lower() == "close":
+                pytest.fail("the server closed the connection instead of draining the body")
+            conn.sendall(_raw_detail(host, port, "0"))
+            status, _, answer = _read_response(conn)
+            assert status.startswith("HTTP/1.1 200"), status
+            assert json.loads(answer)["result"] is False  # no task 0: the envelope, parsed
+
+            conn.sendall(_raw_detail(host, port, "1") + _raw_detail(host, port, "2"))
+            buf = b""
+            while buf.count(b"HTTP/1.1 ") < 2 or not buf.rstrip().endswith(b"}"):
+                chunk = conn.recv(65536)
+                assert chunk, buf
+                buf += chunk
+            assert buf.count(b"HTTP/1.1 200") == 2, buf
+        assert served.stop() == 0
     finally:
         if served.proc.poll() is None:
             served.stop()
