@@ -10,7 +10,7 @@ import shlex
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from decimal import Decimal, InvalidOperation
 from types import FrameType
 
@@ -22,6 +22,7 @@ from .settings import (
     CLOCK_MAX_SPEED,
     CLOCK_MIN_SPEED,
     DEFAULT_DEMO_BALANCE_USD,
+    KEEPALIVE_IDLE_TIMEOUT,
     RUN_PATH,
     STORAGE_QUOTA_BYTES,
     ClockMode,
@@ -93,6 +94,15 @@ def _add_listen_options(serve: argparse.ArgumentParser) -> None:
         type=int,
         default=int(_env("MOCK_WIRO_PORT", "8080") or 8080),
         help="MOCK_WIRO_PORT; 0 picks a free port (default 8080)",
+    )
+    serve.add_argument(
+        "--server",
+        choices=SERVERS,
+        default=_env("MOCK_WIRO_SERVER", "werkzeug"),
+        help="MOCK_WIRO_SERVER: the HTTP server; werkzeug (default) closes the connection "
+        "after every response; gevent keeps HTTP/1.1 connections alive (closed after "
+        f"{KEEPALIVE_IDLE_TIMEOUT:g} s idle) and serves each socket in a greenlet, in a "
+        "gevent-patched process (needs the gevent package: pip install 'mock-wiro[gevent]')",
     )
 
 
@@ -384,12 +394,67 @@ def _kept_project(server: MockWiroServer, args: argparse.Namespace) -> Project |
     return found
 
 
-def serve(args: argparse.Namespace) -> int:
-    """Run the fake until SIGINT/SIGTERM."""
+SERVERS = ("werkzeug", "gevent")
+
+
+def _gevent_patched() -> bool:
+    """Whether gevent has patched this process (without importing gevent otherwise)."""
+    monkey = sys.modules.get("gevent.monkey")
+    return monkey is not None and bool(monkey.is_module_patched("socket"))
+
+
+def _reexec_patched(argv: Sequence[str]) -> int:
+    """``--server gevent`` in an unpatched process: become ``python -m
+    mock_wiro.gevent_serve`` with the same arguments (same pid, same environment), which
+    patches before anything is imported."""
+    import importlib.util
+
+    if importlib.util.find_spec("gevent") is None:
+        print(
+            "mock-wiro: --server gevent needs the gevent package: pip install 'mock-wiro[gevent]'",
+            file=sys.stderr,
+        )
+        return 2
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, [sys.executable, "-m", "mock_wiro.gevent_serve", *argv])
+    return 2  # pragma: no cover - execv does not return
+
+
+def _server_class(args: argparse.Namespace) -> type[MockWiroServer]:
+    if args.server == "gevent":
+        from .gevent_server import GeventWiroServer
+
+        return GeventWiroServer
+    return MockWiroServer
+
+
+def _on_signals(action: Callable[[], None]) -> None:
+    """Call ``action`` on SIGINT and SIGTERM (in a gevent-patched process, from the hub:
+    a plain handler would wait for the loop to wake)."""
+    if _gevent_patched():
+        import gevent
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            gevent.signal_handler(signum, action)
+        return
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        action()
+
+    signal.signal(signal.SIGINT, on_signal)
+    signal.signal(signal.SIGTERM, on_signal)
+
+
+def serve(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
+    """Run the fake until SIGINT/SIGTERM (``argv``: the command line, for ``--server
+    gevent``'s re-execution into a patched process)."""
+    if args.server == "gevent" and not _gevent_patched():
+        return _reexec_patched(argv)
     _limit_malloc_arenas()
     settings = _settings(args)
     try:
-        server = MockWiroServer(settings, host=args.host, port=args.port)
+        server = _server_class(args)(settings, host=args.host, port=args.port)
     except OSError as exc:
         print(f"mock-wiro: {exc}", file=sys.stderr)
         return 2
@@ -411,12 +476,7 @@ def serve(args: argparse.Namespace) -> int:
         print(f"mock-wiro: {exc.message}", file=sys.stderr)
         return 2
     stop = threading.Event()
-
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    _on_signals(stop.set)
     server.start()
     generated = server.admin_token is not None and not args.admin_token
     banner = _banner(
@@ -432,9 +492,10 @@ def serve(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mock-wiro`` script."""
+    argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if args.command == "serve":
-        return serve(args)
+        return serve(args, argv)
     return 2  # pragma: no cover - argparse requires a command
 
 

@@ -104,14 +104,11 @@ class MockWiroServer(FakeHandle):
         self.backend = Backend(self.settings, scenarios=ScenarioBook())
         self.app = create_app(Fake.build(backend=self.backend))
         try:
-            self._server: BaseWSGIServer = make_server(
-                host, port, self.app, threaded=True, request_handler=_RequestHandler
-            )
+            self.port = self._listen(host, port)
         except (OSError, SystemExit) as exc:  # werkzeug exits on a bind failure
             self.backend.close()
             raise OSError(f"cannot listen on {host}:{port} (already in use?)") from exc
         self.host = host
-        self.port = self._server.server_port
         # a wildcard bind is reached on loopback; URLs must name a host a client can use
         shown = {"0.0.0.0": "127.0.0.1", "": "127.0.0.1", "::": "::1"}.get(host, host)
         shown = f"[{shown}]" if ":" in shown else shown
@@ -120,6 +117,13 @@ class MockWiroServer(FakeHandle):
         self._thread: threading.Thread | None = None
         self._serving = False
         self._stopped = False
+
+    def _listen(self, host: str, port: int) -> int:
+        """Bind the server's socket (werkzeug's threaded server); the port bound."""
+        self._server: BaseWSGIServer = make_server(
+            host, port, self.app, threaded=True, request_handler=_RequestHandler
+        )
+        return self._server.server_port
 
     @property
     def base_url(self) -> str:

@@ -41,6 +41,7 @@ __all__ = [
     "IMAGE_MAX_RATIO",
     "IMAGE_MIN_RATIO",
     "IMAGE_MIN_SHORT_SIDE_EXCLUSIVE",
+    "KEEPALIVE_IDLE_TIMEOUT",
     "KILLED_PEXIT",
     "MAX_HEADER_BYTES",
     "MAX_HEADER_COUNT",
@@ -155,6 +156,11 @@ PRICE_TABLE_USD: dict[tuple[str, str], Decimal] = {
 MINIMUM_BALANCE_USD = Decimal("0.50")  # [docs] code 97 below this
 CONCURRENCY_RATE = Decimal("0.10")  # [docs] max(1, floor(balance * 0.10)) tasks ...
 CONCURRENCY_UNLIMITED_ABOVE_USD = Decimal("250")  # [docs] ... unlimited above $250
+KEEPALIVE_IDLE_TIMEOUT = 5.0
+"""Seconds a kept-alive HTTP connection may wait for its next request before
+``mock-wiro serve --server gevent`` closes it (gunicorn's ``--keep-alive`` is 2 by
+default; 5 leaves a test suite's pauses)."""
+
 DEFAULT_DEMO_BALANCE_USD = Decimal("100.00")  # [A] the demo project's balance: 10 at once
 
 # --- task life -------------------------------------------------------------

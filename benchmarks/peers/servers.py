@@ -49,15 +49,24 @@ def bare_app() -> Flask:
 def fake_app() -> Flask:
     """The fake (instant clock) with one project whose credentials come from
     ``BENCH_API_KEY`` / ``BENCH_API_SECRET``: what ``mock-wiro serve --speed 0`` serves,
-    as a WSGI app for another server."""
+    as a WSGI app for another server. ``BENCH_CLOCK``, ``BENCH_SPEED`` and ``BENCH_AUTH``
+    change the clock mode, speed and the project's auth mode (``bench_servers``' fan-out
+    round: manual, 20, apikey)."""
     from mock_wiro.app import create_app
     from mock_wiro.chaos.scenarios import ScenarioBook
     from mock_wiro.engine.backend import Backend
     from mock_wiro.settings import Settings
 
-    backend = Backend(Settings(clock_mode="instant"), scenarios=ScenarioBook())
+    settings = Settings(
+        clock_mode=os.environ.get("BENCH_CLOCK", "instant"),
+        speed=float(os.environ.get("BENCH_SPEED", "1")),
+    )
+    backend = Backend(settings, scenarios=ScenarioBook())
     backend.create_project(
-        os.environ["BENCH_API_KEY"], os.environ["BENCH_API_SECRET"], balance="100000"
+        os.environ["BENCH_API_KEY"],
+        os.environ["BENCH_API_SECRET"],
+        auth_mode=os.environ.get("BENCH_AUTH", "signature"),
+        balance="1000000",
     )
     app = create_app(backend=backend)
     backend.start()

@@ -11,8 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any, Protocol, TypeVar
 
 from ..settings import EXTERNAL_PLACEHOLDER_SIZE
 from .context import Context
@@ -22,10 +24,21 @@ from .lifecycle import EARLY_FAIL_STAGES, Plan, build_plan
 from .models import RenderResult, Task
 from .video import VideoRenderer, output_dimensions
 
-__all__ = ["Preparer", "plan_for"]
+__all__ = ["Offload", "Preparer", "plan_for"]
 
 log = logging.getLogger("mock_wiro")
 _RenderKey = tuple[int, int, str]
+_T = TypeVar("_T")
+
+
+class Offload(Protocol):
+    """Runs ``fn(*args)`` and returns its result (perhaps in another thread)."""
+
+    def __call__(self, fn: Callable[..., _T], /, *args: Any) -> _T: ...
+
+
+def _call(fn: Callable[..., _T], /, *args: Any) -> _T:
+    return fn(*args)
 
 
 def plan_for(task: Task, error: str | None = None) -> Plan:
@@ -57,6 +70,10 @@ class Preparer:
         self._render_locks: dict[_RenderKey, threading.Lock] = {}
         self._renders: dict[_RenderKey, RenderResult] = {}
         self._workers = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mock-wiro")
+        self.offload: Offload = _call
+        """How the CPU work (the image check, the MP4 render: pure calls that touch no
+        state) is run: called in place by default; under gevent, in its pool of native
+        threads, so an encode never stalls the event loop (``mock_wiro.gevent_server``)."""
 
     def begin(self, task: Task) -> None:
         """Give a new task (under the state lock) its plan up to the image check, and
@@ -137,7 +154,7 @@ class Preparer:
                         "fetch external URLs (external_url_policy=fail)"
                     )
             elif image.file is not None:
-                return inspect_image(image.file.disk_path), None
+                return self.offload(inspect_image, image.file.disk_path), None
         except ImageRuleError as exc:
             return None, f"{exc.message} (rule: {exc.rule})"
         except OSError as exc:
@@ -193,7 +210,7 @@ class Preparer:
             lock = self._render_locks.setdefault(key, threading.Lock())
         with lock:
             if not path.exists():
-                data = self.renderer.render(width, height, int(duration))
+                data = self.offload(self.renderer.render, width, height, int(duration))
                 tmp = path.with_suffix(".part")
                 write_private(tmp, data)
                 os.replace(tmp, path)
