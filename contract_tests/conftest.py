@@ -450,11 +450,15 @@ RUN_TASK_FIELDS: dict[str, str] = {  # run_task's text fields, the seed's [seed]
 }
 
 
+def image_part(name: str = IMAGE) -> dict[str, tuple[str, bytes, str]]:
+    """The first frame as the seed sends it: a file part named ``inputImageFirst``."""
+    return {"inputImageFirst": (name, image_bytes(name), "application/octet-stream")}
+
+
 def run_task(api: Api, image: str = IMAGE, **fields: str) -> dict[str, Any]:
     """Run the model on a fixture image (multipart, as the seed does); the Run envelope."""
     data = {**RUN_TASK_FIELDS, **fields}
-    files = {"inputImageFirst": (image, image_bytes(image), "application/octet-stream")}
-    body: dict[str, Any] = api.ok(MODEL_RUN, data=data, files=files)
+    body: dict[str, Any] = api.ok(MODEL_RUN, data=data, files=image_part(image))
     return body
 
 

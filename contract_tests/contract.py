@@ -152,6 +152,7 @@ NONCE_OUTCOMES: Final = ("accepted", "rejected")
 """A nonce used twice: the second call accepted, or 401 (``Settings.reject_reused_nonce``)."""
 
 
+PROMPT_MAX_CHARS: Final = 2000  # [minimax] "up to 2000 characters"
 RUN_FIELDS: Final = (  # [seed] the Run call's fields (Tool/Detail's parameter ids)
     "inputImageFirst",
     "inputImageFirstUrl",

@@ -26,9 +26,9 @@ from typing import Any
 
 import pytest
 
-from mock_wiro_fixtures import INVALID_IMAGES, image_bytes
+from mock_wiro_fixtures import INVALID_IMAGES
 
-from .conftest import Finding, Receiver, Target
+from .conftest import Finding, Receiver, Target, image_part
 from .contract import MODEL_RUN, TERMINAL, lifecycle_rank
 from .money import assert_money, money_of
 from .test_callbacks import Channel, assert_describes, channel_for
@@ -152,8 +152,7 @@ def test_bad_image_is_refused_or_fails(
     channel = optional_channel(target, receiver)
     before = listing(api)
     data = {**SEED_FIELDS, "callbackUrl": channel.url if channel is not None else ""}
-    files = {"inputImageFirst": (image, image_bytes(image), "application/octet-stream")}
-    response = api.post(MODEL_RUN, data=data, files=files)
+    response = api.post(MODEL_RUN, data=data, files=image_part(image))
     body = response.json()
     outcome = "fail" if isinstance(body, dict) and body.get("result") is True else "reject"
     finding(f"bad_image.{rule}", outcome)

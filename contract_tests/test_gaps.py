@@ -11,10 +11,10 @@ from __future__ import annotations
 import pytest
 import requests
 
-from .conftest import Observed, Target, observe, run_task
-from .contract import MODEL_RUN
+from .conftest import Observed, Target, image_part, observe, run_task
+from .contract import MODEL_RUN, PROMPT_MAX_CHARS
 from .test_cancel_kill import answer
-from .test_run import SEED_FIELDS, assert_no_task_created, image_part, listing, refusal
+from .test_run import SEED_FIELDS, assert_no_task_created, listing, refusal
 from .wire import Api, Recorder
 
 CANCEL = "Task/Cancel"
@@ -23,7 +23,6 @@ DELETE = "Task/InputOutputDelete"
 OTHER_IMAGE_URL = (  # [seed] Wiro's own sample input: a URL that differs from the file
     "https://cdn.wiro.ai/uploads/sampleinputs/minimax-haulio-2-3-fast-input-3.jpg"
 )
-PROMPT_MAX_CHARS = 2000  # [minimax] "up to 2000 characters"
 
 
 @pytest.mark.spends(1)

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from mock_wiro_fixtures import INVALID_IMAGES, image_bytes
+from mock_wiro_fixtures import INVALID_IMAGES
 
-from .conftest import IMAGE, Budget, Control, Target, observe, run_task
+from .conftest import Budget, Control, Target, image_part, observe, run_task
 from .contract import (
     BALANCE_CODE,
     CONCURRENCY_CODE,
@@ -73,8 +73,7 @@ def refused(api: Api) -> dict[str, Any]:
     """A Run (as ``run_task`` sends it) that must be refused: HTTP 200, result false, no
     task; its single error."""
     data = {"inputImageFirstUrl": "", "prompt": "the sea moves slowly", "callbackUrl": ""}
-    files = {"inputImageFirst": (IMAGE, image_bytes(IMAGE), "application/octet-stream")}
-    response = api.post(MODEL_RUN, data=data, files=files)
+    response = api.post(MODEL_RUN, data=data, files=image_part())
     assert response.status_code == 200, (response.status_code, response.text[:300])
     body = response.json()
     assert body["result"] is False, body

@@ -17,15 +17,13 @@ from typing import Any
 import pytest
 import requests
 
-from mock_wiro_fixtures import image_bytes
-
 from .conftest import (
-    IMAGE,
     RUN_TASK_FIELDS,
     Control,
     Finding,
     Observed,
     Target,
+    image_part,
     poll_until_terminal,
 )
 from .contract import (
@@ -49,11 +47,6 @@ SEED_SAMPLE_URL = (  # [seed] Option 2's inputImageFirstUrl, Wiro's own sample i
 
 # The seed's multipart Run fields with a file as the first frame (its Option 1).
 SEED_FIELDS: dict[str, str] = RUN_TASK_FIELDS
-
-
-def image_part(name: str = IMAGE) -> dict[str, tuple[str, bytes, str]]:
-    """The first frame as the seed sends it: a file part named ``inputImageFirst``."""
-    return {"inputImageFirst": (name, image_bytes(name), "application/octet-stream")}
 
 
 # ----------------------------------------------------------------- helpers
@@ -244,7 +237,7 @@ def json_run(**image: Any) -> dict[str, Any]:
 
 def multipart_twice() -> dict[str, Any]:
     """A multipart Run with the image file part ``inputImageFirst`` repeated."""
-    part = (IMAGE, image_bytes(IMAGE), "application/octet-stream")
+    part = image_part()["inputImageFirst"]
     fields = [(k, (None, v.encode(), None)) for k, v in SEED_FIELDS.items()]
     return {"files": [*fields, ("inputImageFirst", part), ("inputImageFirst", part)]}
 
