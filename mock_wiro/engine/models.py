@@ -239,15 +239,7 @@ def _sample_records() -> bytes:
 
 def _marshal(params: RunParams, image: ImageRef | None, history: History) -> bytes:
     events = [(e.type, e.time, e.message) for e in history.events]
-    params_fields = (
-        params.image_url,
-        params.prompt,
-        params.prompt_optimizer,
-        params.resolution,
-        params.duration,
-        params.callback_url,
-        params.image_url_field,
-    )
+    params_fields = params.values()
     image_fields = None if image is None else (image.kind, image.url, image.reason, image.owned)
     record = (params_fields, image_fields, events, history.times, history.stdout, history.stderr)
     return marshal.dumps(record)

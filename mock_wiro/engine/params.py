@@ -46,6 +46,18 @@ class RunParams:
     image_url_field: str = "inputImageFirstUrl"
     """Which field carried ``image_url`` (a URL may come in ``inputImageFirst`` too [docs])."""
 
+    def values(self) -> tuple[str, str, bool, str, str, str, str]:
+        """Its fields in order: what a store keeps (``RunParams(*values)`` is it again)."""
+        return (
+            self.image_url,
+            self.prompt,
+            self.prompt_optimizer,
+            self.resolution,
+            self.duration,
+            self.callback_url,
+            self.image_url_field,
+        )
+
 
 @dataclass(frozen=True)
 class Checked:

@@ -474,15 +474,7 @@ class SqliteStore(MemoryStore):
             "uuid": task.uuid,
             "token": task.token,
             "project_id": task.project_id,
-            "params": [
-                params.image_url,
-                params.prompt,
-                params.prompt_optimizer,
-                params.resolution,
-                params.duration,
-                params.callback_url,
-                params.image_url_field,
-            ],
+            "params": list(params.values()),
             "image": {
                 "kind": image.kind,
                 "url": image.url,
