@@ -10,7 +10,7 @@ import shlex
 import signal
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
 from types import FrameType
 
@@ -429,21 +429,46 @@ def _server_class(args: argparse.Namespace) -> type[MockWiroServer]:
     return MockWiroServer
 
 
-def _on_signals(action: Callable[[], None]) -> None:
-    """Call ``action`` on SIGINT and SIGTERM (in a gevent-patched process, from the hub:
-    a plain handler would wait for the loop to wake)."""
-    if _gevent_patched():
-        import gevent
+class _StopSignals:
+    """SIGINT and SIGTERM, waited for in the main thread.
 
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            gevent.signal_handler(signum, action)
-        return
+    The kernel may hand a process signal to any thread; Python then runs its handler only
+    when the main thread next runs bytecode, which a main thread blocked in a lock wait
+    never does (a SIGTERM delivered to a request thread left ``serve`` waiting an hour).
+    So the C handler's wakeup byte goes to a pipe the main thread reads: it wakes whichever
+    thread took the signal. In a gevent-patched process the hub handles the signals.
+    """
 
-    def on_signal(signum: int, frame: FrameType | None) -> None:
-        action()
+    STOP = (signal.SIGINT, signal.SIGTERM)
 
-    signal.signal(signal.SIGINT, on_signal)
-    signal.signal(signal.SIGTERM, on_signal)
+    def __init__(self) -> None:
+        self._event: threading.Event | None = None
+        if _gevent_patched():
+            import gevent
+
+            self._event = event = threading.Event()  # patched: a gevent event
+            for signum in self.STOP:
+                gevent.signal_handler(signum, event.set)
+            return
+        self._read_fd, write_fd = os.pipe()
+        os.set_blocking(write_fd, False)
+        signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        for signum in self.STOP:
+            signal.signal(signum, self._ignore)
+
+    @staticmethod
+    def _ignore(signum: int, frame: FrameType | None) -> None:
+        """The Python-level handler: nothing to do, the wakeup byte is the signal."""
+
+    def wait(self) -> int:
+        """Block until SIGINT or SIGTERM arrives: its number."""
+        if self._event is not None:
+            self._event.wait()
+            return signal.SIGTERM
+        while True:
+            for signum in os.read(self._read_fd, 64):
+                if signum in self.STOP:
+                    return signum
 
 
 def serve(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
@@ -475,16 +500,14 @@ def serve(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         server.stop()
         print(f"mock-wiro: {exc.message}", file=sys.stderr)
         return 2
-    stop = threading.Event()
-    _on_signals(stop.set)
+    stop = _StopSignals()
     server.start()
     generated = server.admin_token is not None and not args.admin_token
     banner = _banner(
         server, project.api_key, project.api_secret, project.auth_mode, demo, generated
     )
     print(banner, flush=True)
-    while not stop.wait(3600):
-        pass
+    stop.wait()
     print("mock-wiro: shutting down", file=sys.stderr, flush=True)
     server.stop()
     return 0

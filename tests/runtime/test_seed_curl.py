@@ -13,13 +13,17 @@ reused for the whole flow. Nothing sleeps: the control endpoint waits.
 
 from __future__ import annotations
 
+import ctypes
 import hashlib
 import hmac
 import json
+import os
+import platform
 import re
 import shlex
 import signal
 import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -433,4 +437,36 @@ def test_serve_stops_cleanly(tmp_path: Path, sig: int) -> None:
             served.proc.kill()
             served.proc.wait(timeout=STOP_TIMEOUT)
             served.close()
+    assert "shutting down" in served.stderr()
+
+
+TGKILL = {"x86_64": 234, "aarch64": 131}  # Linux syscall numbers
+
+
+def _signal_thread(pid: int, tid: int, sig: int) -> None:
+    """``tgkill``: a signal to one thread of ``pid`` (``kill`` lets the kernel choose)."""
+    number = TGKILL.get(platform.machine())
+    if not sys.platform.startswith("linux") or number is None:
+        pytest.skip("tgkill: Linux on x86_64 or aarch64")
+    libc = ctypes.CDLL(None, use_errno=True)
+    assert libc.syscall(number, pid, tid, sig) == 0, os.strerror(ctypes.get_errno())
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_serve_stops_on_a_signal_a_worker_thread_takes(tmp_path: Path, sig: int) -> None:
+    """The kernel hands a process signal to any thread that does not block it; a main
+    thread blocked in a lock wait never ran Python's handler (a SIGTERM taken by a request
+    thread once left ``serve`` up for an hour)."""
+    served = start_serve(tmp_path, "--clock", "manual")
+    try:
+        pid = served.proc.pid
+        workers = sorted(int(t) for t in os.listdir(f"/proc/{pid}/task") if int(t) != pid)
+        assert workers, "serve runs its HTTP server in a thread"
+        _signal_thread(pid, workers[-1], sig)
+        assert served.proc.wait(timeout=STOP_TIMEOUT) == 0
+    finally:
+        if served.proc.poll() is None:
+            served.proc.kill()
+            served.proc.wait(timeout=STOP_TIMEOUT)
+        served.close()
     assert "shutting down" in served.stderr()
