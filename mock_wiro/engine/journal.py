@@ -21,6 +21,7 @@ itself, and none is kept whole if it is large.
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from collections import deque
@@ -184,6 +185,19 @@ class Journal:
         self._cond = threading.Condition()
         self._seq = 0
         self.dropped = 0
+        self._listeners: list[Callable[[Entry | None], None]] = []
+
+    def add_listener(self, listener: Callable[[Entry | None], None]) -> None:
+        """Call ``listener(entry)`` after each entry is recorded, and ``listener(None)``
+        after :meth:`clear` (outside the journal's lock; it must not block)."""
+        self._listeners.append(listener)
+
+    def _tell(self, entry: Entry | None) -> None:
+        for listener in self._listeners:
+            try:
+                listener(entry)
+            except Exception:  # a broken listener must not lose the entry's caller
+                logging.getLogger("mock_wiro").exception("mock-wiro journal listener error")
 
     def record(self, kind: str, **data: Any) -> Entry:
         """Append an entry, drop the oldest ones past ``limit`` entries or ``max_bytes``
@@ -202,7 +216,8 @@ class Journal:
                 self._bytes -= self._sizes.popleft()
                 self.dropped += 1
             self._cond.notify_all()
-            return entry
+        self._tell(entry)
+        return entry
 
     @property
     def bytes(self) -> int:
@@ -260,6 +275,7 @@ class Journal:
             self._sizes.clear()
             self._bytes = 0
             self._cond.notify_all()
+        self._tell(None)
 
     @property
     def last_seq(self) -> int:
