@@ -23,6 +23,7 @@ const S = {
   journalShown: 0, // the newest seq shown in the journal view
   clock: null, // {mode, speed, now, at: performance.now()}
   timers: {},
+  pending: new Set(), // arrays collecting feed rows while a page of tasks is fetched
 };
 
 const $ = (id) => document.getElementById(id);
@@ -34,7 +35,7 @@ function el(tag, attrs, ...children) {
     if (k === "class") node.className = v;
     else if (k === "text") node.textContent = v;
     else if (k.startsWith("on")) node.addEventListener(k.slice(2), v);
-    else if (k === "style") node.setAttribute("style", v);
+    else if (k === "style") node.style.cssText = v; // CSSOM: allowed by the page's CSP
     else node.setAttribute(k, v === true ? "" : String(v));
   }
   for (const child of children) {
@@ -190,9 +191,22 @@ async function loadTasks() {
   const q = new URLSearchParams({ page: S.page, size: PAGE_SIZE });
   if (S.project) q.set("project", S.project);
   if (S.status) q.set("status", S.status);
-  const data = await api("GET", `dashboard/tasks?${q}`);
+  // rows the feed sends while this page is fetched are applied again on top of it:
+  // the page may have been read before they changed
+  const pending = [];
+  S.pending.add(pending);
+  let data;
+  try {
+    data = await api("GET", `dashboard/tasks?${q}`);
+  } finally {
+    S.pending.delete(pending);
+  }
   S.total = data.total;
   S.rows = new Map(data.rows.map((r) => [r.id, r]));
+  if (pending.length) {
+    renderTasks();
+    onTaskRows(pending);
+  }
   const select = $("filter-project");
   const have = new Set([...select.options].map((o) => o.value));
   for (const p of data.projects) if (!have.has(p)) select.append(el("option", { value: p }, p));
@@ -200,6 +214,7 @@ async function loadTasks() {
 }
 
 function onTaskRows(rows) {
+  for (const pending of S.pending) pending.push(...rows);
   let added = false;
   for (const row of rows) {
     const tr = document.querySelector(`#tasks-body tr[data-id="${CSS.escape(row.id)}"]`);
