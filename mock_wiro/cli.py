@@ -317,6 +317,7 @@ def _banner(
         f"  WebSocket: {server.socket_url}",
         f"  control:   {server.url}/_mock  (clock: {server.backend.clock.mode}, "
         f"speed {server.backend.clock.speed:g})",
+        f"  dashboard: {server.url}/_mock/  (open in a browser)",
         f"  project:   {'demo project, ' if demo else ''}auth {auth}",
         *_store_lines(server),
         f"  API key:   {key}",

@@ -290,7 +290,7 @@ function renderOutputs(outputs) {
   if (wanted.length === shown.size && wanted.every((u) => shown.has(u))) return; // keep playing
   box.replaceChildren(...(outputs.length ? outputs.map((o) => el("figure", {},
     o.contenttype && o.contenttype.startsWith("video/")
-      ? el("video", { src: o.url, controls: true, preload: "metadata", muted: true })
+      ? el("video", { src: o.url, controls: true, preload: "auto", muted: true })
       : el("a", { href: o.url }, o.name),
     el("figcaption", {}, `${o.name} · ${o.contenttype} · ${o.size} bytes `, el("a", { href: o.url, target: "_blank", rel: "noopener" }, "open"))))
     : [el("p", { class: "note" }, "none yet")]));
@@ -302,7 +302,7 @@ function renderCallbacks(deliveries) {
   const rows = [];
   for (const d of deliveries) {
     for (const a of d.attempts || []) {
-      rows.push(el("tr", {}, el("td", {}, a.attempt ?? ""), el("td", {}, fmtTime(a.time)),
+      rows.push(el("tr", {}, el("td", {}, a.number ?? ""), el("td", {}, fmtTime(a.time)),
         el("td", {}, a.status ?? ""), el("td", {}, a.error ?? (a.ok ? "ok" : ""))));
     }
   }
@@ -358,7 +358,7 @@ function renderTimeline(box, events, opts) {
     }, el("span", {}, shortStage(s.type)));
   });
   const marks = [];
-  if (opts.heldAt) marks.push(el("div", { class: "bar hold", "data-mark": "hold", style: "left:99%;width:1%", title: `held before ${opts.heldAt}` }, el("span", {}, `⏸ ${shortStage(opts.heldAt)}`)));
+  if (opts.heldAt) marks.push(el("div", { class: "bar hold", "data-mark": "hold", style: "left:92%;width:8%", title: `held before ${opts.heldAt}` }, el("span", {}, `held: ${shortStage(opts.heldAt)}`)));
   if (opts.pexit && opts.pexit !== "0" && segs[segs.length - 1].type !== "task_cancel" && segs.some((s) => s.type === "task_postprocess_end")) {
     marks.push(el("div", { class: "bar fail", "data-mark": "failed", style: "left:99%;width:1%", title: `failed (pexit ${opts.pexit})` }, el("span", {}, "✗")));
   }
@@ -389,7 +389,10 @@ function summary(e) {
   switch (e.kind) {
     case "request": return `${e.method} ${e.path} → ${e.status}${e.fault ? " (fault)" : ""}`;
     case "frame": return `${e.type || ""} → connection ${e.connection ?? ""} task ${e.task ?? ""}`;
-    case "callback": return `task ${e.task ?? ""} attempt ${e.attempt ?? ""} ${e.status ?? e.error ?? ""}`;
+    case "callback": return `task ${e.task ?? ""} attempt ${e.number ?? ""} → ${e.status ?? e.error ?? ""} (${e.state ?? ""})`;
+    case "fault": return `${e.channel || "http"} fault ${e.rule || e.id || ""} ${e.action || ""}${e.task ? ` task ${e.task}` : ""}${e.path ? ` ${e.path}` : ""}`;
+    case "scenario": return `scenario ${e.scenario} → task ${e.task}`;
+    case "unmatched": return `no ${e.rules === "faults" ? "fault" : "scenario"} matched ${e.method || ""} ${e.path || (e.prompt !== undefined ? `prompt "${e.prompt}"` : "")} (${(e.candidates || []).length} armed)`;
     case "control": return `${e.method} ${e.path} → ${e.status} (${e.source})`;
     case "refused": return `${e.rule}: ${e.method} ${e.path}`;
     default: return e.message || e.path || e.rule || e.task || "";
@@ -537,8 +540,8 @@ async function loadChaos() {
 
 function fillRules(kind, rules) {
   $(`list-${kind}`).replaceChildren(...(rules.length ? rules.map((r) => {
-    const text = JSON.stringify(Object.fromEntries(Object.entries(r).filter(([k]) => k !== "id")));
-    return el("li", { "data-rule": r.id }, el("code", {}, `${r.id} `, text), " ",
+    const shown = Object.entries(r).filter(([k, v]) => k !== "id" && v !== null && v !== "" && !(Array.isArray(v) && !v.length));
+    return el("li", { "data-rule": r.id }, el("b", {}, r.id), el("pre", {}, shown.map(([k, v]) => `${k}: ${JSON.stringify(v)}`).join("\n")),
       el("button", { type: "button", class: "danger", onclick: async () => {
         showError("chaos-error", null);
         try { await api("DELETE", `${kind}/${encodeURIComponent(r.id)}`); await loadChaos(); } catch (e) { showError("chaos-error", e); }
