@@ -4,7 +4,10 @@ feed's bounds (over real HTTP against ``MockWiroServer``)."""
 
 from __future__ import annotations
 
+import tomllib
 from collections.abc import Iterator
+from fnmatch import fnmatch
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -19,7 +22,9 @@ from mock_wiro.engine.models import Event, Project
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
 from mock_wiro_fixtures import image_path
+from tests.helpers import REPO
 from tests.helpers.client import make_client, no_sleep
+from tests.helpers.serve import start_serve
 
 TOKEN = "dashboardToken-7Qx2"
 
@@ -194,3 +199,29 @@ def test_the_feed_is_bounded_per_client_and_in_clients() -> None:
         assert feed.next_batch(clients[2], timeout=0) is None
     finally:
         fake.backend.close()
+
+
+def test_the_banner_prints_the_dashboards_url(tmp_path: Path) -> None:
+    served = start_serve(tmp_path, "--clock", "manual")
+    try:
+        url = served.fields["dashboard"].split()[0]
+        assert url == served.control + "/"
+        s = requests.Session()
+        s.trust_env = False
+        page = s.get(url, timeout=10)
+        assert page.status_code == 200 and "<title>mock-wiro dashboard</title>" in page.text
+    finally:
+        assert served.stop() == 0, served.stderr()
+
+
+def test_the_static_files_ship_in_the_package() -> None:
+    static = REPO / "mock_wiro" / "control" / "dashboard" / "static"
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = pyproject["tool"]["setuptools"]["package-data"]["mock_wiro"]
+    files = sorted(p.relative_to(REPO / "mock_wiro").as_posix() for p in static.iterdir())
+    assert files == [
+        "control/dashboard/static/app.css",
+        "control/dashboard/static/app.js",
+        "control/dashboard/static/index.html",
+    ]
+    assert all(any(fnmatch(f, pattern) for pattern in patterns) for f in files), patterns

@@ -79,10 +79,11 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
 
 
 @pytest.fixture
-def page(server: MockWiroServer, browser: WebDriver) -> WebDriver:
-    """A fresh fake (projects kept, manual clock) and the dashboard open, its feed live."""
+def page(server: MockWiroServer, project: Project, browser: WebDriver) -> WebDriver:
+    """A fresh fake (projects kept, $100, manual clock) and the dashboard open, its feed live."""
     server.reset()
     server.set_clock("manual")
+    server.set_balance(project, "100")
     browser.get(server.url + "/_mock/")
     wait_until(
         browser,
@@ -307,6 +308,56 @@ def test_a_fault_added_from_the_form_applies_to_the_next_request(
         lambda d: not d.find_elements(By.CSS_SELECTOR, "#list-faults li[data-rule]"),
     )
     assert control(server, "GET", "/faults")["faults"] == []
+
+
+def test_balance_and_clock_from_the_page(
+    page: WebDriver, server: MockWiroServer, project: Project
+) -> None:
+    page.find_element(By.CSS_SELECTOR, "#tabs button[data-view='projects']").click()
+    row = f"#projects-body tr[data-project='{project.id}']"
+    wait_until(page, "the project row", lambda d: d.find_elements(By.CSS_SELECTOR, row))
+    page.execute_script(
+        "const f = document.querySelector(arguments[0] + ' form');"
+        "f.balance.value = '0.40'; f.requestSubmit();",
+        row,
+    )
+    wait_until(
+        page,
+        "the 97 flag",
+        lambda d: d.execute_script(
+            "const r = document.querySelector(arguments[0]);"
+            "return r && r.classList.contains('warn');",
+            row,
+        ),
+    )
+    listed = control(server, "GET", "/dashboard/projects")["projects"]
+    mine = next(p for p in listed if p["id"] == project.id)
+    assert mine["balance"] == "0.40" and mine["below_minimum"] and mine["concurrency_limit"] == 1
+
+    page.find_element(By.CSS_SELECTOR, "#tabs button[data-view='clock']").click()
+    before = control(server, "GET", "/clock")["now"]
+    seconds = page.find_element(By.ID, "clock-seconds")
+    seconds.clear()
+    seconds.send_keys("90")
+    page.find_element(By.CSS_SELECTOR, "#clock-advance-form button").click()
+    wait_until(
+        page,
+        "the advanced clock",
+        lambda d: d.find_element(By.ID, "clock-now").text.endswith(f"({before + 90:.3f})"),
+    )
+    Select(page.find_element(By.ID, "clock-mode-select")).select_by_visible_text("realtime")
+    page.find_element(By.CSS_SELECTOR, "#clock-mode-form button").click()
+    wait_until(page, "realtime", lambda d: d.find_element(By.ID, "clock-mode").text == "realtime")
+    page.find_element(By.ID, "clock-pause").click()
+    wait_until(page, "paused", lambda d: d.find_element(By.ID, "clock-mode").text == "manual")
+    assert control(server, "GET", "/clock")["mode"] == "manual"
+    entries = control(server, "GET", "/journal?kind=control")["entries"]
+    assert [(e["path"], e["body"]) for e in entries] == [
+        (f"/_mock/projects/{project.api_key}/balance", {"balance": "0.40"}),
+        ("/_mock/clock/advance", {"seconds": "90"}),
+        ("/_mock/clock", {"mode": "realtime", "speed": "1"}),
+        ("/_mock/clock", {"mode": "manual"}),
+    ]
 
 
 ATTACK_PAGE = """<!doctype html><html><body>
