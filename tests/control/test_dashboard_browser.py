@@ -8,6 +8,7 @@ is an explicit WebDriverWait on a DOM condition: nothing sleeps.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from decimal import Decimal
@@ -301,13 +302,101 @@ def test_a_fault_added_from_the_form_applies_to_the_next_request(
     ]
 
     # and removed from the page
-    page.find_element(By.CSS_SELECTOR, f"#list-faults li[data-rule='{rule_id}'] button").click()
+    page.execute_script(  # found and clicked at once: the list is redrawn live
+        "document.querySelector(arguments[0]).click();",
+        f"#list-faults li[data-rule='{rule_id}'] button",
+    )
     wait_until(
         page,
         "the rule gone",
         lambda d: not d.find_elements(By.CSS_SELECTOR, "#list-faults li[data-rule]"),
     )
     assert control(server, "GET", "/faults")["faults"] == []
+
+
+def test_push_hold_and_release_from_the_page(
+    page: WebDriver, server: MockWiroServer, client: Client
+) -> None:
+    task = client.run(image_path(IMAGE), "steered")
+    taskid = str(task.id)
+    wait_until(page, "the row", lambda d: row_attr(d, taskid, "status") == "task_queue")
+    click_row(page, taskid)
+    wait_until(page, "the pane", lambda d: d.find_element(By.ID, "detail-id").text == taskid)
+
+    def act(action: str, stage: str | None = None) -> None:
+        if stage is not None:
+            Select(page.find_element(By.ID, "action-stage")).select_by_value(stage)
+        page.find_element(By.CSS_SELECTOR, f"#detail button[data-action='{action}']").click()
+
+    act("push", "task_start")
+    wait_until(page, "pushed", lambda d: row_attr(d, taskid, "status") == "task_start")
+    assert client.detail(task.id).status == "task_start"
+    act("hold", "task_end")
+    wait_until(page, "held", lambda d: row_attr(d, taskid, "outcome") == "held")
+    control(server, "POST", "/clock/advance", {"seconds": 600})
+    held_at = client.detail(task.id).status
+    assert held_at == "task_output_full", held_at  # stopped just before task_end
+    wait_until(
+        page,
+        "the hold mark",
+        lambda d: d.find_elements(By.CSS_SELECTOR, "#detail-timeline [data-mark='hold']"),
+    )
+    act("release")
+    wait_until(page, "released", lambda d: row_attr(d, taskid, "outcome") == "running")
+    control(server, "POST", "/clock/advance", {"seconds": 600})
+    wait_until(page, "finished", lambda d: row_attr(d, taskid, "outcome") == "succeeded")
+    entries = control(server, "GET", f"/journal?kind=control&task={taskid}")["entries"]
+    assert [(e["path"].rsplit("/", 1)[1], e["body"]) for e in entries] == [
+        ("push", {"stage": "task_start"}),
+        ("hold", {"stage": "task_end"}),
+        ("release", {}),
+    ]
+
+
+def test_the_journal_and_timeline_views(
+    page: WebDriver, server: MockWiroServer, client: Client, project: Project
+) -> None:
+    control(server, "POST", "/scenarios", {"prompt_contains": "[[fail]]", "fail_at": "task_start"})
+    ok = str(client.run(image_path(IMAGE), "fine").id)
+    failed = str(client.run(image_path(IMAGE), "no good [[fail]]").id)
+    control(server, "POST", "/clock/advance", {"seconds": 600})
+
+    page.find_element(By.CSS_SELECTOR, "#tabs button[data-view='journal']").click()
+    Select(page.find_element(By.ID, "journal-kind")).select_by_visible_text("request")
+    runs = wait_until(
+        page,
+        "the Run entries",
+        lambda d: d.execute_script(
+            "const rows = [...document.querySelectorAll('#journal-body tr')];"
+            "if (!rows.length || rows.some(r => r.dataset.kind !== 'request')) return null;"
+            "return rows.map(r => r.querySelector('pre').textContent)"
+            ".filter(t => t.includes('/v1/Run/'));"
+        ),
+    )
+    assert len(runs) == 2, runs
+    for text in runs:
+        entry = json.loads(text)
+        assert entry["headers"]["x-api-key"] == project.api_key[:4] + "…"
+        assert project.api_key not in text and project.api_secret not in text
+
+    page.find_element(By.CSS_SELECTOR, "#tabs button[data-view='timeline']").click()
+    stages = wait_until(
+        page,
+        "both timelines",
+        lambda d: d.execute_script(
+            "const out = {};"
+            "for (const row of document.querySelectorAll('#timeline-rows .timeline-row')) {"
+            "  out[row.dataset.id] = [...row.querySelectorAll('.bar')].map("
+            "    b => b.dataset.stage || 'mark:' + b.dataset.mark);"
+            "}"
+            "return Object.keys(out).length === 2 ? out : null;"
+        ),
+    )
+    events = control(server, "GET", f"/tasks/{failed}")["events"]
+    assert stages[failed] == [*collapsed([e["type"] for e in events]), "mark:failed"]
+    assert "task_error" in stages[failed]
+    assert stages[ok][-1] == "task_postprocess_end" and "mark:failed" not in stages[ok]
+    assert page.find_elements(By.CSS_SELECTOR, f".timeline-row[data-id='{failed}'] .bar.fail")
 
 
 def test_balance_and_clock_from_the_page(

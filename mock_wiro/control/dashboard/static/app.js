@@ -23,6 +23,8 @@ const S = {
   journalShown: 0, // the newest seq shown in the journal view
   clock: null, // {mode, speed, now, at: performance.now()}
   timers: {},
+  journalGeneration: 0,
+  journalFresh: false,
   pending: new Set(), // arrays collecting feed rows while a page of tasks is fetched
 };
 
@@ -406,6 +408,7 @@ function journalRow(e) {
 }
 
 async function loadJournal(fresh) {
+  if (S.journalFresh) fresh = true; // a fresh read is on its way: this one replaces it
   const q = new URLSearchParams();
   const kind = $("journal-kind").value;
   const task = $("journal-task").value.trim();
@@ -415,7 +418,15 @@ async function loadJournal(fresh) {
   if (path) q.set("path", path);
   const since = fresh ? Math.max(0, S.journalSeq - 2000) : S.journalShown;
   q.set("since", since);
-  const data = await api("GET", `journal?${q}`);
+  const generation = ++S.journalGeneration;
+  if (fresh) S.journalFresh = true;
+  let data;
+  try {
+    data = await api("GET", `journal?${q}`);
+  } finally {
+    if (generation === S.journalGeneration) S.journalFresh = false;
+  }
+  if (generation !== S.journalGeneration) return; // a newer read (other filters) wins
   const body = $("journal-body");
   const rows = data.entries.slice(-JOURNAL_ROWS).reverse().map(journalRow);
   if (fresh) body.replaceChildren(...rows);
@@ -426,7 +437,9 @@ async function loadJournal(fresh) {
   $("journal-count").textContent = `${body.children.length} shown, newest first (last seq ${data.last_seq})`;
 }
 for (const id of ["journal-kind", "journal-task", "journal-path"]) {
-  $(id).addEventListener("input", () => debounce("journal-filter", 200, () => loadJournal(true)));
+  for (const type of ["input", "change"]) {
+    $(id).addEventListener(type, () => debounce("journal-filter", 150, () => loadJournal(true)));
+  }
 }
 
 // ------------------------------------------------------------------ projects
