@@ -125,7 +125,7 @@ def test_cancel_and_kill_go_through_the_engine_and_answer_409_when_refused(
     assert client.detail(other.id).status == "task_queue"
 
 
-def test_only_the_dashboards_actions_are_journalled(
+def test_the_dashboards_actions_are_journalled(
     server: MockWiroServer, session: requests.Session
 ) -> None:
     url = server.url + "/_mock/clock/advance"
@@ -137,7 +137,8 @@ def test_only_the_dashboards_actions_are_journalled(
     assert bad.status_code == 400
     entries = get(session, server, "/journal?kind=control")["entries"]
     assert [(e["path"], e["body"], e["status"], e["source"]) for e in entries] == [
-        ("/_mock/clock/advance", {"seconds": "2"}, 200, "dashboard")
+        ("/_mock/clock/advance", {"seconds": "2"}, 200, "dashboard"),
+        ("/_mock/clock/advance", {"seconds": "-1"}, 400, "dashboard"),  # refused, still shown
     ]
 
 

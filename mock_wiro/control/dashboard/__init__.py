@@ -47,7 +47,7 @@ from ..base import project_json
 from ..blueprint import body
 from ..fake import current_fake
 from ..guard import SAFE_METHODS
-from .feed import FeedFull, feed_of
+from .feed import FeedFull, existing_feed, feed_of
 
 __all__ = [
     "CLIENT_HEADER",
@@ -270,14 +270,15 @@ def events() -> ResponseReturnValue:
 # ------------------------------------------------------------------ every control change
 @dashboard.after_app_request
 def _note_change(response: Response) -> Response:
-    """A state-changing ``/_mock`` request that was answered: every open page refreshes;
-    one the dashboard sent is journalled (kind ``control``)."""
+    """A state-changing ``/_mock`` request: one the dashboard sent is journalled (kind
+    ``control``, whatever its answer, but for the guard's and the token's refusals, which
+    are journalled as ``refused`` or not at all); one that succeeded makes every open page
+    refresh."""
     if request.method in SAFE_METHODS or not request.path.lstrip("/").startswith("_mock"):
         return response
-    if response.status_code >= 400:
-        return response
     fake = current_fake()
-    if request.headers.get(CLIENT_HEADER) == "dashboard":
+    status = response.status_code
+    if request.headers.get(CLIENT_HEADER) == "dashboard" and status not in (401, 403):
         parts = request.path.split("/")
         fields, _ = clip_pairs(
             ((str(k), str(v)) for k, v in body().items()),
@@ -291,8 +292,10 @@ def _note_change(response: Response) -> Response:
             method=request.method,
             path=request.path[:ENTRY_TEXT_CHARS],
             body=fields,
-            status=response.status_code,
+            status=status,
             **extra,
         )
-    feed_of(fake).touch()
+    feed = existing_feed(fake)
+    if feed is not None and status < 400:
+        feed.touch()
     return response

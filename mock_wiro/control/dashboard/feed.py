@@ -44,6 +44,7 @@ __all__ = [
     "MAX_ROWS_PER_BATCH",
     "Feed",
     "FeedFull",
+    "existing_feed",
     "feed_of",
     "sse",
 ]
@@ -220,6 +221,13 @@ def sse(event: str, data: object) -> str:
 
 _feeds: weakref.WeakKeyDictionary[Fake, Feed] = weakref.WeakKeyDictionary()
 _feeds_lock = threading.Lock()
+
+
+def existing_feed(fake: Fake) -> Feed | None:
+    """The feed of ``fake`` if a page ever asked for it (a fake nobody watches has none,
+    and pays nothing for it)."""
+    with _feeds_lock:
+        return _feeds.get(fake)
 
 
 def feed_of(fake: Fake) -> Feed:

@@ -274,7 +274,7 @@ async function loadDetail() {
   const status = $("detail-status");
   status.textContent = task.status;
   status.dataset.status = task.status;
-  renderTimeline($("detail-timeline"), task.events, { heldAt: S.rows.get(id)?.held_at, pexit: task.pexit });
+  renderTimeline($("detail-timeline"), task.events, { heldAt: S.rows.get(id)?.held_at, pexit: task.pexit, until: runningUntil(task.status) });
   renderOutputs(task.outputs || []);
   renderCallbacks(cb.callbacks || []);
   $("detail-frames").replaceChildren(...task.events.map((e) => el("li", { "data-type": e.type },
@@ -345,7 +345,9 @@ function renderTimeline(box, events, opts) {
   const segs = segments(events || []);
   if (!segs.length) { box.replaceChildren(el("p", { class: "note" }, "no frames yet")); return; }
   const t0 = segs[0].start;
-  const t1 = Math.max(segs[segs.length - 1].end, opts.until || 0, t0 + 1);
+  const last = segs[segs.length - 1];
+  if (opts.until && opts.until > last.end) last.end = opts.until; // a running task: up to now
+  const t1 = Math.max(last.end, t0 + 1);
   const span = t1 - t0;
   const bars = segs.map((s, i) => {
     const left = (100 * (s.start - t0)) / span;
@@ -368,6 +370,11 @@ function renderTimeline(box, events, opts) {
     el("div", { class: "axis" }, el("span", {}, fmtTime(t0)), el("span", {}, `${fmtSeconds(span)} of fake time`)));
 }
 
+function runningUntil(status) {
+  const terminal = status === "task_postprocess_end" || status === "task_cancel";
+  return terminal ? null : clockNow();
+}
+
 async function loadTimeline() {
   const n = Number($("timeline-count").value);
   const data = await api("GET", `dashboard/tasks?size=${n}`);
@@ -377,7 +384,7 @@ async function loadTimeline() {
     if (!item) continue;
     const [r, t] = item;
     const box = el("div", { class: "timeline" });
-    renderTimeline(box, t.events, { heldAt: r.held_at, pexit: t.pexit });
+    renderTimeline(box, t.events, { heldAt: r.held_at, pexit: t.pexit, until: runningUntil(t.status) });
     rows.push(el("div", { class: "timeline-row", "data-id": r.id },
       el("button", { type: "button", class: "link", onclick: () => { showView("tasks"); selectTask(r.id); } }, `#${r.id}`),
       el("span", { class: `status ${r.outcome}` }, shortStage(r.status)), box));
