@@ -297,8 +297,9 @@ def test_a_fault_added_from_the_form_applies_to_the_next_request(
     assert client.detail(task.id).status == "task_queue"  # once only: the next one passes
     rule_id = control(server, "GET", "/faults")["faults"][0]["id"]
     entries = control(server, "GET", "/journal?kind=control")["entries"]
-    assert [(e["method"], e["path"], e["body"]["status"]) for e in entries] == [
-        ("POST", "/_mock/faults", "503")
+    assert [(e["path"], e["body"]["status"], e["status"]) for e in entries] == [
+        ("/_mock/faults", "soon", 400),  # the refused one, journalled as the page sent it
+        ("/_mock/faults", "503", 201),
     ]
 
     # and removed from the page
