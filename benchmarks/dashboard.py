@@ -167,6 +167,7 @@ def measure(
         api.run()
     api.control("POST", "/clock/advance", {"seconds": 600})  # those are finished
     api.run()  # one queued task
+    assert api.control("GET", "/dashboard/tasks?size=1")["total"] == total
     renders = [open_page(driver, server, min(total, 50)) for _ in range(max(3, samples // 4))]
     new_task: list[float] = []
     status: list[float] = []
