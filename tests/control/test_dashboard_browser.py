@@ -256,6 +256,12 @@ def test_a_kill_from_the_page_ends_the_task_at_task_cancel(
             By.CSS_SELECTOR, "#detail-timeline .bar.cancel[data-stage='task_cancel']"
         ),
     )
+    inside = page.execute_script(  # drawn inside the track, not cut off at its end
+        "const bar = document.querySelector('#detail-timeline .bar.cancel');"
+        "const b = bar.getBoundingClientRect(), t = bar.parentElement.getBoundingClientRect();"
+        "return b.width > 0 && b.left >= t.left && b.right <= t.right + 0.5;"
+    )
+    assert inside
     entries = control(server, "GET", f"/journal?kind=control&task={taskid}")["entries"]
     assert [(e["method"], e["path"], e["status"]) for e in entries] == [
         ("POST", f"/_mock/tasks/{taskid}/kill", 200)

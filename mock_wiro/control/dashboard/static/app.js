@@ -350,8 +350,9 @@ function renderTimeline(box, events, opts) {
   const t1 = Math.max(last.end, t0 + 1);
   const span = t1 - t0;
   const bars = segs.map((s, i) => {
-    const left = (100 * (s.start - t0)) / span;
-    const width = Math.max(0.6, (100 * (s.end - s.start)) / span);
+    // an instant (a cancel, the end) still gets a visible bar, inside the track
+    const width = Math.max(s.type === "task_cancel" ? 3 : 0.6, (100 * (s.end - s.start)) / span);
+    const left = Math.min((100 * (s.start - t0)) / span, 100 - width);
     let kind = "stage";
     if (s.type === "task_cancel") kind = "cancel";
     else if (s.type.startsWith("task_error")) kind = "fail";
