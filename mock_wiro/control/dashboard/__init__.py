@@ -67,7 +67,7 @@ PAGE_SIZE_MAX = 200
 """Rows one ``/_mock/dashboard/tasks`` page holds at most (default 50)."""
 SHELL_HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; media-src 'self'; "
+        "default-src 'self'; img-src 'self' data:; media-src 'self' http: https:; "
         "style-src 'self'; script-src 'self'; connect-src 'self'; "
         "frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
     ),
@@ -76,7 +76,9 @@ SHELL_HEADERS = {
     "Cache-Control": "no-store",
     "X-Content-Type-Options": "nosniff",
 }
-"""The page's headers: its own scripts only, never in a frame, no referrer."""
+"""The page's headers: its own scripts only, never in a frame, no referrer. Videos may
+come from elsewhere: an output's URL is built on ``--public-url``, which may name
+another origin than the one the page was opened at."""
 
 
 @dashboard.after_request
@@ -122,8 +124,10 @@ def task_row(task: Task, now: float) -> dict[str, Any]:
     _, _, history = task.snapshot()
     times = history.times
     created = times.get("createtime")
-    running = created is not None and not task.terminal
-    elapsed = max(0.0, now - created) if created is not None and running else float(task.elapsed)
+    if created is not None and not task.terminal:  # still running: up to the clock's now
+        elapsed = max(0.0, now - created)
+    else:
+        elapsed = float(task.elapsed)
     return {
         "id": task.id,
         "project": task.project_id,
