@@ -327,3 +327,29 @@ def test_the_serve_banner_line_drives_hailuo(tmp_path: Path) -> None:
         assert out.stat().st_size > 0
     finally:
         assert served.stop() == 0
+
+
+def test_status_names_the_stage_and_pexit_only_once_ended(
+    mock_wiro: MockWiroServer, mock_wiro_project: Any
+) -> None:
+    env = env_for(mock_wiro, mock_wiro_project)
+    submitted = hailuo("generate", image_path("landscape_16x9.jpg"), "--no-wait", env=env)
+    task_id = submitted.stdout.split()[1]
+    mock_wiro.push(task_id, "task_start")
+    running = hailuo("status", task_id, env=env)
+    assert running.stdout == f"task {task_id}: starting (task_start)\n"  # no "pexit 0" yet
+    answer = json.loads(hailuo("status", task_id, "--json", env=env).stdout)
+    assert answer["stage"] == "starting" and answer["pexit"] is None
+    mock_wiro.advance(300.0)
+    ended = hailuo("status", task_id, env=env)
+    assert ended.stdout.startswith(f"task {task_id}: done (task_postprocess_end, pexit 0) http")
+    assert json.loads(hailuo("status", task_id, "--json", env=env).stdout)["pexit"] == 0
+
+
+def test_list_start_skips(mock_wiro: MockWiroServer, mock_wiro_project: Any) -> None:
+    env = env_for(mock_wiro, mock_wiro_project)
+    for _ in range(3):
+        hailuo("generate", image_path("landscape_16x9.jpg"), "--no-wait", env=env)
+    every = hailuo("list", env=env).stdout.splitlines()
+    assert len(every) == 3
+    assert hailuo("list", "--start", "1", "--limit", "1", env=env).stdout.splitlines() == every[1:2]
