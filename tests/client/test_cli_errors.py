@@ -299,10 +299,18 @@ def test_every_failing_row_of_the_docs_table_is_tested() -> None:
     assert tested == set(_doc_table())
 
 
-def test_version() -> None:
+def test_both_scripts_say_their_version() -> None:
     from importlib.metadata import version
 
     result = subprocess.run(
         [str(HAILUO), "--version"], capture_output=True, text=True, check=True, timeout=30
     )
     assert result.stdout.strip() == f"hailuo {version('mock-wiro')}"
+    served = subprocess.run(
+        [str(HAILUO.with_name("mock-wiro")), "--version"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    assert served.stdout.strip() == f"mock-wiro {version('mock-wiro')}"
