@@ -388,6 +388,8 @@ def _exit_for(exc: Exception, args: argparse.Namespace, state: _State) -> tuple[
         found = _ERRNO.search(str(exc))
         reason = found.group(0).strip() if found else "no connection"
         url = str(exc).split(": could not connect", 1)[0]
+        if _client_base(args).rstrip("/") not in url:  # an output URL on another host
+            return EXIT_TRANSPORT_ERROR, f"could not connect ({reason}) for {url}"
         return EXIT_TRANSPORT_ERROR, (
             f"could not connect ({reason}) for {url}. Check {_base_source(args)} "
             f"(now {_client_base(args)}) and that the server is running there "
