@@ -82,7 +82,7 @@ def write_docs(rows: list[Row], charts: list[Path], how: str) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
-    parser.add_argument("--quick", action="store_true", help="small runs, under a minute")
+    parser.add_argument("--quick", action="store_true", help="small runs, about two minutes")
     parser.add_argument("--only", nargs="*", default=None, help="module names (bench_x or x)")
     parser.add_argument("--json", type=Path, help="also write the rows as JSON here")
     parser.add_argument("--charts", type=Path, metavar="DIR", help="draw the SVG charts here")
