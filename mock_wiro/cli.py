@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import secrets
@@ -17,7 +18,7 @@ from types import FrameType
 from ._version import __version__
 from .engine.models import Project
 from .errors import DataDirError, ValidationError
-from .server import MockWiroServer
+from .server import ACCESS_LOG, MockWiroServer
 from .settings import (
     CLOCK_MAX_SPEED,
     CLOCK_MIN_SPEED,
@@ -302,6 +303,21 @@ def _store_lines(server: MockWiroServer) -> list[str]:
     ]
 
 
+def _signing_lines(server: MockWiroServer, key: str, secret: str) -> list[str]:
+    """The seed's openssl signing lines; under --strict (bare hex only) the digest is cut
+    from openssl's ``SHA2-256(stdin)= `` label, so the curl that follows works as shown."""
+    strict = not server.settings.accept_labelled_signature
+    bare = " | sed 's/^.*= //'" if strict else ""
+    return [
+        "Try it (the seed's Run call, signed with openssl"
+        + ("; --strict takes the bare hex digest, without openssl's label):" if strict else "):"),
+        f"  export YOUR_API_KEY={shlex.quote(key)} YOUR_API_SECRET={shlex.quote(secret)}",
+        "  export NONCE=$(date +%s)",
+        '  export SIGNATURE="$(echo -n "${YOUR_API_SECRET}${NONCE}" | '
+        f'openssl dgst -sha256 -hmac "${{YOUR_API_KEY}}"{bare})"',
+    ]
+
+
 def _banner(
     server: MockWiroServer,
     key: str,
@@ -324,11 +340,7 @@ def _banner(
         f"  secret:    {secret}",
         *_admin_lines(server, generated_token),
         "",
-        "Try it (the seed's Run call, signed with openssl):",
-        f"  export YOUR_API_KEY={shlex.quote(key)} YOUR_API_SECRET={shlex.quote(secret)}",
-        "  export NONCE=$(date +%s)",
-        '  export SIGNATURE="$(echo -n "${YOUR_API_SECRET}${NONCE}" | '
-        'openssl dgst -sha256 -hmac "${YOUR_API_KEY}")"',
+        *_signing_lines(server, key, secret),
         f'  curl -X POST "{base}/{RUN_PATH}" \\',
         '    -H "x-api-key: ${YOUR_API_KEY}" -H "x-nonce: ${NONCE}" '
         '-H "x-signature: ${SIGNATURE}" \\',
@@ -472,6 +484,41 @@ class _StopSignals:
                     return signum
 
 
+_STATUS_COLOURS = {"3": "36", "4": "33", "5": "31"}
+"""ANSI colours of the access log's status on a terminal, by its first digit."""
+
+
+class _AccessFormatter(logging.Formatter):
+    """``mock-wiro serve``'s access log: a time, then the record; on a terminal the status
+    is coloured by class (4xx yellow, 5xx red), never in a file or a pipe."""
+
+    def __init__(self, colour: bool) -> None:
+        super().__init__("%(asctime)s %(message)s", datefmt="%H:%M:%S")
+        self.colour = colour
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        args = record.args
+        if self.colour and isinstance(args, tuple) and len(args) == 4:
+            code = str(args[2])
+            colour = _STATUS_COLOURS.get(code[:1], "")
+            if colour:
+                record.message = record.message.replace(
+                    f'" {code} ', f'" \x1b[{colour}m{code}\x1b[0m ', 1
+                )
+        return super().formatMessage(record)
+
+
+def _log_access_to_stderr() -> None:
+    """The fake's access log (:data:`mock_wiro.server.ACCESS_LOG`, silent when embedded)
+    on stderr, coloured only when stderr is a terminal."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_AccessFormatter(colour=sys.stderr.isatty()))
+    logger = logging.getLogger(ACCESS_LOG)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def serve(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     """Run the fake until SIGINT/SIGTERM (``argv``: the command line, for ``--server
     gevent``'s re-execution into a patched process)."""
@@ -502,6 +549,7 @@ def serve(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         print(f"mock-wiro: {exc.message}", file=sys.stderr)
         return 2
     stop = _StopSignals()
+    _log_access_to_stderr()
     server.start()
     generated = server.admin_token is not None and not args.admin_token
     banner = _banner(

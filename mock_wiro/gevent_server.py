@@ -37,7 +37,7 @@ import gevent
 from gevent.pool import Pool
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
-from .server import MockWiroServer
+from .server import MockWiroServer, access_log
 from .settings import KEEPALIVE_IDLE_TIMEOUT
 
 __all__ = ["IDLE_TIMEOUT", "STOP_TIMEOUT", "GeventWiroServer"]
@@ -89,7 +89,9 @@ class GeventWiroServer(MockWiroServer):
 
     def _listen(self, host: str, port: int) -> int:
         # a pool (unbounded) keeps track of the connections, so stop() can end them
-        self._pywsgi = _Server((host, port), self.app, handler_class=_Handler, spawn=Pool())
+        self._pywsgi = _Server(
+            (host, port), self.app, handler_class=_Handler, spawn=Pool(), log=access_log
+        )
         self._pywsgi.init_socket()  # bind now: the port is known, a busy one fails here
         pool = gevent.get_hub().threadpool
         self.backend.preparer.offload = lambda fn, *args: pool.apply(fn, args)
