@@ -45,6 +45,7 @@ __all__ = [
     "MissingFileError",
     "MockWiroError",
     "NotFoundError",
+    "SnapshotError",
     "SpecError",
     "StateError",
     "UrlError",
@@ -147,3 +148,8 @@ class DataDirError(MockWiroError):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class SnapshotError(DataDirError):
+    """A snapshot file cannot be loaded (not one, damaged, from a newer mock-wiro) or
+    written: the message says why and what to do."""

@@ -13,6 +13,7 @@ outputs, billing) and :class:`~.scheduler.Scheduler` (the engine thread and wait
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 import threading
@@ -52,6 +53,7 @@ from .models import (
 from .params import RunParams
 from .preparer import Preparer
 from .scheduler import Scheduler
+from .snapshot import LoadedSnapshot, install_blobs, read_snapshot, snapshot_bytes, write_file
 from .sqlite_store import SqliteStore
 from .stepper import FAILED_PEXIT, EventListener, Stepper
 from .store import MemoryStore, Store
@@ -416,6 +418,56 @@ class Backend:
             self.scheduler.clear_timers()
             self.journal.clear()
             self._cond.notify_all()
+
+    # ------------------------------------------------------------ snapshots
+    def snapshot(self) -> bytes:
+        """The whole state (projects, tasks with their frames, files with their bytes, the
+        id counters, the fake time) as a snapshot file's bytes (:mod:`.snapshot`)."""
+        with self._cond:
+            self.scheduler.pump_locked()
+            assert isinstance(self.store, MemoryStore)  # every store keeps it all in memory
+            return snapshot_bytes(self.store, self.data_dir, self.clock.now())
+
+    def save_snapshot(self, path: str | os.PathLike[str]) -> int:
+        """Write :meth:`snapshot` to ``path`` (whole or not at all); its size in bytes."""
+        data = self.snapshot()
+        write_file(data, Path(path))
+        return len(data)
+
+    def read_snapshot(self, path: str | os.PathLike[str]) -> LoadedSnapshot:
+        """Read and check a snapshot, changing nothing (a
+        :class:`~mock_wiro.errors.SnapshotError` if it cannot be loaded)."""
+        return read_snapshot(Path(path), self.data_dir)
+
+    def load_snapshot(self, path: str | os.PathLike[str]) -> None:
+        """Replace the whole state with a snapshot's (:meth:`read_snapshot`, then
+        :meth:`install_snapshot`)."""
+        self.install_snapshot(self.read_snapshot(path))
+
+    def install_snapshot(self, loaded: LoadedSnapshot) -> None:
+        """Replace the whole state with a snapshot read by :meth:`read_snapshot`: its
+        projects, tasks, files (their bytes written first), id counters and fake time;
+        the journal and every timer cleared. Active tasks go on from where the snapshot
+        had them. With a durable store, the new state is committed as one transaction."""
+        try:
+            with self._cond:
+                with self.store.batch():
+                    for task in self.store.active_tasks():  # the old tasks stop here
+                        task.cursor = len(task.plan)
+                    install_blobs(loaded, self.data_dir, sync=not self._own_data_dir)
+                    self.store.replace(loaded.store)
+                    self.scheduler.clear_timers()
+                    self.journal.clear()
+                    if loaded.fake_time is not None:
+                        self.clock.set_time(loaded.fake_time)
+                        self.store.save_clock(loaded.fake_time)
+                self.files.remove_unkept()  # the old uploads' bytes
+                self.files.recount()
+                for task in self.store.active_tasks():
+                    self.preparer.resume(task)
+                self._cond.notify_all()
+        finally:
+            loaded.close()
 
     def all_tasks(self) -> list[Task]:
         """Every project's tasks, oldest first."""

@@ -40,6 +40,7 @@ __all__ = [
     "open_private",
     "private_dir",
     "safe_filename",
+    "sync_dir",
     "write_private",
 ]
 
@@ -94,7 +95,7 @@ def open_private(path: Path) -> IO[bytes]:
         raise
 
 
-def _sync_dir(folder: Path) -> None:
+def sync_dir(folder: Path) -> None:
     """fsync a folder, so a rename in it is on disk."""
     fd = os.open(folder, os.O_RDONLY)
     try:
@@ -237,7 +238,7 @@ class FileStore:
             )
         os.replace(part, path)  # whole, or not there: never half a file at its URL
         if self._durable:
-            _sync_dir(self._dir)
+            sync_dir(self._dir)
         stored = StoredFile(
             id=file_id,
             project_id=project.id,

@@ -40,7 +40,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Self
 
 from .._version import __version__
 from ..errors import DataDirError
@@ -52,7 +52,15 @@ from .models import Event, Folder, ImageRef, Project, RenderResult, StoredFile, 
 from .params import RunParams
 from .store import FIRST_PROJECT_ID, MemoryStore
 
-__all__ = ["DB_NAME", "LOCK_NAME", "SCHEMA_VERSION", "STORE_FILES", "SqliteStore"]
+__all__ = [
+    "DB_NAME",
+    "LOCK_NAME",
+    "SCHEMA_VERSION",
+    "STORE_FILES",
+    "KeptPaths",
+    "SqliteStore",
+    "create_schema",
+]
 
 SCHEMA_VERSION: Final = 1
 """The layout of the database this mock-wiro writes (``PRAGMA user_version``)."""
@@ -130,14 +138,7 @@ def _open(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         if version == 0:
-            db.execute("BEGIN IMMEDIATE")
-            for statement in _SCHEMA:
-                db.execute(statement)
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES ('created_by', ?)", (_dumps(__version__),)
-            )
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            db.execute("COMMIT")
+            create_schema(db)
     except sqlite3.DatabaseError as exc:
         db.close()
         raise DataDirError(
@@ -148,6 +149,17 @@ def _open(path: Path) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def create_schema(db: sqlite3.Connection, *extra: str) -> None:
+    """Create the tables (and ``extra`` statements) in an empty database, in one
+    transaction, and record the schema version."""
+    db.execute("BEGIN IMMEDIATE")
+    for statement in (*_SCHEMA, *extra):
+        db.execute(statement)
+    db.execute("INSERT INTO meta (key, value) VALUES ('created_by', ?)", (_dumps(__version__),))
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    db.execute("COMMIT")
 
 
 def _schema_version(db: sqlite3.Connection, path: Path) -> int:
@@ -174,7 +186,7 @@ def _schema_version(db: sqlite3.Connection, path: Path) -> int:
 
 
 # ---------------------------------------------------------------------- records
-class _Paths:
+class KeptPaths:
     """Paths kept relative to the data dir (so a moved data dir still works)."""
 
     def __init__(self, root: Path) -> None:
@@ -245,18 +257,7 @@ class SqliteStore(MemoryStore):
     """A :class:`~.store.Store` kept in ``data_dir/mock-wiro.db`` (module docs)."""
 
     def __init__(self, data_dir: Path) -> None:
-        super().__init__()
-        self.data_dir = data_dir
-        self.path = data_dir / DB_NAME
-        self._paths = _Paths(data_dir)
-        self._mutex = threading.RLock()
-        self._depth = 0  # open batches
-        self._in_transaction = False
-        self._saved_events: dict[str, int] = {}  # task id -> frames already written
-        self._saved_plans: dict[str, tuple[int, int]] = {}  # task id -> (id, len) of its plan
-        self._nonce_seq: dict[str, int] = {}  # project id -> its last nonce's number
-        self._clock: tuple[float, float] | None = None  # (fake time, wall time) kept
-        self._closed = False
+        self._setup(data_dir, data_dir / DB_NAME, KeptPaths(data_dir))
         try:
             self._lock_fd = _take_lock(data_dir)
         except OSError as exc:  # not a folder, not writable, ...
@@ -288,6 +289,30 @@ class SqliteStore(MemoryStore):
         except BaseException:
             _drop_lock(self._lock_fd)
             raise
+
+    def _setup(self, data_dir: Path, path: Path, paths: KeptPaths) -> None:
+        MemoryStore.__init__(self)
+        self.data_dir = data_dir
+        self.path = path
+        self._paths = paths
+        self._mutex = threading.RLock()
+        self._depth = 0  # open batches
+        self._in_transaction = False
+        self._saved_events: dict[str, int] = {}  # task id -> frames already written
+        self._saved_plans: dict[str, tuple[int, int]] = {}  # task id -> (id, len) of its plan
+        self._nonce_seq: dict[str, int] = {}  # project id -> its last nonce's number
+        self._clock: tuple[float, float] | None = None  # (fake time, wall time) kept
+        self._closed = False
+        self._lock_fd = -1
+
+    @classmethod
+    def attached(cls, db: sqlite3.Connection, root: Path, paths: KeptPaths | None = None) -> Self:
+        """A store over an open database ``db`` (no lock file, nothing read yet): a
+        snapshot being written or read (:mod:`.snapshot`), its paths relative to ``root``."""
+        store = cls.__new__(cls)
+        store._setup(root, Path(":memory:"), paths or KeptPaths(root))
+        store._db = db
+        return store
 
     # ------------------------------------------------------------ transactions
     def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> None:
@@ -544,6 +569,44 @@ class SqliteStore(MemoryStore):
                 self._exec(f"DELETE FROM {table}")
             self._done()
 
+    def replace(self, source: MemoryStore) -> None:
+        """Hold ``source``'s state instead (a snapshot loaded): every record rewritten,
+        in the open batch (or one transaction)."""
+        with self._mutex:
+            MemoryStore.replace(self, source)
+            self._saved_events.clear()
+            self._saved_plans.clear()
+            self._nonce_seq.clear()
+            for table in ("projects", "nonces", "tasks", "plans", "events", "files", "folders"):
+                self._exec(f"DELETE FROM {table}")
+            self.write_all()
+            self._done()
+
+    def write_all(self) -> None:
+        """Write every record this store holds (into an empty database: a snapshot's,
+        or this one's after :meth:`replace`)."""
+        for project in self.projects():
+            self._upsert("projects", project.id, _project_record(project))
+            for seq, digest in enumerate(project.used_nonces, start=1):
+                self._exec(
+                    "INSERT INTO nonces (project_id, seq, digest) VALUES (?, ?, ?)",
+                    (project.id, seq, digest),
+                )
+            self._nonce_seq[project.id] = len(project.used_nonces)
+        for folder in self.folders():
+            self._upsert("folders", folder.id, _folder_record(folder))
+        for stored in self.files():
+            self._exec(
+                "INSERT INTO files (id, accesskey, record) VALUES (?, ?, ?)",
+                (stored.id, stored.accesskey, _dumps(self._file_record(stored))),
+            )
+        for task in self.tasks():
+            self._saved_events[task.id] = 0
+            self._write_task(task)
+        next_task, next_project = self.counters()
+        self._write_meta("next_task_id", next_task)
+        self._write_meta("next_project_id", next_project)
+
     def save_clock(self, now: float) -> None:
         """Keep the fake time (and the wall time it was read at)."""
         with self._mutex:
@@ -693,5 +756,9 @@ class SqliteStore(MemoryStore):
             return
         if rec["validated"]:
             task.validated.set()
-        if rec["rendered"] and (task.render is None or task.render.path.exists()):
+        if rec["rendered"] and (task.render is None or self._render_kept(task.render.path)):
             task.rendered.set()
+
+    def _render_kept(self, path: Path) -> bool:
+        """Whether a rendered video is there (else the task renders it again)."""
+        return path.exists()

@@ -113,6 +113,9 @@ class Store(Protocol):
     def reset(self) -> None:
         """Forget every task, file and folder; projects (and the id counters) stay."""
 
+    def replace(self, source: MemoryStore) -> None:
+        """Hold ``source``'s whole state instead of this one's (a snapshot loaded)."""
+
     # durability
     def batch(self) -> AbstractContextManager[None]:
         """Changes made inside are committed together when the outermost batch ends."""
@@ -245,6 +248,26 @@ class MemoryStore:
     def folder(self, folder_id: str) -> Folder | None:
         """The folder with this id."""
         return self._folders.get(folder_id)
+
+    def folders(self) -> list[Folder]:
+        """Every folder kept."""
+        return list(self._folders.values())
+
+    def counters(self) -> tuple[int, int]:
+        """The next task id and the next project id to hand out."""
+        return self._next_task_id, self._next_project_id
+
+    def replace(self, source: MemoryStore) -> None:
+        """Hold ``source``'s state instead of this one's: every project, task, file and
+        folder, and its id counters (loading a snapshot)."""
+        self._projects = dict(source._projects)
+        self._project_ids = dict(source._project_ids)
+        self._tasks = dict(source._tasks)
+        self._tokens = dict(source._tokens)
+        self._active = dict(source._active)
+        self._files = dict(source._files)
+        self._folders = dict(source._folders)
+        self._next_task_id, self._next_project_id = source.counters()
 
     def reset(self) -> None:
         """Forget every task, file and folder."""
