@@ -237,6 +237,16 @@ def _bad_snapshots(tmp: Path, good: Path) -> dict[str, tuple[Path, str]]:
     with sqlite3.connect(escape) as db:
         db.execute("UPDATE blobs SET path = '../../escaped' WHERE path LIKE 'files/%'")
     made["escape"] = (escape, "outside the data dir")
+    over_db = tmp / "over-db.snapshot"  # a blob that would overwrite the data dir's database
+    over_db.write_bytes(good.read_bytes())
+    with sqlite3.connect(over_db) as db:
+        db.execute(f"UPDATE blobs SET path = '{DB_NAME}' WHERE path LIKE 'files/%'")
+    made["over the database"] = (over_db, "outside the data dir")
+    elsewhere = tmp / "elsewhere.snapshot"  # another folder of the data dir
+    elsewhere.write_bytes(good.read_bytes())
+    with sqlite3.connect(elsewhere) as db:
+        db.execute("UPDATE blobs SET path = 'other/x' WHERE path LIKE 'files/%'")
+    made["another folder"] = (elsewhere, "outside the data dir")
     record = tmp / "record.snapshot"
     record.write_bytes(good.read_bytes())
     with sqlite3.connect(record) as db:
