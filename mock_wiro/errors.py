@@ -37,6 +37,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "STORAGE_ERROR_HTTP_STATUS",
     "AuthError",
     "ConcurrencyLimitError",
     "ControlError",
@@ -48,6 +49,7 @@ __all__ = [
     "SnapshotError",
     "SpecError",
     "StateError",
+    "StorageError",
     "UrlError",
     "ValidationError",
     "WiroError",
@@ -140,6 +142,20 @@ class UrlError(WiroError):
 
     def __init__(self, message: str = "Error parsing url.") -> None:
         super().__init__(message)
+
+
+STORAGE_ERROR_HTTP_STATUS = 503
+"""[A] The HTTP status of a request the fake could not keep (its data dir cannot be
+written: disk full, read-only, I/O error). Wiro documents none; 503 says "try again
+later" to a client's retry logic, and the body is the usual envelope (code 0)."""
+
+
+class StorageError(WiroError):
+    """The fake could not write its data dir (``--data-dir``): the change this request
+    made was rolled back and nothing of it is kept (docs/persistence.md, When a write
+    fails)."""
+
+    http_status = STORAGE_ERROR_HTTP_STATUS
 
 
 class DataDirError(MockWiroError):

@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -40,10 +41,10 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final, Self
+from typing import Any, Final, NoReturn, Self
 
 from .._version import __version__
-from ..errors import DataDirError
+from ..errors import DataDirError, StorageError
 from ..settings import CLOCK_MAX_TIME, NONCE_WINDOW, TASK_ID_START, ClockMode, RestartPolicy
 from .directives import KeptDirectives
 from .images import ImageInfo
@@ -61,6 +62,8 @@ __all__ = [
     "SqliteStore",
     "create_schema",
 ]
+
+log = logging.getLogger("mock_wiro")
 
 SCHEMA_VERSION: Final = 1
 """The layout of the database this mock-wiro writes (``PRAGMA user_version``)."""
@@ -303,6 +306,7 @@ class SqliteStore(MemoryStore):
         self._nonce_seq: dict[str, int] = {}  # project id -> its last nonce's number
         self._clock: tuple[float, float] | None = None  # (fake time, wall time) kept
         self._closed = False
+        self._resync = False  # a write failed: the next transaction rewrites everything
         self._lock_fd = -1
 
     @classmethod
@@ -316,10 +320,42 @@ class SqliteStore(MemoryStore):
 
     # ------------------------------------------------------------ transactions
     def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> None:
-        if not self._in_transaction:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._in_transaction = True
-        self._db.execute(sql, args)
+        try:
+            if not self._in_transaction:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._in_transaction = True
+                if self._resync:  # a write failed before: memory is the truth, all of it
+                    self._resync = False
+                    self._rewrite()
+            self._db.execute(sql, args)
+        except sqlite3.Error as exc:  # disk full, read-only, I/O error, ...
+            self._failed(exc)
+
+    def _failed(self, exc: sqlite3.Error) -> NoReturn:
+        """A write failed: roll back what this transaction wrote, and raise
+        :class:`StorageError`. The next transaction rewrites the whole state from memory
+        (the caller undoes what a client was to be told of: a Run, an upload)."""
+        with contextlib.suppress(sqlite3.Error):
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+        self._in_transaction = False
+        self._resync = True
+        log.error("mock-wiro: a write to %s failed: %s", self.path, exc)
+        raise StorageError(
+            f"The fake could not write its data dir ({exc}); nothing of this request was "
+            "kept. Free some space or make the data dir writable, and try again."
+        ) from None
+
+    def _rewrite(self) -> None:
+        """Write the whole state again (inside the open transaction)."""
+        self._saved_events.clear()
+        self._saved_plans.clear()
+        self._nonce_seq.clear()
+        for table in ("projects", "nonces", "tasks", "plans", "events", "files", "folders"):
+            self._db.execute(f"DELETE FROM {table}")
+        self.write_all()
+        if self._clock is not None:
+            self._write_meta("clock", list(self._clock))
 
     def _done(self) -> None:
         """A change is complete: commit it unless a batch is open."""
@@ -343,10 +379,16 @@ class SqliteStore(MemoryStore):
         return self._batch()
 
     def commit(self) -> None:
-        """Commit every change made so far."""
+        """Commit every change made so far (after a failed write: the whole state);
+        :class:`StorageError` if that fails."""
         with self._mutex:
+            if self._resync and not self._in_transaction and not self._closed:
+                self._exec("SELECT 1")  # a transaction that rewrites the whole state
             if self._in_transaction:
-                self._db.execute("COMMIT")
+                try:
+                    self._db.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._failed(exc)
                 self._in_transaction = False
 
     def _write_meta(self, key: str, value: object) -> None:
@@ -621,11 +663,13 @@ class SqliteStore(MemoryStore):
         with self._mutex:
             if self._closed:
                 return
-            self._closed = True
             try:
-                self.commit()
+                with contextlib.suppress(StorageError):  # logged: nothing more to do
+                    self.commit()
+                self._closed = True
                 self._db.close()
             finally:
+                self._closed = True
                 _drop_lock(self._lock_fd)
 
     # ------------------------------------------------------------ starting again

@@ -11,6 +11,7 @@ import logging
 from collections.abc import Callable
 from decimal import Decimal
 
+from ..errors import StorageError
 from .admission import price_of
 from .context import Context
 from .files import FileStore
@@ -34,6 +35,7 @@ class Stepper:
         self._files = files
         self._preparer = preparer
         self._listeners: list[EventListener] = []
+        self._held: list[tuple[Task, Event]] = []  # frames whose commit failed, untold
 
     def add_listener(self, listener: EventListener) -> None:
         """Call ``listener(task, event)`` for every frame, under the state lock."""
@@ -129,8 +131,16 @@ class Stepper:
         # kept before anyone hears of it: a durable store commits the frame (and what came
         # with it in the batch, such as the bill of a task that ends) before a socket or a
         # callback can tell a client, so a crash can never make a told frame happen twice
-        self._store.save_task(task)
-        self._store.commit()
+        try:
+            self._store.save_task(task)
+            self._store.commit()
+        except StorageError:  # not kept yet: told once a commit succeeds (retry_held)
+            self._held.append((task, event))
+            raise
+        self._tell_held()
+        self._tell(task, event)
+
+    def _tell(self, task: Task, event: Event) -> None:
         for listener in self._listeners:
             try:
                 listener(task, event)
@@ -139,3 +149,21 @@ class Stepper:
         if task.terminal:
             task.retire()  # packs its history (once its image check and render are done)
         self._cond.notify_all()
+
+    def _tell_held(self) -> None:
+        """Tell the listeners of the frames whose commit had failed, now kept, in order."""
+        held, self._held = self._held, []
+        for task, event in held:
+            self._tell(task, event)
+
+    def retry_held(self) -> None:
+        """Under the state lock: if frames wait for a commit that failed (a data dir
+        that could not be written), try again; once it succeeds, the listeners hear of
+        them. Called by the engine at every pump, so a disk that comes back is noticed."""
+        if not self._held:
+            return
+        try:
+            self._store.commit()
+        except StorageError:
+            return
+        self._tell_held()

@@ -87,6 +87,10 @@ class Store(Protocol):
     def deactivate(self, task: Task) -> None:
         """The task has ended: no longer active."""
 
+    def forget_task(self, task: Task) -> None:
+        """Forget, in memory only, a task whose creation could not be kept (a failed
+        write rolled it back)."""
+
     def save_task(self, task: Task) -> None:
         """The task changed (a frame, its files deleted)."""
 
@@ -102,6 +106,9 @@ class Store(Protocol):
 
     def files(self) -> list[StoredFile]:
         """Every file kept."""
+
+    def forget_file(self, stored: StoredFile) -> None:
+        """Forget, in memory only, a file whose keeping could not be written."""
 
     def add_folder(self, folder: Folder) -> None:
         """Keep a folder."""
@@ -222,6 +229,13 @@ class MemoryStore:
         """The task has ended."""
         self._active.pop(task.id, None)
 
+    def forget_task(self, task: Task) -> None:
+        """Forget a task (in memory)."""
+        if self._tasks.get(task.id) is task:
+            del self._tasks[task.id]
+            self._tokens.pop(task.token, None)
+            self._active.pop(task.id, None)
+
     def save_task(self, task: Task) -> None:
         """Nothing to write: the task is kept as it is."""
 
@@ -240,6 +254,11 @@ class MemoryStore:
     def files(self) -> list[StoredFile]:
         """Every file kept."""
         return list(self._files.values())
+
+    def forget_file(self, stored: StoredFile) -> None:
+        """Forget a file (in memory)."""
+        if self._files.get(stored.accesskey) is stored:
+            del self._files[stored.accesskey]
 
     def add_folder(self, folder: Folder) -> None:
         """Keep a folder."""
