@@ -115,6 +115,7 @@ class Backend:
             self.journal = Journal(self.clock.now)
             self.scheduler.on_error = lambda data: self.journal.record("error", **data)
             self.scheduler.before_pump = self.stepper.retry_held
+            self.scheduler.pass_batch = self.stepper.deferred
             self._closers: list[Callable[[], None]] = []
             self.scenarios: DirectiveSource = scenarios if scenarios is not None else NoDirectives()
             """Edge cases matched at Run time (a :class:`mock_wiro.chaos.scenarios.ScenarioBook`,

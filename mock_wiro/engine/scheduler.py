@@ -22,6 +22,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,6 +101,9 @@ class Scheduler:
         """Told (under the state lock) of every exception the engine survived: a dict with
         ``where`` (``step``, ``timer``, ``engine``), ``error`` and, for a step, ``task``,
         ``step``, ``failures`` and ``retry_in`` (wall seconds)."""
+        self.pass_batch: Callable[[], AbstractContextManager[None]] = nullcontext
+        """Around the steps of one pass: the stepper's
+        :meth:`~.stepper.Stepper.deferred` (one transaction, frames told after it)."""
         self.before_pump: Callable[[], None] | None = None
         """Called (under the state lock) at the start of every pump: the stepper's
         :meth:`~.stepper.Stepper.retry_held`."""
@@ -225,9 +229,10 @@ class Scheduler:
             except Exception as exc:
                 log.exception("mock-wiro timer error")
                 self._report({"where": "timer", "error": repr(exc)})
-        for task in self._store.active_tasks():
-            if self._may_try(task):
-                self._pump_task(task, now)
+        with self.pass_batch():  # one commit for the pass; frames told after it
+            for task in self._store.active_tasks():
+                if self._may_try(task):
+                    self._pump_task(task, now)
 
     def _pump_task(self, task: Task, now: float) -> None:
         """Apply the task's due steps; a step that raises is put back, reported and

@@ -41,7 +41,7 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final, NoReturn, Self
+from typing import Any, Final, Self
 
 from .._version import __version__
 from ..errors import DataDirError, StorageError
@@ -92,6 +92,13 @@ _UPSERT = (
 
 def _dumps(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _storage_error(exc: sqlite3.Error) -> StorageError:
+    return StorageError(
+        f"The fake could not write its data dir ({exc}); nothing of this request was "
+        "kept. Free some space or make the data dir writable, and try again."
+    )
 
 
 # ---------------------------------------------------------------------- the lock file
@@ -307,6 +314,8 @@ class SqliteStore(MemoryStore):
         self._clock: tuple[float, float] | None = None  # (fake time, wall time) kept
         self._closed = False
         self._resync = False  # a write failed: the next transaction rewrites everything
+        self._broken: sqlite3.Error | None = None  # a write of the open batch failed
+        self._dirty: dict[str, Task] = {}  # tasks changed in the open batch, written at commit
         self._lock_fd = -1
 
     @classmethod
@@ -320,6 +329,8 @@ class SqliteStore(MemoryStore):
 
     # ------------------------------------------------------------ transactions
     def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> None:
+        if self._broken is not None:  # a write of this batch failed: the commit says so
+            return
         try:
             if not self._in_transaction:
                 self._db.execute("BEGIN IMMEDIATE")
@@ -329,22 +340,22 @@ class SqliteStore(MemoryStore):
                     self._rewrite()
             self._db.execute(sql, args)
         except sqlite3.Error as exc:  # disk full, read-only, I/O error, ...
-            self._failed(exc)
+            self._roll_back(exc)
+            if self._depth == 0:
+                raise _storage_error(exc) from None
+            self._broken = exc  # the batch goes on in memory; its commit raises
 
-    def _failed(self, exc: sqlite3.Error) -> NoReturn:
-        """A write failed: roll back what this transaction wrote, and raise
-        :class:`StorageError`. The next transaction rewrites the whole state from memory
-        (the caller undoes what a client was to be told of: a Run, an upload)."""
+    def _roll_back(self, exc: sqlite3.Error) -> None:
+        """A write failed: roll back what this transaction wrote. The next transaction
+        rewrites the whole state from memory (the caller undoes in memory what a client
+        was to be told of and was not: a Run, an upload)."""
         with contextlib.suppress(sqlite3.Error):
             if self._db.in_transaction:
                 self._db.execute("ROLLBACK")
         self._in_transaction = False
         self._resync = True
+        self._dirty.clear()  # the rewrite writes them
         log.error("mock-wiro: a write to %s failed: %s", self.path, exc)
-        raise StorageError(
-            f"The fake could not write its data dir ({exc}); nothing of this request was "
-            "kept. Free some space or make the data dir writable, and try again."
-        ) from None
 
     def _rewrite(self) -> None:
         """Write the whole state again (inside the open transaction)."""
@@ -366,12 +377,16 @@ class SqliteStore(MemoryStore):
     def _batch(self) -> Iterator[None]:
         with self._mutex:
             self._depth += 1
+        failed = False
         try:
             yield
+        except StorageError:  # its commit failed inside: not committed again on the way out
+            failed = True
+            raise
         finally:
             with self._mutex:
                 self._depth -= 1
-                if self._depth == 0:
+                if self._depth == 0 and not failed:
                     self.commit()
 
     def batch(self) -> AbstractContextManager[None]:
@@ -383,12 +398,18 @@ class SqliteStore(MemoryStore):
         :class:`StorageError` if that fails."""
         with self._mutex:
             if self._resync and not self._in_transaction and not self._closed:
+                self._dirty.clear()  # the whole state is written: they are in it
                 self._exec("SELECT 1")  # a transaction that rewrites the whole state
+            self._flush()
+            if self._broken is not None:  # a write inside the batch failed: rolled back
+                exc, self._broken = self._broken, None
+                raise _storage_error(exc)
             if self._in_transaction:
                 try:
                     self._db.execute("COMMIT")
                 except sqlite3.Error as exc:
-                    self._failed(exc)
+                    self._roll_back(exc)
+                    raise _storage_error(exc) from None
                 self._in_transaction = False
 
     def _write_meta(self, key: str, value: object) -> None:
@@ -453,21 +474,35 @@ class SqliteStore(MemoryStore):
             return task_id
 
     def add_task(self, task: Task) -> None:
-        """Keep a new task, and write it out."""
+        """Keep a new task, and write it out (inside a batch: at the commit)."""
         with self._mutex:
             super().add_task(task)
             self._saved_events[task.id] = 0
-            self._write_task(task)
-            self._done()
+            self._save(task)
 
     def save_task(self, task: Task) -> None:
         """Write the task out: its fields, and the frames not written yet. A task the
-        store does not keep (forgotten by a reset) is not written."""
+        store does not keep (forgotten by a reset) is not written. Inside a batch it is
+        written once, at the commit, however many times it changed (a pass of the engine
+        over many steps: one record written, each new frame appended)."""
         with self._mutex:
             if self._tasks.get(task.id) is not task:
                 return
-            self._write_task(task)
-            self._done()
+            self._save(task)
+
+    def _save(self, task: Task) -> None:
+        if self._depth:
+            self._dirty[task.id] = task
+            return
+        self._write_task(task)
+        self._done()
+
+    def _flush(self) -> None:
+        """Write the tasks changed in the open batch (before its commit)."""
+        while self._dirty:
+            _, task = self._dirty.popitem()
+            if self._tasks.get(task.id) is task:
+                self._write_task(task)
 
     def _write_task(self, task: Task) -> None:
         params, image, history = task.snapshot()
@@ -605,6 +640,7 @@ class SqliteStore(MemoryStore):
         """Forget every task, file and folder (projects and counters stay)."""
         with self._mutex:
             super().reset()
+            self._dirty.clear()
             self._saved_events.clear()
             self._saved_plans.clear()
             for table in ("tasks", "plans", "events", "files", "folders"):
@@ -616,6 +652,7 @@ class SqliteStore(MemoryStore):
         in the open batch (or one transaction)."""
         with self._mutex:
             MemoryStore.replace(self, source)
+            self._dirty.clear()
             self._saved_events.clear()
             self._saved_plans.clear()
             self._nonce_seq.clear()

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 
 from ..errors import StorageError
@@ -35,7 +36,8 @@ class Stepper:
         self._files = files
         self._preparer = preparer
         self._listeners: list[EventListener] = []
-        self._held: list[tuple[Task, Event]] = []  # frames whose commit failed, untold
+        self._held: list[tuple[Task, Event]] = []  # frames not told yet (kept or not)
+        self._deferring = 0  # inside deferred(): frames are told when it ends
 
     def add_listener(self, listener: EventListener) -> None:
         """Call ``listener(task, event)`` for every frame, under the state lock."""
@@ -131,6 +133,10 @@ class Stepper:
         # kept before anyone hears of it: a durable store commits the frame (and what came
         # with it in the batch, such as the bill of a task that ends) before a socket or a
         # callback can tell a client, so a crash can never make a told frame happen twice
+        if self._deferring:  # the engine's pass: kept, then told, when it ends
+            self._store.save_task(task)
+            self._held.append((task, event))
+            return
         try:
             self._store.save_task(task)
             self._store.commit()
@@ -139,6 +145,23 @@ class Stepper:
             raise
         self._tell_held()
         self._tell(task, event)
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """The engine's pass over the due steps (under the state lock): every frame
+        inside is kept in one transaction, committed when the pass ends, and only then
+        told to the listeners, in order. One commit for many frames (an instant task's
+        whole lifecycle), and still nothing is told before it is kept."""
+        self._deferring += 1
+        try:
+            with self._store.batch():
+                yield
+        except StorageError:  # not kept: the frames stay held (retry_held, next pass)
+            return
+        finally:
+            self._deferring -= 1
+        if not self._deferring:
+            self._tell_held()
 
     def _tell(self, task: Task, event: Event) -> None:
         for listener in self._listeners:
