@@ -8,7 +8,6 @@ Rendered videos are kept on disk, one file per size and duration (folder 0700, f
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import threading
@@ -17,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
 
-from ..errors import StorageError
 from ..settings import EXTERNAL_PLACEHOLDER_SIZE
 from .context import Context
 from .files import private_dir, write_private
@@ -178,8 +176,8 @@ class Preparer:
             task.validated.set()
             if plan.failure or task.terminal:
                 task.rendered.set()
-            with contextlib.suppress(StorageError):  # memory holds it: written at the next commit
-                self._store.save_task(task)  # a durable store keeps the plan the check made
+            # kept with the next commit (a crash before it: the check is done again)
+            self._store.save_task_later(task)
             self._cond.notify_all()
             if task.rendered.is_set():
                 return
@@ -202,8 +200,7 @@ class Preparer:
                 task.failure = failure
             task.rendered_at = self._clock.now()
             task.rendered.set()
-            with contextlib.suppress(StorageError):  # memory holds it: written at the next commit
-                self._store.save_task(task)
+            self._store.save_task_later(task)  # as above: rendered again if lost
             self._cond.notify_all()
 
     def _render(self, width: int, height: int, duration: str) -> RenderResult:

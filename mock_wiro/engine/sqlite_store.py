@@ -490,6 +490,13 @@ class SqliteStore(MemoryStore):
                 return
             self._save(task)
 
+    def save_task_later(self, task: Task) -> None:
+        """Write the task with the next commit (no commit of its own): what may wait,
+        as it is redone at start when lost (an image check's result, a render's)."""
+        with self._mutex:
+            if self._tasks.get(task.id) is task:
+                self._dirty[task.id] = task
+
     def _save(self, task: Task) -> None:
         if self._depth:
             self._dirty[task.id] = task

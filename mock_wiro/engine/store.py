@@ -94,6 +94,10 @@ class Store(Protocol):
     def save_task(self, task: Task) -> None:
         """The task changed (a frame, its files deleted)."""
 
+    def save_task_later(self, task: Task) -> None:
+        """The task changed in a way that may wait for the next commit, whatever makes
+        it (its image check or render done: redone at start if lost)."""
+
     # files and folders
     def add_file(self, stored: StoredFile) -> None:
         """Keep a file, findable by its access key."""
@@ -237,6 +241,9 @@ class MemoryStore:
             self._active.pop(task.id, None)
 
     def save_task(self, task: Task) -> None:
+        """Nothing to write: the task is kept as it is."""
+
+    def save_task_later(self, task: Task) -> None:
         """Nothing to write: the task is kept as it is."""
 
     def add_file(self, stored: StoredFile) -> None:

@@ -42,13 +42,13 @@ class TinyFs:
         self.filler = path / "filler"
 
     def fill(self) -> None:
-        with open(self.filler, "ab") as out:
-            try:
-                while True:
-                    out.write(b"\0" * 65536)
-                    out.flush()
-            except OSError:
-                pass
+        with open(self.filler, "ab", buffering=0) as out:
+            for size in (65536, 4096, 512, 1):  # to the last byte the filesystem has
+                try:
+                    while True:
+                        out.write(b"\0" * size)
+                except OSError:
+                    continue
 
     def free(self) -> None:
         self.filler.unlink(missing_ok=True)
