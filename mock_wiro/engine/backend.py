@@ -113,6 +113,7 @@ class Backend:
             self.stepper = Stepper(ctx, self.files, self.preparer)
             self.scheduler = Scheduler(ctx, self.stepper.apply)
             self.journal = Journal(self.clock.now)
+            self.journal.restore(store.kept_journal())  # a durable fake's, at a clean stop
             self.scheduler.on_error = lambda data: self.journal.record("error", **data)
             self.scheduler.before_pump = self.stepper.retry_held
             self.scheduler.pass_batch = self.stepper.deferred
@@ -154,6 +155,7 @@ class Backend:
         with self._cond:
             with contextlib.suppress(StorageError):  # logged; the store closes all the same
                 self.store.save_clock(self.clock.now())
+                self.store.save_journal(self.journal.dump())
             self.store.close()
         if self._own_data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)

@@ -317,6 +317,7 @@ class SqliteStore(MemoryStore):
         self._broken: sqlite3.Error | None = None  # a write of the open batch failed
         self._dirty: dict[str, Task] = {}  # tasks changed in the open batch, written at commit
         self._lock_fd = -1
+        self._journal: list[dict[str, Any]] = []  # the journal kept at the last clean stop
 
     @classmethod
     def attached(cls, db: sqlite3.Connection, root: Path, paths: KeptPaths | None = None) -> Self:
@@ -702,6 +703,29 @@ class SqliteStore(MemoryStore):
             self._write_meta("clock", list(self._clock))
             self._done()
 
+    def save_journal(self, entries: list[dict[str, Any]]) -> None:
+        """Keep the journal (at a clean stop), in one meta row."""
+        with self._mutex:
+            if self._closed:
+                return
+            text = json.dumps(entries, separators=(",", ":"), default=str)
+            self._exec(
+                "INSERT INTO meta (key, value) VALUES ('journal', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (text,),
+            )
+            self._done()
+
+    def kept_journal(self) -> list[dict[str, Any]]:
+        """The journal of the last clean stop, read once: its row is removed, so a crash
+        later never brings back a journal older than the one that was lost."""
+        with self._mutex:
+            found, self._journal = self._journal, []
+            if found:
+                self._exec("DELETE FROM meta WHERE key = 'journal'")
+                self._done()
+            return found
+
     def close(self) -> None:
         """Commit, close the database (checkpointing its log) and let go of the lock."""
         with self._mutex:
@@ -737,6 +761,8 @@ class SqliteStore(MemoryStore):
         """Read every kept record back into memory."""
         db = self._db
         meta = {key: json.loads(value) for key, value in db.execute("SELECT key, value FROM meta")}
+        journal = meta.get("journal", [])
+        self._journal = journal if isinstance(journal, list) else []
         if "clock" in meta:
             fake, wall = meta["clock"]
             self._clock = (float(fake), float(wall))

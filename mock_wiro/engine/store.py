@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from hashlib import blake2b
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..settings import NONCE_WINDOW, TASK_ID_START
 from .models import Folder, Project, StoredFile, Task
@@ -136,6 +136,12 @@ class Store(Protocol):
 
     def save_clock(self, now: float) -> None:
         """The fake clock reads ``now`` (a durable store resumes the clock from it)."""
+
+    def save_journal(self, entries: list[dict[str, Any]]) -> None:
+        """Keep the journal's entries (at a clean stop) for :meth:`kept_journal`."""
+
+    def kept_journal(self) -> list[dict[str, Any]]:
+        """The journal kept at the last clean stop (once: it is then forgotten)."""
 
     def close(self) -> None:
         """Commit, and let go of whatever the store holds (files, locks)."""
@@ -316,6 +322,13 @@ class MemoryStore:
 
     def save_clock(self, now: float) -> None:
         """Nothing to keep: the clock does not outlive the process."""
+
+    def save_journal(self, entries: list[dict[str, Any]]) -> None:
+        """Nothing to keep: the journal does not outlive the process."""
+
+    def kept_journal(self) -> list[dict[str, Any]]:
+        """Nothing kept."""
+        return []
 
     def close(self) -> None:
         """Nothing to let go of."""
