@@ -169,7 +169,7 @@ class Stepper:
                 listener(task, event)
             except Exception:  # one broken listener must not stall the lifecycle
                 log.exception("mock-wiro listener error")
-        if task.terminal:
+        if task.terminal and event.type == task.status:  # its last frame, told
             task.retire()  # packs its history (once its image check and render are done)
         self._cond.notify_all()
 
