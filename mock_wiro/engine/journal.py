@@ -268,6 +268,30 @@ class Journal:
             self._cond.wait_for(match, timeout=timeout)
             return found[0] if found else None
 
+    def dump(self) -> list[dict[str, Any]]:
+        """Every entry kept, as JSON-ready dicts (:meth:`Entry.to_json`), oldest first."""
+        with self._cond:
+            return [e.to_json() for e in self._entries]
+
+    def restore(self, items: Iterable[Mapping[str, Any]]) -> None:
+        """Take back entries :meth:`dump` gave (a durable fake's, at start), oldest first,
+        before any new one; their sequence numbers go on counting. Bounded as ever."""
+        for item in items:
+            data = {k: v for k, v in item.items() if k not in ("seq", "time", "kind")}
+            kind = str(item["kind"])
+            size = _ENTRY_OVERHEAD + entry_size(kind) + entry_size(data)
+            with self._cond:
+                self._seq = max(self._seq, int(item["seq"]))
+                self._entries.append(Entry(int(item["seq"]), float(item["time"]), kind, data))
+                self._sizes.append(size)
+                self._bytes += size
+                while len(self._entries) > 1 and (
+                    len(self._entries) > self.limit or self._bytes > self.max_bytes
+                ):
+                    self._entries.popleft()
+                    self._bytes -= self._sizes.popleft()
+                    self.dropped += 1
+
     def clear(self) -> None:
         """Forget every entry (sequence numbers keep counting)."""
         with self._cond:
