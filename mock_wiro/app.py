@@ -5,7 +5,8 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-from typing import IO
+from collections.abc import Iterable, Iterator
+from typing import IO, TYPE_CHECKING
 
 from flask import Flask, Request, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestedRangeNotSatisfiable, RequestEntityTooLarge
@@ -30,6 +31,9 @@ from .http.openapi import OPENAPI_PATH, build_openapi
 from .http.routes import BodyTooLarge, api
 from .push.route import MAX_INCOMING_BYTES, socket_bp
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 __all__ = ["create_app"]
 
@@ -115,6 +119,41 @@ def _wire(exc: WiroError) -> Response:
     return response
 
 
+class _ClosedWhenDropped:
+    """A response body closed however its server lets go of it.
+
+    werkzeug's server reads what is left of the request after a response and only then
+    calls the body's ``close()``; when the client reset the connection that read raises
+    and ``close()`` is skipped, so a file being downloaded (a video a browser stopped
+    loading) was left for the garbage collector, with a ResourceWarning."""
+
+    __slots__ = ("_body", "_closed")
+
+    def __init__(self, body: Iterable[bytes]) -> None:
+        self._body = body
+        self._closed = False
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self._body)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            close = getattr(self._body, "close", None)
+            if close is not None:
+                close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+def _close_when_dropped(wsgi_app: WSGIApplication) -> WSGIApplication:
+    def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        return _ClosedWhenDropped(wsgi_app(environ, start_response))
+
+    return app
+
+
 def create_app(
     settings: Settings | Fake | None = None,
     backend: Backend | None = None,
@@ -160,6 +199,7 @@ def create_app(
     # headers over settings.MAX_HEADER_COUNT / MAX_HEADER_BYTES: 431 before Flask, whatever
     # server runs the app (mock-wiro serve also bounds each line as it reads it)
     app.wsgi_app = HeaderLimits(app.wsgi_app, backend.journal)  # type: ignore[method-assign]
+    app.wsgi_app = _close_when_dropped(app.wsgi_app)  # type: ignore[method-assign,assignment]
     return app
 
 

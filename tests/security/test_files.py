@@ -8,6 +8,7 @@ nothing else in the test process counts.
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 import stat
@@ -15,6 +16,7 @@ import subprocess
 import sys
 import textwrap
 import threading
+import warnings
 import zipfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,9 +24,11 @@ from typing import Any
 
 import pytest
 import requests
+from werkzeug.test import EnvironBuilder
 
 from mock_wiro.cli import _settings, build_parser
 from mock_wiro.engine.images import DecodeBudget
+from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import RUN_PATH, STORAGE_QUOTA_BYTES, Settings
 from mock_wiro_fixtures import image_bytes
 from tests.helpers import REPO
@@ -329,3 +333,28 @@ def test_decodes_share_one_pixel_budget() -> None:
     assert budget.peak == 60
     with budget.hold(500):  # larger than the whole budget: runs alone
         assert budget.peak == 500
+
+
+def test_a_download_its_server_drops_without_close_closes_its_file() -> None:
+    """A server may let go of a response body without calling its close(): werkzeug's
+    skips it when the client reset the connection (a browser that stops loading a video)
+    in the moment after the last write. The file must still be closed by the app, not
+    left to the garbage collector (a ResourceWarning, an error under pytest)."""
+    with MockWiroServer(Settings(clock_mode="manual")) as server:
+        project = server.backend.create_project(KEY, SECRET, auth_mode="apikey")
+        answer = requests.post(
+            f"{server.base_url}/File/Upload",
+            headers={"x-api-key": project.api_key},
+            files={"file": ("blob.bin", os.urandom(MiB))},
+            timeout=TIMEOUT,
+        )
+        path = answer.json()["list"][0]["url"].removeprefix(server.url)
+        environ = EnvironBuilder(path=path, headers={"Range": "bytes=0-"}).get_environ()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            body = server.app(environ, lambda status, headers, exc_info=None: None)
+            assert next(iter(body))  # the download started: the file is open
+            del body  # dropped, as werkzeug's server does after a reset
+            gc.collect()
+        unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+        assert unclosed == []
