@@ -17,6 +17,7 @@ from types import FrameType
 from ._version import __version__
 from .engine.models import Project
 from .errors import DataDirError, ValidationError
+from .launch import DEFAULT_SERVER
 from .server import MockWiroServer
 from .settings import (
     CLOCK_MAX_SPEED,
@@ -99,7 +100,7 @@ def _add_listen_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--server",
         choices=SERVERS,
-        default=_env("MOCK_WIRO_SERVER", "werkzeug"),
+        default=_env("MOCK_WIRO_SERVER", DEFAULT_SERVER),
         help="MOCK_WIRO_SERVER: the HTTP server; werkzeug (default) closes the connection "
         "after every response; gevent keeps HTTP/1.1 connections alive (closed after "
         f"{KEEPALIVE_IDLE_TIMEOUT:g} s idle) and serves each socket in a greenlet, in a "
