@@ -101,10 +101,9 @@ def _add_listen_options(serve: argparse.ArgumentParser) -> None:
         "--server",
         choices=SERVERS,
         default=_env("MOCK_WIRO_SERVER", DEFAULT_SERVER),
-        help="MOCK_WIRO_SERVER: the HTTP server; werkzeug (default) closes the connection "
-        "after every response; gevent keeps HTTP/1.1 connections alive (closed after "
-        f"{KEEPALIVE_IDLE_TIMEOUT:g} s idle) and serves each socket in a greenlet, in a "
-        "gevent-patched process (needs the gevent package: pip install 'mock-wiro[gevent]')",
+        help="MOCK_WIRO_SERVER: the HTTP server; gevent (default) keeps HTTP/1.1 connections "
+        "alive and serves each socket in a greenlet, in a gevent-patched process; werkzeug "
+        "(the fallback) closes the connection after every response, a thread each",
     )
     serve.add_argument(
         "--keepalive-timeout",
@@ -341,6 +340,7 @@ def _banner(
         f"mock-wiro {__version__} serving the Wiro API (minimax/hailuo-2-3-fast)",
         f"  REST:      {base}",
         f"  WebSocket: {server.socket_url}",
+        f"  server:    {server.description}",
         f"  control:   {server.url}/_mock  (clock: {server.backend.clock.mode}, "
         f"speed {server.backend.clock.speed:g})",
         f"  project:   {'demo project, ' if demo else ''}auth {auth}",

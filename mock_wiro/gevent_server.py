@@ -32,9 +32,11 @@ What this adds to ``gevent.pywsgi``:
 from __future__ import annotations
 
 import contextlib
+import errno
 import resource
 import socket
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from gevent import monkey
@@ -50,6 +52,7 @@ from gevent import pywsgi
 from gevent.pool import Pool
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
+from .http.faults import DROPPED_ENVIRON, SOCKET_ENVIRON
 from .http.limits import BoundedHeaderReader, HeadersTooLarge, envelope
 from .server import MockWiroServer, journal_header_refusal
 from .settings import KEEPALIVE_IDLE_TIMEOUT, MAX_HEADER_BYTES
@@ -67,9 +70,12 @@ REFUSING_AT_ONCE = 64
 """Refusals in progress at once; a connection past them is closed without an answer."""
 FD_RESERVE = 128
 """File descriptors kept for what is not a connection (the data dir, renders, logs)."""
-REQUEST_LINE_BYTES = pywsgi.MAX_REQUEST_LINE
-"""The longest request line (method, target, version) this server reads: pywsgi's own
-8 KB (werkzeug's ``http.server`` allows 64 KB); past it, 414 in the envelope."""
+REQUEST_LINE_BYTES = 64 * 1024
+"""The longest request line (method, target, version) this server reads: werkzeug's
+(``http.server``'s 64 KB) rather than pywsgi's 8 KB, so both servers take the same
+requests; past it, 414 in the envelope. Set as pywsgi's ``MAX_REQUEST_LINE`` in this
+(patched, ``mock-wiro serve``'s own) process, which also bounds a chunk-size line."""
+pywsgi.MAX_REQUEST_LINE = REQUEST_LINE_BYTES
 
 _REASONS = {
     400: "Bad Request",
@@ -99,6 +105,21 @@ class _Handler(WSGIHandler):  # type: ignore[misc]  # gevent's classes are untyp
 
     refuse = False
     """Set on a connection past the bound: its request is answered 503."""
+    ignored_socket_errors = (*WSGIHandler.ignored_socket_errors, errno.ECONNABORTED)
+    """A connection dropped on purpose (an HTTP ``reset`` fault) is no server error."""
+
+    def get_environ(self) -> dict[str, Any]:
+        """pywsgi's environ, with the socket for the ``reset`` fault (``SOCKET_ENVIRON``)."""
+        environ: dict[str, Any] = super().get_environ()
+        environ[SOCKET_ENVIRON] = self.socket
+        return environ
+
+    def log_request(self) -> None:
+        """The access log line; none for a request a ``reset`` fault dropped (nothing was
+        answered), as werkzeug's server."""
+        environ = getattr(self, "environ", None) or {}
+        if not environ.get(DROPPED_ENVIRON):
+            super().log_request()
 
     def __init__(self, sock: socket.socket, address: Any, server: Any) -> None:
         with contextlib.suppress(OSError):
@@ -232,6 +253,24 @@ class _Server(WSGIServer):  # type: ignore[misc]
         gevent.killall(list(self.idle), block=True, timeout=STOP_TIMEOUT)
 
 
+def _captured(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
+    """``fn(*args)`` in a native thread: (True, its result) or (False, what it raised),
+    so a refused image is not printed as the thread pool's error."""
+    try:
+        return True, fn(*args)
+    except Exception as exc:  # handed back to the calling greenlet, raised there
+        return False, exc
+
+
+def _offload(fn: Callable[..., Any], *args: Any) -> Any:
+    """``Preparer.offload`` under gevent: ``fn(*args)`` in gevent's pool of native
+    threads (an encode never stalls the event loop), its exception raised here."""
+    ok, value = gevent.get_hub().threadpool.apply(_captured, (fn, args))
+    if not ok:
+        raise value
+    return value
+
+
 def _connection_bound(wanted: int) -> int:
     """``wanted``, or fewer if the process may not open that many file descriptors: the
     soft limit is raised toward the hard one first."""
@@ -270,9 +309,16 @@ class GeventWiroServer(MockWiroServer):
             max_connections=bound,
         )
         self._pywsgi.init_socket()  # bind now: the port is known, a busy one fails here
-        pool = gevent.get_hub().threadpool
-        self.backend.preparer.offload = lambda fn, *args: pool.apply(fn, args)
+        self.backend.preparer.offload = _offload
         return int(self._pywsgi.server_port)
+
+    @property
+    def description(self) -> str:
+        """Which HTTP server this is, for ``mock-wiro serve``'s banner."""
+        return (
+            f"gevent (HTTP/1.1 keep-alive, idle closed after "
+            f"{self.settings.keepalive_timeout:g} s; at most {self.max_connections} connections)"
+        )
 
     @property
     def max_connections(self) -> int:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 __all__ = ["main", "patch_for", "wants_gevent"]
 
-DEFAULT_SERVER = "werkzeug"
+DEFAULT_SERVER = "gevent"
 """``mock-wiro serve``'s server when neither ``--server`` nor ``MOCK_WIRO_SERVER`` names
 one (``mock_wiro.cli`` takes it from here)."""
 

@@ -140,6 +140,11 @@ class MockWiroServer(FakeHandle):
         return self._server.server_port
 
     @property
+    def description(self) -> str:
+        """Which HTTP server this is, for ``mock-wiro serve``'s banner."""
+        return "werkzeug (threaded; closes the connection after every response)"
+
+    @property
     def base_url(self) -> str:
         """The REST base: ``<url>/v1``."""
         return self.url + "/v1"

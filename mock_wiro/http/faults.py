@@ -13,6 +13,7 @@ A request that none of the armed rules hit is an ``unmatched`` entry (``rules:
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import socket
 import struct
@@ -27,7 +28,13 @@ from ..chaos.rules import miss_report
 from ..engine.journal import Journal
 from .context import request_state
 
-__all__ = ["FAULT_HEADER", "HttpFaults"]
+__all__ = ["DROPPED_ENVIRON", "FAULT_HEADER", "SOCKET_ENVIRON", "HttpFaults"]
+
+SOCKET_ENVIRON = "mock_wiro.socket"
+"""The environ key under which a server other than werkzeug's (``mock_wiro.gevent_server``)
+hands over the connection's socket, so a ``reset`` fault can drop it."""
+DROPPED_ENVIRON = "mock_wiro.dropped"
+"""Set in the environ of a request a ``reset`` fault dropped: the server logs no answer."""
 
 _MALFORMED_BEFORE = b'{"result": true, "errors": ['
 """A ``before`` malformed body: an envelope cut short."""
@@ -57,15 +64,19 @@ def _abort(sock: socket.socket) -> Iterator[bytes]:
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
     # the server takes this for a client gone away, writes nothing and closes the socket
-    raise ConnectionAbortedError("mock-wiro: connection reset by an injected HTTP fault")
+    raise ConnectionAbortedError(
+        errno.ECONNABORTED, "mock-wiro: connection reset by an injected HTTP fault"
+    )
     yield b""  # pragma: no cover  (makes this a generator)
 
 
 def _dropped() -> Response:
-    """A reset: with the werkzeug server's socket, nothing reaches the client; without
-    one (in-process WSGI), a bare 502 marked by :data:`FAULT_HEADER`."""
-    sock = request.environ.get("werkzeug.socket")
+    """A reset: with the server's socket (werkzeug's, or :data:`SOCKET_ENVIRON`), nothing
+    reaches the client; without one (in-process WSGI), a bare 502 marked by
+    :data:`FAULT_HEADER`."""
+    sock = request.environ.get("werkzeug.socket") or request.environ.get(SOCKET_ENVIRON)
     if isinstance(sock, socket.socket):
+        request.environ[DROPPED_ENVIRON] = True
         return Response(_abort(sock), status=502, direct_passthrough=True)
     return Response(b"", status=502, headers={"Connection": "close"})
 

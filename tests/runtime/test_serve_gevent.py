@@ -23,6 +23,7 @@ import websocket
 
 from mock_wiro.cli import build_parser
 from mock_wiro.launch import DEFAULT_SERVER, wants_gevent
+from tests.helpers import REPO
 from tests.helpers.serve import Served, start_serve
 
 pytest.importorskip("gevent")
@@ -298,3 +299,39 @@ def test_wants_gevent_reads_the_command_line_as_the_cli_does(
     assert wants_gevent(argv) is wanted
     args = build_parser().parse_args(argv) if argv[0] == "serve" else None
     assert args is None or (args.server == "gevent") is wanted
+
+
+def test_a_reset_fault_drops_a_kept_alive_connection_and_logs_no_5xx(served: Served) -> None:
+    """``reset: true`` on gevent: the server's socket is in the environ, so the client
+    gets no answer, the access log no 502 and the stderr no traceback."""
+    host, port = _host_port(served)
+    rule = requests.post(
+        served.control + "/faults",
+        json={"path": "/v1/Task/Detail", "reset": True, "when": "after"},
+        timeout=30,
+    ).json()
+    with socket.create_connection((host, port), timeout=30) as conn:
+        conn.sendall(_raw_detail(host, port, "0"))
+        with contextlib.suppress(ConnectionResetError):
+            assert conn.recv(1) == b""  # dropped: no status line, no bytes
+    assert requests.get(f"{served.control}/faults/{rule['id']}", timeout=30).json()["hits"] == 1
+    log = served.stderr()
+    assert '"POST /v1/Task/Detail HTTP/1.1" 502' not in log and "Traceback" not in log, log
+
+
+def test_a_refused_image_fails_its_task_through_the_native_pool(served: Served) -> None:
+    """The image check runs in gevent's native threads: a 3:1 image fails the task with
+    the rule's message, and the pool prints no traceback."""
+    image = REPO / "mock_wiro_fixtures" / "images" / "too_wide_3x1.jpg"
+    run = requests.post(
+        served.rest + "/Run/minimax/hailuo-2-3-fast",
+        headers=_headers(),
+        data={"prompt": "waves"},
+        files={"inputImageFirst": ("wide.jpg", image.read_bytes(), "image/jpeg")},
+        timeout=30,
+    ).json()
+    assert run["result"] is True, run
+    requests.post(f"{served.control}/tasks/{run['taskid']}/wait", timeout=60).raise_for_status()
+    detail = json.dumps(requests.get(f"{served.control}/tasks/{run['taskid']}", timeout=30).json())
+    assert "aspect ratio" in detail, detail[:500]
+    assert "Traceback" not in served.stderr(), served.stderr()

@@ -86,7 +86,7 @@ def served(
 @pytest.mark.parametrize(
     ("request_head", "status", "named"),
     [
-        # a request target over both servers' request-line bound (8 KB gevent, 64 KB werkzeug)
+        # a request target over both servers' request-line bound (64 KB)
         (b"GET /v1/" + b"a" * 70_000 + b" HTTP/1.1\r\n\r\n", 414, "too long"),
         (b"GARBAGE\r\n\r\n", 400, "Bad request"),
         (b"GET /v1/Task/List HTTP/9.9\r\n\r\n", (400, 505), ""),  # 505: werkzeug's
