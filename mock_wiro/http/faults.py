@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import socket
 import struct
 from collections.abc import Iterator
@@ -81,16 +80,10 @@ def _dropped() -> Response:
     return Response(b"", status=502, headers={"Connection": "close"})
 
 
-def _created_task(response: Response) -> str | None:
-    """The ``taskid`` of a JSON response (a Run's), if any."""
-    if response.mimetype != "application/json" or response.direct_passthrough:
-        return None
-    with contextlib.suppress(ValueError):
-        parsed = json.loads(response.get_data())
-        task = parsed.get("taskid") if isinstance(parsed, dict) else None
-        if isinstance(task, str):
-            return task
-    return None
+def _created_task() -> str | None:
+    """The id of the task this request created (a Run's), if any: its route noted it."""
+    task = request_state().journal_extra.get("task")
+    return task if isinstance(task, str) else None
 
 
 def _faultable() -> bool:
@@ -184,7 +177,7 @@ class HttpFaults:
 
     def _apply_after(self, rule: FaultRule, response: Response) -> Response:
         extra: dict[str, Any] = {"original_status": response.status_code}
-        task = _created_task(response)
+        task = _created_task()
         if task is not None:
             extra["task"] = task
         if rule.action in ("latency", "hang"):
