@@ -130,3 +130,43 @@ def test_the_journal_names_a_runs_task_without_parsing_the_answer(
         for p in parsed
         if b"socketaccesstoken" in (p if isinstance(p, bytes) else str(p).encode())
     ]
+
+
+class _FakeWs:
+    """What ``_next_message`` reads of simple-websocket's ``Server``: its input buffer,
+    connected flag and event (each wait recorded)."""
+
+    def __init__(self) -> None:
+        self.input_buffer: list[str] = []
+        self.connected = True
+        self.close_reason = self.close_message = None
+        self.waits: list[float | None] = []
+        self.event = self
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waits.append(timeout)
+        return True
+
+    def clear(self) -> None:
+        pass
+
+
+def test_an_idle_socket_waits_on_its_event_not_a_one_second_poll() -> None:
+    from mock_wiro.push.hub import Subscriber
+    from mock_wiro.push.route import IDLE_CHECK_SECONDS, _next_message
+
+    ws, sub = _FakeWs(), Subscriber(8)
+    ws.input_buffer.append('{"type": "ping"}')
+    assert _next_message(ws, sub) == '{"type": "ping"}' and ws.waits == []  # no wait
+    sub.close()  # the writer ends and sets the event: the reader loop stops
+    assert _next_message(ws, sub) is None
+    woken = Subscriber(8)
+
+    def close_on_wait(timeout: float | None = None) -> bool:
+        ws.waits.append(timeout)
+        woken.close()  # what the writer's end does, through the event
+        return True
+
+    ws.wait = close_on_wait  # type: ignore[method-assign]
+    assert _next_message(ws, woken) is None
+    assert ws.waits == [IDLE_CHECK_SECONDS] and IDLE_CHECK_SECONDS >= 10
