@@ -31,6 +31,7 @@ def _proc(pid: int) -> dict[str, float]:
         "rss_mib": int(fields["VmRSS"].split()[0]) / 1024,
         "threads": int(fields["Threads"]),
         "cpu_s": (int(stat[11]) + int(stat[12])) / ticks,
+        "fds": len(os.listdir(f"/proc/{pid}/fd")),
     }
 
 
@@ -92,6 +93,7 @@ def main() -> None:
             "rss_with_sockets_mib": round(before["rss_mib"], 1),
             "kib_per_socket": round((before["rss_mib"] - idle["rss_mib"]) * 1024 / args.sockets, 1),
             "threads": before["threads"],
+            "fds": before["fds"],
             "idle_cpu_percent": round(100 * (after["cpu_s"] - before["cpu_s"]) / IDLE_SECONDS, 1),
             "health_while_held": health,
         }

@@ -271,19 +271,30 @@ def _offload(fn: Callable[..., Any], *args: Any) -> Any:
     return value
 
 
+FDS_PER_CONNECTION = 2
+"""File descriptors one connection may hold: its socket, and for a WebSocket the
+duplicate simple-websocket makes of it under gevent (``sock.dup()``)."""
+
+
 def _connection_bound(wanted: int) -> int:
-    """``wanted``, or fewer if the process may not open that many file descriptors: the
-    soft limit is raised toward the hard one first."""
+    """``wanted``, or fewer if the process may not open enough file descriptors for
+    them (:data:`FDS_PER_CONNECTION` each, :data:`FD_RESERVE` besides): the soft limit is
+    raised first (and the hard one, where the process may)."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    need = wanted + FD_RESERVE
+    need = wanted * FDS_PER_CONNECTION + FD_RESERVE
     if soft != resource.RLIM_INFINITY and soft < need:
-        raised = need if hard == resource.RLIM_INFINITY else min(need, hard)
-        with contextlib.suppress(ValueError, OSError):
-            resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
-        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        if hard != resource.RLIM_INFINITY and hard < need:
+            with contextlib.suppress(ValueError, OSError):  # allowed to root only
+                resource.setrlimit(resource.RLIMIT_NOFILE, (need, need))
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < need:
+            raised = need if hard == resource.RLIM_INFINITY else min(need, hard)
+            with contextlib.suppress(ValueError, OSError):
+                resource.setrlimit(resource.RLIMIT_NOFILE, (raised, hard))
+            soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     if soft == resource.RLIM_INFINITY:
         return wanted
-    return max(1, min(wanted, soft - FD_RESERVE))
+    return max(1, min(wanted, (soft - FD_RESERVE) // FDS_PER_CONNECTION))
 
 
 class GeventWiroServer(MockWiroServer):
