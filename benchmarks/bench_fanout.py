@@ -382,6 +382,10 @@ def _raise_fd_limit(wanted: int) -> None:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
+STEPS = (10, 100)
+"""Subscriber counts measured between one and the round's, for the lag chart."""
+
+
 def run(quick: bool, subscribers: int | None = None, speed: float = 20.0) -> list[Row]:
     """The benchmark's rows: frames lost or out of order, p99 lag, peak RSS."""
     n = subscribers or (200 if quick else 1000)
@@ -392,6 +396,8 @@ def run(quick: bool, subscribers: int | None = None, speed: float = 20.0) -> lis
         idle_kib = rss_kib(server.pid)
         # one subscriber's 21 lags make a thin p99: the full run pools three rounds
         bases = [fan_out(server, 1, f"baseline{i}") for i in range(1 if quick else 3)]
+        # the lag against the subscriber count, for the chart: rounds in between
+        steps = {k: fan_out(server, k, f"step{k}") for k in STEPS if 1 < k < n}
         big = fan_out(server, n, "fanout")
     finally:
         server.stop()
@@ -410,6 +416,11 @@ def run(quick: bool, subscribers: int | None = None, speed: float = 20.0) -> lis
         "baseline_bad_frames": sum(base.bad for base in bases),
     }
     rate = big.frames / big.seconds if big.seconds else 0.0
+    by_count = [
+        [1, base_median, base_p99],
+        *([k, *summary(r.lags_ms)] for k, r in steps.items()),
+        [n, median, p99],
+    ]
     return [
         Row(
             "fanout",
@@ -433,7 +444,11 @@ def run(quick: bool, subscribers: int | None = None, speed: float = 20.0) -> lis
             p99=p99,
             note=f"{len(big.lags_ms):,} frames; baseline median {base_median:.3g} ms; "
             f"{rate:,.0f} frames/s over the round",
-            extra={"baseline_median_ms": base_median, "frames_per_second": rate},
+            extra={
+                "baseline_median_ms": base_median,
+                "frames_per_second": rate,
+                "lag_ms_by_subscribers": by_count,  # [subscribers, median, p99]
+            },
         ),
         Row(
             "fanout",

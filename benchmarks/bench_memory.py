@@ -141,7 +141,7 @@ def run(quick: bool) -> list[Row]:
             "MiB",
             baseline=base / 1024,
             baseline_label="same fake, 0 tasks",
-            extra={"samples_kib": samples},
+            extra={"samples_kib": samples, "tasks_per_sample": got["per_slice"]},
             note=note,
         ),
         Row(

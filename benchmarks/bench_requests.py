@@ -2,7 +2,15 @@
 a bare Flask endpoint on the same server set-up and two peers serving a canned stub of
 the same endpoint (WireMock and Prism), all hammered by one client in this run.
 
-The client (:func:`hammer`) is one thread driving ``CONNECTIONS`` keep-alive HTTP/1.1
+Where ``wrk`` is installed (a C load generator, the Debian package ``wrk``), it drives
+every round (:func:`wrk_hammer`: one thread, ``CONNECTIONS`` connections, a Lua script
+cycling through :data:`WRK_NONCES` requests signed here first); otherwise the Python
+client does, and the rows say which (``extra["driver"]``, the first row's note). After
+the rounds, each target gets one more round on a single connection (what a sequential
+test suite pays per request), and every round's server CPU is read from ``/proc`` for
+requests per server CPU-second.
+
+The Python client (:func:`hammer`) is one thread driving ``CONNECTIONS`` keep-alive HTTP/1.1
 connections through ``selectors``, pre-formatted requests signed afresh for every send
 (x-api-key, x-nonce, x-signature; the peers get the same headers and ignore them). It
 spends about 0.1 ms of CPU a request, kernel TCP work included (``extra``:
@@ -35,7 +43,7 @@ The peers come from ``benchmarks/peers/package.json`` (``npm ci --prefix
 benchmarks/peers`` on first use); a target whose tool is missing (java, node, gunicorn,
 gevent) is skipped with a note.
 
-    python -m benchmarks.bench_requests [--quick]
+    python -m benchmarks.bench_requests [--quick] [--client=auto|wrk|python]
 """
 
 from __future__ import annotations
@@ -47,7 +55,9 @@ import http.client
 import importlib.util
 import itertools
 import json
+import math
 import os
+import resource
 import selectors
 import shutil
 import signal
@@ -76,6 +86,8 @@ IMAGE_URL = "https://example.com/cat.jpg"  # not fetched: a placeholder 1280x720
 CONNECTIONS = 8
 """Concurrent client connections, for every target (gunicorn gets as many threads)."""
 THROUGHPUT_TARGET = 0.7
+PYTHON_CLIENT = "the Python client (one thread, selectors)"
+"""The fallback driver's name, as the rows say it."""
 STARTUP_TIMEOUT = 90.0
 
 
@@ -141,8 +153,15 @@ class Window:
     errors: int
     seconds: float
     connects: int
-    latencies: list[float]
+    latencies: list[float]  # each request's (the Python client); empty with wrk
     client_cpu: float  # CPU seconds the client spent
+    server_cpu: float = math.nan  # CPU seconds the target's processes spent
+    quantiles: tuple[float, float] | None = None  # (median, p99) s, as wrk reports them
+
+    @property
+    def server_per_cpu_second(self) -> float:
+        """Requests per CPU-second of the server's processes."""
+        return self.done / self.server_cpu if self.server_cpu > 0 else math.nan
 
     @property
     def client_us(self) -> float:
@@ -242,6 +261,134 @@ def hammer(port: int, make: Callable[[], bytes], connections: int, seconds: floa
     return Window(done, errors, seconds, connects, latencies, time.thread_time() - cpu)
 
 
+# ------------------------------------------------------------------ wrk, where installed
+WRK_NONCES = 4000
+"""Signed header sets a wrk thread cycles through (the fake accepts a nonce again unless
+``--reject-reused-nonces``; wrk's Lua has no HMAC, so they are signed here, first)."""
+WRK_SCRIPT = """
+local requests = {}
+local n = 0
+function init(args)
+  local f = assert(io.open(args[1], "r"))
+  for line in f:lines() do
+    local nonce, signature = line:match("^(%S+) (%S+)$")
+    requests[#requests + 1] = wrk.format("POST", nil, {
+      ["Content-Type"] = "application/json", ["x-api-key"] = args[2],
+      ["x-nonce"] = nonce, ["x-signature"] = signature}, args[3])
+  end
+  f:close()
+end
+function request()
+  n = n % #requests + 1
+  return requests[n]
+end
+function done(summary, latency, requests)
+  io.write(string.format(
+    'WRK {"requests": %d, "duration_us": %d, "status": %d, "connect": %d, ' ..
+    '"read": %d, "write": %d, "timeout": %d, "p50_us": %d, "p99_us": %d}\\n',
+    summary.requests, summary.duration, summary.errors.status, summary.errors.connect,
+    summary.errors.read, summary.errors.write, summary.errors.timeout,
+    latency:percentile(50), latency:percentile(99)))
+end
+"""
+
+
+def wrk_version() -> str | None:
+    """``wrk 4.1.0`` when wrk is installed, else None (the Python client drives)."""
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return None
+    shown = subprocess.run([wrk, "-v"], capture_output=True, text=True, check=False)
+    words = (shown.stdout + shown.stderr).split()
+    return f"wrk {words[1]}" if len(words) > 1 and words[0] == "wrk" else "wrk"
+
+
+def wrk_hammer(t: Target, connections: int, seconds: float, tmp: Path) -> Window:
+    """One window driven by wrk (one thread, ``connections`` keep-alive connections):
+    2xx counted, everything else an error; the client's CPU from the child's rusage."""
+    script, nonces = tmp / "sign.lua", tmp / "nonces.txt"
+    if not script.exists():
+        script.write_text(WRK_SCRIPT)
+        first = int(time.time() * 1000)
+        key, secret = API_KEY.encode(), API_SECRET.encode()
+        nonces.write_text(
+            "".join(
+                f"{n} {hmac.new(key, secret + str(n).encode(), hashlib.sha256).hexdigest()}\n"
+                for n in range(first, first + WRK_NONCES)
+            )
+        )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    server_before = process_cpu(t)
+    done = subprocess.run(
+        [
+            shutil.which("wrk") or "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{max(1, round(seconds))}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(script),
+            f"http://127.0.0.1:{t.port}{PATH}",
+            "--",
+            str(nonces),
+            API_KEY,
+            t.body.decode(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=True,
+    )
+    server_cpu = process_cpu(t) - server_before
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next(x for x in done.stdout.splitlines() if x.startswith("WRK "))
+    got = json.loads(line[4:])
+    errors = got["status"] + got["connect"] + got["read"] + got["write"] + got["timeout"]
+    client = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return Window(
+        done=got["requests"] - got["status"],
+        errors=errors,
+        seconds=got["duration_us"] / 1e6,
+        connects=0,
+        latencies=[],
+        client_cpu=client,
+        server_cpu=server_cpu,
+        quantiles=(got["p50_us"] / 1e6, got["p99_us"] / 1e6),
+    )
+
+
+def process_cpu(t: Target) -> float:
+    """CPU seconds (user + system) the target's process group has used so far: the
+    server and its children (gunicorn's worker), from /proc."""
+    if t.proc is None:
+        return math.nan
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", encoding="ascii", errors="replace") as stat:
+                fields = stat.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == t.proc.pid:  # the process group (start_new_session)
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+def drive(t: Target, connections: int, seconds: float, tmp: Path, driver: str | None) -> Window:
+    """One window on ``t``: wrk when ``driver`` names it, else the Python client."""
+    if driver is not None:
+        return wrk_hammer(t, connections, seconds, tmp)
+    make = _signer(API_KEY, API_SECRET, f"127.0.0.1:{t.port}", t.body)
+    server_before = process_cpu(t)
+    window = hammer(t.port, make, connections, seconds)
+    window.server_cpu = process_cpu(t) - server_before
+    return window
+
+
 def post(port: int, path: str, payload: dict[str, Any]) -> tuple[int, Any]:
     """One signed JSON POST (http.client): (status, parsed body)."""
     body = json.dumps(payload).encode()
@@ -278,6 +425,7 @@ class Target:
     taskid: str = ""
     token: str = ""
     windows: list[Window] = field(default_factory=list)
+    single: list[Window] = field(default_factory=list)  # one connection, sequential
 
     def log_tail(self) -> str:
         if self.log is None or not self.log.exists():
@@ -522,9 +670,21 @@ def _rps(t: Target) -> float:
     return statistics.median(w.rps for w in t.windows)
 
 
-def _latency_ms(t: Target) -> tuple[float, float]:
-    median, p99 = summary([x for w in t.windows for x in w.latencies])
+def _latency_ms(t: Target, single: bool = False) -> tuple[float, float]:
+    """(median, p99) in ms: pooled over the rounds (the Python client), or the median of
+    the rounds' own quantiles (wrk reports quantiles, not each request)."""
+    windows = t.single if single else t.windows
+    if windows and windows[0].quantiles is not None:
+        return (
+            statistics.median(w.quantiles[0] for w in windows if w.quantiles) * 1000,
+            statistics.median(w.quantiles[1] for w in windows if w.quantiles) * 1000,
+        )
+    median, p99 = summary([x for w in windows for x in w.latencies])
     return median * 1000, p99 * 1000
+
+
+def _per_cpu_second(t: Target) -> float:
+    return statistics.median(w.server_per_cpu_second for w in t.windows)
 
 
 def _extra(t: Target) -> dict[str, Any]:
@@ -538,12 +698,16 @@ def _extra(t: Target) -> dict[str, Any]:
         "latency_ms_median": round(median, 3),
         "latency_ms_p99": round(p99, 3),
         "client_cpu_us_per_request": round(statistics.median(w.client_us for w in t.windows), 1),
+        "server_requests_per_cpu_second": round(_per_cpu_second(t), 1),
     }
 
 
-def rows_for(found: list[Target], quick: bool, notes: list[str]) -> list[Row]:
+def rows_for(
+    found: list[Target], quick: bool, notes: list[str], driver: str = PYTHON_CLIENT
+) -> list[Row]:
     """Throughput rows (fake vs bare per set-up, fake vs each peer per set-up), then a
-    latency row per target."""
+    latency row per target, its one-connection latency and its requests per server
+    CPU-second. Every row's ``extra["driver"]`` names the client that drove it."""
     by = {(t.group, t.kind): t for t in found if t.windows}
     peers = [t for t in found if t.kind == "peer" and t.windows]
     rows: list[Row] = []
@@ -600,23 +764,64 @@ def rows_for(found: list[Target], quick: bool, notes: list[str]) -> list[Row]:
             )
         )
     for t in found:
+        if not t.single:
+            continue
+        median, p99 = _latency_ms(t, single=True)
+        rows.append(
+            Row(
+                "requests",
+                f"latency, one connection: {t.name}",
+                median,
+                "ms",
+                median=median,
+                p99=p99,
+                note="one request at a time, as a sequential test suite sends them",
+                extra={"target": t.name, "requests": sum(w.done for w in t.single)},
+            )
+        )
+    for t in found:
+        if not t.windows or math.isnan(_per_cpu_second(t)):
+            continue
+        rows.append(
+            Row(
+                "requests",
+                f"requests per server CPU-second: {t.name}",
+                _per_cpu_second(t),
+                "req/CPU-s",
+                note="the target's processes' user + system CPU, from /proc",
+                extra={"target": t.name},
+            )
+        )
+    for row in rows:
+        row.extra["driver"] = driver
+    for t in found:
         if t.windows and (errors := sum(w.errors for w in t.windows)):
             notes.append(f"{t.name}: {errors} errors")
     if rows:
         window = found[0].windows[0].seconds if found and found[0].windows else 0
         rounds = max((len(t.windows) for t in found), default=0)
         head = (
-            f"{CONNECTIONS} keep-alive connections, one client thread; median of {rounds} "
-            f"interleaved {window:g}-s rounds; load average at start {os.getloadavg()[0]:.2f}"
+            f"driven by {driver}; {CONNECTIONS} keep-alive connections, one client thread; "
+            f"median of {rounds} interleaved {window:g}-s rounds; "
+            f"load average at start {os.getloadavg()[0]:.2f}"
         )
         rows[0].note = "; ".join([head, *notes])
     return rows
 
 
-def run(quick: bool) -> list[Row]:
-    """Start every target, warm each, then interleave rounds; stop them all."""
+def run(quick: bool, client: str = "auto") -> list[Row]:
+    """Start every target, warm each, then interleave rounds (then one round on one
+    connection each); stop them all. ``client``: ``auto`` (wrk when installed),
+    ``wrk`` or ``python``."""
     notes: list[str] = []
-    window, rounds = (0.4, 2) if quick else (2.0, 5)
+    wrk = wrk_version() if client in ("auto", "wrk") else None
+    if client == "wrk" and wrk is None:
+        raise RuntimeError("--client wrk: wrk is not installed (apt-get install wrk)")
+    if client == "auto" and wrk is None:
+        notes.append("wrk not installed: the Python client drove (a lower bound above ~3,000/s)")
+    driver = wrk or PYTHON_CLIENT
+    # wrk counts whole seconds
+    window, rounds = ((1.0, 2) if wrk else (0.4, 2)) if quick else (2.0, 5)
     found = [python_target(g, k) for g in server_groups(quick, notes) for k in ("fake", "bare")]
     found += peer_targets(notes)
     for t in found:  # JIT compilers need traffic to warm up; WireMock's takes long
@@ -642,12 +847,12 @@ def run(quick: bool) -> list[Row]:
                     print(f"bench_requests: {t.name}: {exc}", file=sys.stderr)
                     stop(t)
             for t in live:
-                make = _signer(API_KEY, API_SECRET, f"127.0.0.1:{t.port}", t.body)
-                hammer(t.port, make, CONNECTIONS, t.warmup)
+                drive(t, CONNECTIONS, t.warmup, Path(tmp), wrk)
             for order in _rotations(live, rounds):
                 for t in order:
-                    make = _signer(API_KEY, API_SECRET, f"127.0.0.1:{t.port}", t.body)
-                    t.windows.append(hammer(t.port, make, CONNECTIONS, window))
+                    t.windows.append(drive(t, CONNECTIONS, window, Path(tmp), wrk))
+            for t in live:  # what a sequential test suite pays per request
+                t.single.append(drive(t, 1, window, Path(tmp), wrk))
         finally:
             for t in found:
                 stop(t)
@@ -656,13 +861,16 @@ def run(quick: bool) -> list[Row]:
     for t in live:
         median, p99 = _latency_ms(t)
         rps = ", ".join(f"{w.rps:,.0f}" for w in t.windows)
-        client = statistics.median(w.client_us for w in t.windows)
+        client_us = statistics.median(w.client_us for w in t.windows)
+        single = _latency_ms(t, single=True)[0] if t.single else math.nan
         print(
             f"  {t.name:<58} {_rps(t):>7,.0f} req/s (rounds {rps}); latency median "
-            f"{median:.2f} ms, p99 {p99:.2f} ms; client {client:.0f} µs CPU/req",
+            f"{median:.2f} ms, p99 {p99:.2f} ms, one connection {single:.2f} ms; "
+            f"client {client_us:.0f} µs CPU/req; server {_per_cpu_second(t):,.0f} req/CPU-s",
             flush=True,
         )
-    rows = rows_for(found, quick, notes)
+    print(f"  driven by {driver}", flush=True)
+    rows = rows_for(found, quick, notes, driver)
     for note in notes:
         print(f"  note: {note}", flush=True)
     return rows
@@ -671,4 +879,5 @@ def run(quick: bool) -> list[Row]:
 if __name__ == "__main__":
     from .__main__ import table
 
-    print(table(run(quick="--quick" in sys.argv)))
+    client = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--client=")), "auto")
+    print(table(run(quick="--quick" in sys.argv, client=client)))

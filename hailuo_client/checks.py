@@ -14,6 +14,7 @@ the displayed size is what the model sees.
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Final
@@ -53,6 +54,7 @@ _UNREADABLE: Final = (
     SyntaxError,
     ValueError,
 )
+_BUFFER_REPR: Final = re.compile(r"<_io\.BytesIO object at 0x[0-9a-fA-F]+>")
 _QUARTER_TURNS: Final = frozenset({5, 6, 7, 8})
 _EXIF_ORIENTATION: Final = 0x0112
 
@@ -96,14 +98,10 @@ def check_image(data: bytes, name: str = "image") -> ImageReport:
                 img.verify()  # truncation and corruption, without keeping the pixels
     except InvalidInput:
         raise
-    except (
-        UnidentifiedImageError,
-        Image.DecompressionBombError,
-        OSError,
-        SyntaxError,
-        ValueError,
-    ) as exc:
-        raise InvalidInput(f"{name}: not a readable image ({exc})") from None
+    except UnidentifiedImageError:
+        raise InvalidInput(f"{name}: not an image (the model takes JPG, PNG or WebP)") from None
+    except (Image.DecompressionBombError, OSError, SyntaxError, ValueError) as exc:
+        raise InvalidInput(f"{name}: not a readable image ({_plain(exc)})") from None
     if orientation in _QUARTER_TURNS:
         width, height = height, width
     if min(width, height) <= IMAGE_MIN_SHORT_SIDE:
@@ -117,6 +115,11 @@ def check_image(data: bytes, name: str = "image") -> ImageReport:
             "the model takes 2:5 (0.4) to 5:2 (2.5)"
         )
     return ImageReport(format=fmt, width=width, height=height)
+
+
+def _plain(exc: BaseException) -> str:
+    """Pillow's message without the in-memory buffer's repr (``<_io.BytesIO object at 0x...>``)."""
+    return _BUFFER_REPR.sub("the data", str(exc)) or type(exc).__name__
 
 
 def _orientation(img: Image.Image) -> int:

@@ -4,29 +4,38 @@
 
     hailuo generate cat.jpg --prompt "the cat turns its head" --out cat.mp4
     hailuo generate cat.jpg --prompt "..." --no-wait --json   # {"id": ..., "token": ...}
-    hailuo watch 534574          # follow a task to its end, download nothing
+    hailuo watch 534574          # follow a task to its end (--out v.mp4: then download it)
     hailuo status 534574 | cancel ID | kill ID | download ID --out v.mp4 | upload FILE | list
 
 Credentials and URLs come from ``WIRO_API_KEY``, ``WIRO_API_SECRET``,
 ``WIRO_BASE_URL`` and ``WIRO_SOCKET_URL`` (or the matching options), so the same
 command runs against the fake and the real API. On a terminal, progress is a
 live display on stderr; elsewhere it is one plain line per step. The result goes
-to stdout (``--json`` for a JSON object). Exit codes: see ``EXIT_*``.
+to stdout (``--json`` for a JSON object). Exit codes: see ``EXIT_*`` and ``EXITS``.
+``--out`` and the input file are checked before a Run spends money; once a task
+exists, any failure names it and the command that fetches its video.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import importlib.metadata
 import json
 import os
+import re
+import shlex
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any, Final
+from urllib.parse import urlsplit
 
-from .client import Client
+from .client import DEFAULT_BASE_URL, Client, _NotSent
 from .exceptions import (
+    APIError,
     InvalidInput,
     TaskCancelled,
     TaskError,
@@ -56,7 +65,7 @@ EXIT_OK: Final = 0
 EXIT_TASK_FAILED: Final = 1
 """The task finished with a non-zero pexit."""
 EXIT_USAGE: Final = 2
-"""Bad arguments, missing credentials, or an input refused before any request."""
+"""Bad arguments, missing credentials or base URL, or an input refused before any request."""
 EXIT_CANCELLED: Final = 3
 """The task ended in task_cancel (cancelled or killed)."""
 EXIT_TIMEOUT: Final = 4
@@ -66,7 +75,8 @@ EXIT_API_ERROR: Final = 5
 EXIT_TRANSPORT_ERROR: Final = 6
 """No usable answer from the server (network, timeouts, a broken download)."""
 EXIT_LOCAL_ERROR: Final = 7
-"""A local file could not be read or written (the output path, the image)."""
+"""A local file could not be read or written: a missing or unreadable input file, an
+``--out`` under a regular file or in a folder that cannot be written (checked before Run)."""
 EXIT_BROKEN_PIPE: Final = 141
 """stdout was closed by its reader (as a command killed by SIGPIPE exits)."""
 EXIT_INTERRUPTED: Final = 130
@@ -89,8 +99,35 @@ _STAGES: Final = {
 }
 
 
+EXITS: Final = (
+    (EXIT_OK, "success"),
+    (EXIT_TASK_FAILED, "task failed"),
+    (EXIT_USAGE, "usage error"),
+    (EXIT_CANCELLED, "cancelled"),
+    (EXIT_TIMEOUT, "timeout"),
+    (EXIT_API_ERROR, "API error"),
+    (EXIT_TRANSPORT_ERROR, "transport error"),
+    (EXIT_LOCAL_ERROR, "local file error"),
+    (EXIT_INTERRUPTED, "interrupted"),
+    (EXIT_BROKEN_PIPE, "stdout closed"),
+)
+"""Every exit code with its short name, as ``hailuo --help`` lists them."""
+
+
 class _UsageError(Exception):
     """A problem with the command line itself (exit 2)."""
+
+
+class _LocalError(Exception):
+    """A local file that cannot be read or written (exit 7)."""
+
+
+def _version() -> str:
+    """The installed distribution's version (the client ships in ``mock-wiro``)."""
+    try:
+        return importlib.metadata.version("mock-wiro")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from a checkout
+        return "unknown"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -99,10 +136,10 @@ def _parser() -> argparse.ArgumentParser:
         description="MiniMax Hailuo 2.3 Fast image-to-video on the Wiro API.",
         epilog=(
             "environment: WIRO_API_KEY, WIRO_API_SECRET, WIRO_BASE_URL, WIRO_SOCKET_URL. "
-            "exit codes: 0 success, 1 task failed, 2 usage error, 3 cancelled, "
-            "4 timeout, 5 API error, 6 transport error, 7 local file error, 130 interrupted."
+            "exit codes: " + ", ".join(f"{code} {name}" for code, name in EXITS) + "."
         ),
     )
+    parser.add_argument("--version", action="version", version=f"hailuo {_version()}")
     parser.add_argument("--api-key", help="API key (default: $WIRO_API_KEY)")
     parser.add_argument("--api-secret", help="API secret (default: $WIRO_API_SECRET)")
     parser.add_argument("--base-url", help="REST base (default: $WIRO_BASE_URL or the real API)")
@@ -141,8 +178,9 @@ def _parser() -> argparse.ArgumentParser:
         ("kill", "Kill a running task."),
     ):
         command(name, help_text).add_argument("task")
-    watch = command("watch", "Follow a task to its end (download nothing).")
+    watch = command("watch", "Follow a task to its end (with --out, then download its video).")
     watch.add_argument("task")
+    watch.add_argument("--out", "-o", help="save the video here once done (file or directory)")
     waiting(watch)
     download = command("download", "Download a finished task's video.")
     download.add_argument("task")
@@ -151,6 +189,7 @@ def _parser() -> argparse.ArgumentParser:
     upload.add_argument("file")
     upload.add_argument("--folder", help="folder id")
     listing = command("list", "List the project's tasks.")
+    listing.add_argument("--start", type=int, default=0, help="skip this many (default 0)")
     listing.add_argument("--limit", type=int, default=20)
     return parser
 
@@ -227,13 +266,21 @@ class _Reporter:
             self._last_line = line
 
 
+def _stage(task: Task) -> str:
+    """The task's stage in the progress display's words (``failed`` for a non-zero pexit)."""
+    if task.failed:
+        return "failed"
+    return _STAGES.get(task.status, task.raw_status or task.status.value)
+
+
 def _task_json(task: Task, saved: Path | None = None) -> dict[str, Any]:
     video = task.video
     return {
         "id": str(task.id),
         "token": task.token,
         "status": task.raw_status or task.status.value,
-        "pexit": task.pexit,
+        "stage": _stage(task),
+        "pexit": task.pexit if task.terminal else None,  # meaningless until the task ended
         "succeeded": task.succeeded,
         "debugerror": task.debugerror,
         "totalcost": str(task.totalcost) if task.totalcost is not None else None,
@@ -247,9 +294,18 @@ def _file_json(file: File) -> dict[str, Any]:
     return {"id": file.id, "name": file.name, "url": file.url, "size": file.size}
 
 
+def _base_source(args: argparse.Namespace) -> str:
+    """Where the base URL came from, as the user would change it."""
+    if args.base_url:
+        return "--base-url"
+    if os.environ.get("WIRO_BASE_URL"):
+        return "WIRO_BASE_URL"
+    return "the default base URL (no WIRO_BASE_URL set)"
+
+
 def _client(args: argparse.Namespace) -> Client:
     try:
-        return Client(
+        client = Client(
             args.api_key,
             args.api_secret,
             base_url=args.base_url,
@@ -258,6 +314,13 @@ def _client(args: argparse.Namespace) -> Client:
         )
     except ValueError as exc:
         raise _UsageError(str(exc)) from None
+    parts = urlsplit(client.base_url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise _UsageError(
+            f"{_base_source(args)} must be an http:// or https:// URL ending in /v1 "
+            f"(e.g. http://127.0.0.1:8080/v1 for mock-wiro serve); got {client.base_url!r}"
+        )
+    return client
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -278,29 +341,37 @@ def main(argv: Sequence[str] | None = None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return EXIT_BROKEN_PIPE
     except KeyboardInterrupt:
-        if state.waiting is not None:
-            hint = f"hailuo watch {state.waiting} / hailuo kill {state.waiting}"
-            _fail(args, out, err, f"interrupted; task {state.waiting} keeps running ({hint})")
-        elif state.finished is not None:
-            hint = f"hailuo download {state.finished}"
-            _fail(args, out, err, f"interrupted; task {state.finished} had finished ({hint})")
+        if state.task_id is not None:
+            if state.finished:
+                message = f"interrupted; task {state.task_id} had finished"
+            else:
+                message = (
+                    f"interrupted; task {state.task_id} keeps running "
+                    f"(stop it: hailuo kill {state.task_id})"
+                )
+            _fail(args, out, err, message, EXIT_INTERRUPTED, state)
+        else:
+            _fail(args, out, err, "interrupted", EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
     except Exception as exc:
-        code, message = _exit_for(exc)
+        code, message = _exit_for(exc, args, state)
         if isinstance(exc, TaskError):
             _print_result(args, out, exc.task, error=message, code=code)
             print(f"hailuo: {message}", file=err)
         else:
-            _fail(args, out, err, message, code)
-        if isinstance(exc, WaitTimeout) and exc.task is not None:
-            print(f"hailuo: the task may still be running: hailuo kill {exc.task.id}", file=err)
+            _fail(args, out, err, message, code, state)
         return code
 
 
-def _exit_for(exc: Exception) -> tuple[int, str]:
+_ERRNO = re.compile(r"\[Errno -?\d+\] [^'\")]+")
+
+
+def _exit_for(exc: Exception, args: argparse.Namespace, state: _State) -> tuple[int, str]:
     """The exit code and message for an exception escaping a command (re-raises others)."""
     if isinstance(exc, _UsageError):
         return EXIT_USAGE, f"error: {exc}"
+    if isinstance(exc, _LocalError):
+        return EXIT_LOCAL_ERROR, str(exc)
     if isinstance(exc, InvalidInput):
         return EXIT_USAGE, f"refused before sending: {exc}"
     if isinstance(exc, TaskCancelled):
@@ -308,9 +379,35 @@ def _exit_for(exc: Exception) -> tuple[int, str]:
     if isinstance(exc, TaskError):
         return EXIT_TASK_FAILED, str(exc)
     if isinstance(exc, WaitTimeout):
-        return EXIT_TIMEOUT, str(exc)
+        task_id = exc.task.id if exc.task is not None else state.task_id
+        return (
+            EXIT_TIMEOUT,
+            f"{exc}; the task may still be running (stop it: hailuo kill {task_id})",
+        )
+    if isinstance(exc, _NotSent):
+        found = _ERRNO.search(str(exc))
+        reason = found.group(0).strip() if found else "no connection"
+        url = str(exc).split(": could not connect", 1)[0]
+        if _client_base(args).rstrip("/") not in url:  # an output URL on another host
+            return EXIT_TRANSPORT_ERROR, f"could not connect ({reason}) for {url}"
+        return EXIT_TRANSPORT_ERROR, (
+            f"could not connect ({reason}) for {url}. Check {_base_source(args)} "
+            f"(now {_client_base(args)}) and that the server is running there "
+            "(for the fake: mock-wiro serve)"
+        )
     if isinstance(exc, TransportError):
-        return EXIT_TRANSPORT_ERROR, str(exc)
+        message = str(exc)
+        if state.following and args.via == "socket":
+            message += " (--via auto falls back to polling when the socket fails)"
+        return EXIT_TRANSPORT_ERROR, message
+    if isinstance(exc, APIError) and exc.status == 404 and state.task_id is None:
+        base = _client_base(args)
+        if not urlsplit(base).path.rstrip("/").endswith("/v1"):
+            return EXIT_API_ERROR, (
+                f"{str(exc).rstrip('.')}. {_base_source(args)} is {base}, "
+                "which does not end in /v1: "
+                f"the Wiro API lives under /v1 (try {base.rstrip('/')}/v1)"
+            )
     if isinstance(exc, WiroError):
         return EXIT_API_ERROR, str(exc)
     if isinstance(exc, OSError):
@@ -318,21 +415,81 @@ def _exit_for(exc: Exception) -> tuple[int, str]:
     raise exc
 
 
+def _client_base(args: argparse.Namespace) -> str:
+    return str(args.base_url or os.environ.get("WIRO_BASE_URL") or DEFAULT_BASE_URL)
+
+
 def _fail(
-    args: argparse.Namespace, out: IO[str], err: IO[str], message: str, code: int = 0
+    args: argparse.Namespace,
+    out: IO[str],
+    err: IO[str],
+    message: str,
+    code: int = 0,
+    state: _State | None = None,
 ) -> None:
-    """Report a failure: on stderr, and with --json as ``{"error", "exit"}`` on stdout."""
+    """Report a failure: on stderr, and with --json as ``{"error", "exit"}`` on stdout,
+    plus the task's ``id`` and the ``fetch`` command when a task already exists."""
     print(f"hailuo: {message}", file=err)
+    fetch = state.fetch() if state is not None else None
+    if fetch is not None and state is not None:
+        print(f"hailuo: task {state.task_id} exists; to fetch its video: {fetch}", file=err)
     if getattr(args, "json", False):
-        print(json.dumps({"error": message, "exit": code}), file=out, flush=True)
+        answer: dict[str, Any] = {"error": message, "exit": code}
+        if fetch is not None and state is not None:
+            answer.update(id=state.task_id, fetch=fetch)
+        print(json.dumps(answer), file=out, flush=True)
 
 
 class _State:
-    """What a command is doing, for the Ctrl-C message."""
+    """What a command is doing: a task that exists, for the messages after a failure."""
 
     def __init__(self) -> None:
-        self.waiting: str | None = None  # a task being waited on
-        self.finished: str | None = None  # a task done, its video being downloaded
+        self.task_id: str | None = None  # a task made or named, once it is known
+        self.out: str | None = None  # the --out asked for
+        self.following = False  # inside wait()
+        self.finished = False  # the task ended; its video is being downloaded
+
+    def fetch(self) -> str | None:
+        """The command that fetches the task's video, once there is a task to fetch."""
+        if self.task_id is None:
+            return None
+        out = f" --out {shlex.quote(self.out)}" if self.out else ""
+        if self.finished:
+            return f"hailuo download {self.task_id}{out}"
+        return f"hailuo watch {self.task_id} --out {shlex.quote(self.out or '.')}"
+
+
+def _check_out(out: str | None) -> None:
+    """Raise _LocalError if a video could not be saved at ``out`` (a file or a folder,
+    default the current one): checked before a Run spends money. A folder to be made is
+    checked at its first existing ancestor, by creating (and removing) a file there."""
+    target = Path(out) if out else Path.cwd()
+    folder = target if target.is_dir() or (out or "").endswith(("/", os.sep)) else target.parent
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    shown = out if out else "."
+    if existing.exists() and not existing.is_dir():
+        raise _LocalError(f"cannot save to {shown}: {existing} is a file, not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=existing, prefix=".hailuo-check-"):
+            pass
+    except OSError as exc:  # ENOENT: a folder no file can be made in (/proc)
+        why = "not writable" if exc.errno == errno.ENOENT else exc.strerror or str(exc)
+        raise _LocalError(f"cannot save to {shown}: cannot write in {existing} ({why})") from None
+
+
+def _readable(path_text: str, what: str) -> Path:
+    """The path of a local input file, or _LocalError (exit 7) if it cannot be read."""
+    path = Path(path_text)
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise _LocalError(f"cannot read {what} {path_text}: {exc.strerror or exc}") from None
+    if not path.is_file():
+        raise _LocalError(f"cannot read {what} {path_text}: not a regular file")
+    return path
 
 
 def _print_result(
@@ -354,20 +511,24 @@ def _print_result(
 def _follow(
     args: argparse.Namespace, client: Client, task: Task | str, err: IO[str], state: _State
 ) -> Task:
-    state.waiting = str(task.id) if isinstance(task, Task) else task
+    state.task_id = str(task.id) if isinstance(task, Task) else task
+    state.following = True
     with _Reporter(err, live=err.isatty()) as reporter:
         if isinstance(task, Task):
             reporter.note(f"task {task.id} submitted (token {task.token})")
         done = client.wait(task, timeout=args.timeout, via=args.via, on_event=reporter.event)
-    state.waiting, state.finished = None, str(done.id)
+    state.following = False
+    state.task_id, state.finished = str(done.id), True
     return done
 
 
 def _generate(args: argparse.Namespace, out: IO[str], err: IO[str], state: _State) -> int:
     client = _client(args)
     image: str = args.image
-    if not image.startswith(("http://", "https://")) and not Path(image).is_file():
-        raise _UsageError(f"no such image file: {image}")
+    if not image.startswith(("http://", "https://")):
+        _readable(image, "image")
+    if not args.no_wait:
+        _check_out(args.out)  # before Run: a video nobody can save is money lost
     task = client.run(
         image,
         args.prompt,
@@ -383,6 +544,7 @@ def _generate(args: argparse.Namespace, out: IO[str], err: IO[str], state: _Stat
         else:
             print(f"task {task.id} token {task.token}", file=out)
         return EXIT_OK
+    state.out = args.out
     done = _follow(args, client, task, err, state)
     saved = client.download(done, args.out)
     if args.json:
@@ -394,9 +556,15 @@ def _generate(args: argparse.Namespace, out: IO[str], err: IO[str], state: _Stat
 
 def _watch(args: argparse.Namespace, out: IO[str], err: IO[str], state: _State) -> int:
     client = _client(args)
+    if args.out is not None:
+        _check_out(args.out)
+        state.out = args.out
     done = _follow(args, client, args.task, err, state)
+    saved = client.download(done, args.out) if args.out is not None else None
     if args.json:
-        _print_result(args, out, done)
+        _print_result(args, out, done, saved)
+    elif saved is not None:
+        print(f"saved {saved}", file=out)
     else:
         video = done.video
         print(f"task {done.id} succeeded: {video.url if video else 'no output'}", file=out)
@@ -410,9 +578,9 @@ def _single(action: str) -> Callable[[argparse.Namespace, IO[str], IO[str], _Sta
         if args.json:
             _print_result(args, out, task)
         else:
-            line = f"task {task.id}: {task.raw_status or task.status.value}"
-            if task.pexit is not None:
-                line += f" (pexit {task.pexit})"
+            raw = task.raw_status or task.status.value
+            ended = f", pexit {task.pexit}" if task.terminal and task.pexit is not None else ""
+            line = f"task {task.id}: {_stage(task)} ({raw}{ended})"
             if task.debugerror:
                 line += f": {task.debugerror}"
             video = task.video
@@ -427,9 +595,13 @@ def _single(action: str) -> Callable[[argparse.Namespace, IO[str], IO[str], _Sta
 
 def _download(args: argparse.Namespace, out: IO[str], err: IO[str], state: _State) -> int:
     client = _client(args)
+    _check_out(args.out)
     task = client.detail(args.task)
     if not task.terminal:
-        raise _UsageError(f"task {task.id} is {task.status.value}, not finished: hailuo watch it")
+        raise _UsageError(
+            f"task {task.id} is {_stage(task)}, not finished: "
+            f"hailuo watch {task.id} --out {shlex.quote(args.out or '.')} downloads it once done"
+        )
     if task.cancelled:
         raise TaskCancelled(task)
     if task.failed:
@@ -444,9 +616,7 @@ def _download(args: argparse.Namespace, out: IO[str], err: IO[str], state: _Stat
 
 def _upload(args: argparse.Namespace, out: IO[str], err: IO[str], state: _State) -> int:
     client = _client(args)
-    path = Path(args.file)
-    if not path.is_file():
-        raise _UsageError(f"no such file: {path}")
+    path = _readable(args.file, "file")
     files = client.upload(path, folder_id=args.folder)
     if args.json:
         print(json.dumps([_file_json(file) for file in files]), file=out)
@@ -457,7 +627,7 @@ def _upload(args: argparse.Namespace, out: IO[str], err: IO[str], state: _State)
 
 def _list(args: argparse.Namespace, out: IO[str], err: IO[str], state: _State) -> int:
     client = _client(args)
-    tasks = client.list(limit=args.limit)
+    tasks = client.list(start=args.start, limit=args.limit)
     if args.json:
         print(json.dumps([_task_json(task) for task in tasks]), file=out)
     for task in [] if args.json else tasks:

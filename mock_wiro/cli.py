@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import secrets
@@ -10,15 +11,19 @@ import shlex
 import signal
 import sys
 import threading
+import time
 from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
+from pathlib import Path
 from types import FrameType
 
 from ._version import __version__
 from .engine.models import Project
-from .errors import DataDirError, ValidationError
+from .engine.snapshot import SNAPSHOT_MEDIA_TYPE, snapshot_bytes, write_file
+from .engine.sqlite_store import DB_NAME, SqliteStore
+from .errors import DataDirError, SnapshotError, ValidationError
 from .launch import DEFAULT_SERVER
-from .server import MockWiroServer
+from .server import ACCESS_LOG, MockWiroServer
 from .settings import (
     CLOCK_MAX_SPEED,
     CLOCK_MIN_SPEED,
@@ -76,7 +81,42 @@ def build_parser() -> argparse.ArgumentParser:
         "variable shown.",
     )
     _add_serve_options(serve)
+    _add_snapshot_command(sub)
     return parser
+
+
+def _add_snapshot_command(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """``mock-wiro snapshot save FILE``."""
+    snapshot = sub.add_parser(
+        "snapshot",
+        help="save a fake's whole state to one file",
+        description="Snapshots: the whole state of a fake in one file (docs/persistence.md).",
+    )
+    actions = snapshot.add_subparsers(dest="action", required=True)
+    save = actions.add_parser(
+        "save",
+        help="save the state of a running fake (--url) or of a stopped data dir (--data-dir)",
+        description="Save a fake's whole state (projects, tasks with their frames, files "
+        "with their bytes, the fake time) to FILE, whole or not at all. From a running "
+        "fake by default (POST <url>/snapshot), or from the data dir of a stopped one.",
+    )
+    save.add_argument("file", metavar="FILE", help="where to write the snapshot")
+    source = save.add_mutually_exclusive_group()
+    source.add_argument(
+        "--url",
+        default=_env("MOCK_WIRO_CONTROL_URL", "http://127.0.0.1:8080/_mock"),
+        help="MOCK_WIRO_CONTROL_URL: the running fake's control URL, as its banner shows "
+        "it (default http://127.0.0.1:8080/_mock)",
+    )
+    source.add_argument(
+        "--data-dir",
+        help="a stopped fake's data dir (refused while a fake uses it: its lock is held)",
+    )
+    save.add_argument(
+        "--admin-token",
+        default=_env("MOCK_WIRO_ADMIN_TOKEN"),
+        help="MOCK_WIRO_ADMIN_TOKEN: sent as X-Admin-Token (a fake off loopback needs it)",
+    )
 
 
 def _add_serve_options(serve: argparse.ArgumentParser) -> None:
@@ -228,6 +268,13 @@ def _add_storage_and_admin_options(serve: argparse.ArgumentParser) -> None:
         "0600); default: in memory, files in a fresh temporary folder",
     )
     serve.add_argument(
+        "--load",
+        metavar="FILE",
+        default=_env("MOCK_WIRO_LOAD"),
+        help="MOCK_WIRO_LOAD: start from this snapshot (made by `mock-wiro snapshot save`); "
+        "with --data-dir, only a data dir that holds no state yet is seeded from it",
+    )
+    serve.add_argument(
         "--restart-policy",
         choices=("resume", "catch-up"),
         default=_env("MOCK_WIRO_RESTART_POLICY", "resume"),
@@ -327,6 +374,21 @@ def _store_lines(server: MockWiroServer) -> list[str]:
     ]
 
 
+def _signing_lines(server: MockWiroServer, key: str, secret: str) -> list[str]:
+    """The seed's openssl signing lines; under --strict (bare hex only) the digest is cut
+    from openssl's ``SHA2-256(stdin)= `` label, so the curl that follows works as shown."""
+    strict = not server.settings.accept_labelled_signature
+    bare = " | sed 's/^.*= //'" if strict else ""
+    return [
+        "Try it (the seed's Run call, signed with openssl"
+        + ("; --strict takes the bare hex digest, without openssl's label):" if strict else "):"),
+        f"  export YOUR_API_KEY={shlex.quote(key)} YOUR_API_SECRET={shlex.quote(secret)}",
+        "  export NONCE=$(date +%s)",
+        '  export SIGNATURE="$(echo -n "${YOUR_API_SECRET}${NONCE}" | '
+        f'openssl dgst -sha256 -hmac "${{YOUR_API_KEY}}"{bare})"',
+    ]
+
+
 def _banner(
     server: MockWiroServer,
     key: str,
@@ -343,17 +405,14 @@ def _banner(
         f"  server:    {server.description}",
         f"  control:   {server.url}/_mock  (clock: {server.backend.clock.mode}, "
         f"speed {server.backend.clock.speed:g})",
+        f"  dashboard: {server.url}/_mock/  (open in a browser)",
         f"  project:   {'demo project, ' if demo else ''}auth {auth}",
         *_store_lines(server),
         f"  API key:   {key}",
         f"  secret:    {secret}",
         *_admin_lines(server, generated_token),
         "",
-        "Try it (the seed's Run call, signed with openssl):",
-        f"  export YOUR_API_KEY={shlex.quote(key)} YOUR_API_SECRET={shlex.quote(secret)}",
-        "  export NONCE=$(date +%s)",
-        '  export SIGNATURE="$(echo -n "${YOUR_API_SECRET}${NONCE}" | '
-        'openssl dgst -sha256 -hmac "${YOUR_API_KEY}")"',
+        *_signing_lines(server, key, secret),
         f'  curl -X POST "{base}/{RUN_PATH}" \\',
         '    -H "x-api-key: ${YOUR_API_KEY}" -H "x-nonce: ${NONCE}" '
         '-H "x-signature: ${SIGNATURE}" \\',
@@ -421,6 +480,8 @@ def _kept_project(server: MockWiroServer, args: argparse.Namespace) -> Project |
 
 
 SERVERS = ("werkzeug", "gevent")
+SNAPSHOT_FETCH_TIMEOUT = 300.0
+"""Seconds ``mock-wiro snapshot save`` waits for a running fake's snapshot."""
 
 
 def _gevent_patched() -> bool:
@@ -497,6 +558,41 @@ class _StopSignals:
                     return signum
 
 
+_STATUS_COLOURS = {"3": "36", "4": "33", "5": "31"}
+"""ANSI colours of the access log's status on a terminal, by its first digit."""
+
+
+class _AccessFormatter(logging.Formatter):
+    """``mock-wiro serve``'s access log: a time, then the record; on a terminal the status
+    is coloured by class (4xx yellow, 5xx red), never in a file or a pipe."""
+
+    def __init__(self, colour: bool) -> None:
+        super().__init__("%(asctime)s %(message)s", datefmt="%H:%M:%S")
+        self.colour = colour
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        args = record.args
+        if self.colour and isinstance(args, tuple) and len(args) == 4:
+            code = str(args[2])
+            colour = _STATUS_COLOURS.get(code[:1], "")
+            if colour:
+                record.message = record.message.replace(
+                    f'" {code} ', f'" \x1b[{colour}m{code}\x1b[0m ', 1
+                )
+        return super().formatMessage(record)
+
+
+def _log_access_to_stderr() -> None:
+    """The fake's access log (:data:`mock_wiro.server.ACCESS_LOG`, silent when embedded)
+    on stderr, coloured only when stderr is a terminal."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(_AccessFormatter(colour=sys.stderr.isatty()))
+    logger = logging.getLogger(ACCESS_LOG)
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+
+
 def serve(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     """Run the fake until SIGINT/SIGTERM (``argv``: the command line, for ``--server
     gevent``'s re-execution into a patched process)."""
@@ -511,6 +607,9 @@ def serve(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         return 2
     except DataDirError as exc:  # taken by another fake, newer, or not a database
         print(f"mock-wiro: {exc.message}", file=sys.stderr)
+        return 2
+    if args.load and not _load(server, args.load):
+        server.stop()
         return 2
     kept = _kept_project(server, args)
     demo = not args.api_key if kept is None else kept.name == "demo"
@@ -527,6 +626,7 @@ def serve(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         print(f"mock-wiro: {exc.message}", file=sys.stderr)
         return 2
     stop = _StopSignals()
+    _log_access_to_stderr()
     server.start()
     generated = server.admin_token is not None and not args.admin_token
     banner = _banner(
@@ -539,12 +639,78 @@ def serve(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
     return 0
 
 
+def _load(server: MockWiroServer, path: str) -> bool:
+    """``serve --load FILE``: start from the snapshot (a data dir that already holds a
+    state is not seeded again: it carries on). False, with the reason on stderr, if the
+    snapshot cannot be loaded."""
+    if server.settings.data_dir is not None and (
+        server.backend.projects() or server.backend.all_tasks()
+    ):
+        print(
+            f"mock-wiro: the data dir {server.backend.data_dir} already holds a state: it "
+            f"carries on, and --load {path} is not applied (it seeds an empty data dir)",
+            file=sys.stderr,
+            flush=True,
+        )
+        return True
+    try:
+        server.load_snapshot(path)
+    except SnapshotError as exc:
+        print(f"mock-wiro: {exc.message}", file=sys.stderr, flush=True)
+        return False
+    return True
+
+
+def snapshot_save(args: argparse.Namespace) -> int:
+    """``mock-wiro snapshot save FILE``: from a running fake, or a stopped data dir."""
+    target = Path(args.file)
+    try:
+        data = _snapshot_of_dir(Path(args.data_dir)) if args.data_dir else _fetch_snapshot(args)
+        write_file(data, target)
+    except (SnapshotError, DataDirError) as exc:
+        print(f"mock-wiro: {exc.message}", file=sys.stderr)
+        return 2
+    print(f"mock-wiro: saved a snapshot of {len(data)} bytes to {target}")
+    return 0
+
+
+def _fetch_snapshot(args: argparse.Namespace) -> bytes:
+    """``POST <url>/snapshot`` on a running fake."""
+    import requests
+
+    url = args.url.rstrip("/") + "/snapshot"
+    headers = {"X-Admin-Token": args.admin_token} if args.admin_token else {}
+    try:
+        answer = requests.post(url, headers=headers, timeout=SNAPSHOT_FETCH_TIMEOUT)
+    except requests.RequestException as exc:
+        raise SnapshotError(f"no fake answered at {url}: {exc}") from None
+    if answer.status_code != 200 or answer.headers.get("Content-Type") != SNAPSHOT_MEDIA_TYPE:
+        why = answer.text[:300].strip()
+        raise SnapshotError(f"{url} answered {answer.status_code}, not a snapshot: {why}")
+    return answer.content
+
+
+def _snapshot_of_dir(data_dir: Path) -> bytes:
+    """The state a stopped fake kept in ``data_dir`` (its lock taken: refused while a
+    fake uses it), at the fake time it stopped at. Nothing in it runs or changes."""
+    if not (data_dir / DB_NAME).is_file():
+        raise SnapshotError(f"{data_dir} holds no mock-wiro state (no {DB_NAME})")
+    store = SqliteStore(data_dir)
+    try:
+        now = store.resume_time("resume", "manual", 1.0)
+        return snapshot_bytes(store, data_dir, time.time() if now is None else now)
+    finally:
+        store.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``mock-wiro`` script."""
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve(args, argv)
+    if args.command == "snapshot":
+        return snapshot_save(args)
     return 2  # pragma: no cover - argparse requires a command
 
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 from typing import ClassVar
 
 __all__ = [
+    "STORAGE_ERROR_HTTP_STATUS",
     "AuthError",
     "ConcurrencyLimitError",
     "ControlError",
@@ -45,8 +46,10 @@ __all__ = [
     "MissingFileError",
     "MockWiroError",
     "NotFoundError",
+    "SnapshotError",
     "SpecError",
     "StateError",
+    "StorageError",
     "UrlError",
     "ValidationError",
     "WiroError",
@@ -141,9 +144,28 @@ class UrlError(WiroError):
         super().__init__(message)
 
 
+STORAGE_ERROR_HTTP_STATUS = 503
+"""[A] The HTTP status of a request the fake could not keep (its data dir cannot be
+written: disk full, read-only, I/O error). Wiro documents none; 503 says "try again
+later" to a client's retry logic, and the body is the usual envelope (code 0)."""
+
+
+class StorageError(WiroError):
+    """The fake could not write its data dir (``--data-dir``): the change this request
+    made was rolled back and nothing of it is kept (docs/persistence.md, When a write
+    fails)."""
+
+    http_status = STORAGE_ERROR_HTTP_STATUS
+
+
 class DataDirError(MockWiroError):
     """The data dir (``--data-dir``) cannot be used: the message says why and what to do."""
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+
+
+class SnapshotError(DataDirError):
+    """A snapshot file cannot be loaded (not one, damaged, from a newer mock-wiro) or
+    written: the message says why and what to do."""

@@ -54,7 +54,7 @@ from gevent.pywsgi import WSGIHandler, WSGIServer
 
 from .http.faults import DROPPED_ENVIRON, SOCKET_ENVIRON
 from .http.limits import BoundedHeaderReader, HeadersTooLarge, envelope
-from .server import MockWiroServer, journal_header_refusal
+from .server import MockWiroServer, access_log, journal_header_refusal
 from .settings import KEEPALIVE_IDLE_TIMEOUT, MAX_HEADER_BYTES
 
 __all__ = ["IDLE_TIMEOUT", "REFUSING_AT_ONCE", "STOP_TIMEOUT", "GeventWiroServer"]
@@ -118,8 +118,18 @@ class _Handler(WSGIHandler):  # type: ignore[misc]  # gevent's classes are untyp
         """The access log line; none for a request a ``reset`` fault dropped (nothing was
         answered), as werkzeug's server."""
         environ = getattr(self, "environ", None) or {}
-        if not environ.get(DROPPED_ENVIRON):
-            super().log_request()
+        if environ.get(DROPPED_ENVIRON):
+            return
+        # the same record as werkzeug's handler (server._RequestHandler.log_request), so
+        # the access log reads (and is coloured, and parsed) the same on both servers
+        address = self.client_address
+        host = address[0] if isinstance(address, tuple) else str(address or "-")
+        raw = self.status or "-"  # pywsgi keeps it as bytes once the headers went out
+        status = (raw.decode("latin-1") if isinstance(raw, bytes) else str(raw)).split(" ", 1)[0]
+        line = str(getattr(self, "requestline", "") or "-")
+        access_log.info(
+            '%s "%s" %s %s', host, line, int(status) if status.isdigit() else status, "-"
+        )
 
     def __init__(self, sock: socket.socket, address: Any, server: Any) -> None:
         with contextlib.suppress(OSError):
@@ -318,6 +328,7 @@ class GeventWiroServer(MockWiroServer):
             spawn=Pool(),
             idle_timeout=self.settings.keepalive_timeout,
             max_connections=bound,
+            log=access_log,
         )
         self._pywsgi.init_socket()  # bind now: the port is known, a busy one fails here
         self.backend.preparer.offload = _offload

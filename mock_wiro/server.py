@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import secrets
 import threading
 from dataclasses import replace
 from http import HTTPStatus
 from types import TracebackType
+from typing import Any
 
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
@@ -19,7 +21,17 @@ from .http.context import BACKEND_EXTENSION
 from .http.limits import BoundedHeaderReader, envelope, record_refusal
 from .settings import Settings, needs_admin_token
 
-__all__ = ["MockWiroServer", "journal_header_refusal"]
+__all__ = ["ACCESS_LOG", "MockWiroServer", "journal_header_refusal"]
+
+ACCESS_LOG = "mock_wiro.access"
+"""The logger of the fake's access log: one INFO record per request (``%s "%s" %s %s``:
+client address, request line, status, size) and the refusals ``http.server`` answers
+itself. Silent by default (a ``NullHandler``): an embedded :class:`MockWiroServer`
+prints nothing into its user's output. ``mock-wiro serve`` writes it to stderr; a test
+turns it up with ``logging.getLogger(ACCESS_LOG).setLevel(logging.INFO)`` (pytest's
+``caplog`` and ``--log-cli-level=INFO`` see it)."""
+access_log = logging.getLogger(ACCESS_LOG)
+access_log.addHandler(logging.NullHandler())  # no "last resort" stderr output
 
 SERVE_POLL_INTERVAL = 0.05
 """Seconds between the server loop's shutdown checks (werkzeug's default 0.5 s made every
@@ -40,6 +52,18 @@ class _RequestHandler(WSGIRequestHandler):
     default_request_version = "HTTP/1.0"
     """What a request whose version could not be read is answered in: a status line and
     headers before the envelope (``http.server``'s HTTP/0.9 default sent the body bare)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """One access-log record (:data:`ACCESS_LOG`), plain text: werkzeug's own wrote
+        to stderr, in ANSI colour even into a file."""
+        line = str(getattr(self, "requestline", "") or "-").translate(self._control_char_table)
+        status = int(code) if isinstance(code, int) else code
+        access_log.info('%s "%s" %s %s', self.address_string(), line, status, size)
+
+    def log(self, type: str, message: str, *args: Any) -> None:
+        """werkzeug's other notes (a refused request line, a dropped connection): the
+        access log too, at INFO: the client's problem, not the embedding program's."""
+        access_log.info("%s " + message.rstrip(), self.address_string(), *args)
 
     def parse_request(self) -> bool:
         raw = self.rfile

@@ -10,10 +10,11 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any, cast
 
-from flask import Blueprint, request
+from flask import Blueprint, Response, request
 from flask.typing import ResponseReturnValue
 
 from ..engine.models import Project, Task
+from ..engine.snapshot import SNAPSHOT_MEDIA_TYPE
 from ..errors import ControlError
 from ..http.wire import task_detail
 from ..settings import AuthMode
@@ -173,6 +174,17 @@ def journal_list() -> ResponseReturnValue:
         args.get("kind") or None, since=since, task=args.get("task"), path=args.get("path")
     )
     return {"last_seq": journal.last_seq, "entries": [e.to_json() for e in entries]}
+
+
+@state.post("/snapshot")
+def snapshot() -> ResponseReturnValue:
+    """The whole state as a snapshot file (``mock-wiro snapshot save`` fetches this;
+    ``mock-wiro serve --load FILE`` starts from it)."""
+    data = current_fake().backend.snapshot()
+    response = Response(data, mimetype=SNAPSHOT_MEDIA_TYPE)
+    response.headers["Content-Disposition"] = 'attachment; filename="mock-wiro.snapshot"'
+    response.headers["Cache-Control"] = "no-store"
+    return response
 
 
 @state.post("/reset")

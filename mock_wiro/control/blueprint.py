@@ -56,6 +56,7 @@ __all__ = [
     "body",
     "control",
     "control_blueprint",
+    "is_dashboard_shell",
     "number",
     "require_admin_token",
     "task",
@@ -72,6 +73,8 @@ ADMIN_TOKEN_HEADER = "X-Admin-Token"
 ADMIN_TOKEN_ERROR = "admin token required: send X-Admin-Token"
 WAIT_MAX_SECONDS = 300.0
 """The longest ``timeout`` a ``.../wait`` or ``.../push`` endpoint accepts."""
+DASHBOARD_STATIC_PREFIX = "/_mock/dashboard/static/"
+"""Where the dashboard's CSS and JS are served."""
 _JSON_ONLY = "control requests take a JSON body sent as Content-Type: application/json"
 
 
@@ -80,12 +83,24 @@ _JSON_ONLY = "control requests take a JSON body sent as Content-Type: applicatio
 control.before_app_request(guard_control)
 
 
+def is_dashboard_shell(method: str, path: str) -> bool:
+    """Whether a request is for the dashboard's static page (:mod:`.dashboard`): served
+    without the admin token, since it holds no secret and asks for the token itself."""
+    return method in ("GET", "HEAD") and (
+        path in ("/_mock", "/_mock/") or path.startswith(DASHBOARD_STATIC_PREFIX)
+    )
+
+
 @control.before_app_request
 def require_admin_token() -> ResponseReturnValue | None:
     """For the whole app: when the fake's settings have an ``admin_token``, a request to
     a path under ``/_mock`` without that exact token in ``X-Admin-Token`` (compared in
     constant time) is answered 401. Other paths pass."""
     if not request.path.lstrip("/").startswith("_mock"):  # "//_mock/..." too
+        return None
+    if is_dashboard_shell(
+        request.method, request.path
+    ):  # the dashboard's page: it asks for the token
         return None
     token = current_fake().settings.admin_token
     if not token:
@@ -202,10 +217,12 @@ def control_blueprint() -> Blueprint:
     global _assembled
     if not _assembled:
         from . import base, faults, push_faults, scenarios, tasks
+        from .dashboard import dashboard
 
         for child in (base.state, tasks.tasks, scenarios.scenarios, faults.faults_bp):
             control.register_blueprint(child)
         control.register_blueprint(push_faults.push_faults_bp)
+        control.register_blueprint(dashboard)
         _assembled = True
     return control
 

@@ -14,6 +14,7 @@ no part registers a reset callback.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 from flask import Flask, current_app
@@ -102,6 +103,22 @@ class Fake:
             self.socket_faults.clear()
             self.callback_faults.clear()
             self.backend.reset()
+            self.callbacks.reset()
+
+    def load_snapshot(self, path: str | os.PathLike[str]) -> None:
+        """Replace the whole state with a snapshot's (:mod:`mock_wiro.engine.snapshot`).
+        The file is read and checked first: one that cannot be loaded raises
+        :class:`~mock_wiro.errors.SnapshotError` and changes nothing. Then, under the
+        state lock, as :meth:`reset` does, the rules go (HTTP faults released,
+        scenarios, socket and callback faults) and the callback deliveries are
+        forgotten; the engine takes the snapshot's state and fake time."""
+        loaded = self.backend.read_snapshot(path)
+        with self.backend.state_lock:
+            self.faults.clear()
+            self.scenarios.clear()
+            self.socket_faults.clear()
+            self.callback_faults.clear()
+            self.backend.install_snapshot(loaded)
             self.callbacks.reset()
 
     def _close(self) -> None:

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 
@@ -97,6 +98,18 @@ class FakeHandle:
         """Forget every task, file, folder, callback delivery, scenario and fault rule
         (projects stay): :meth:`Fake.reset <mock_wiro.control.fake.Fake.reset>`."""
         self.fake.reset()
+
+    def save_snapshot(self, path: str | os.PathLike[str]) -> int:
+        """Save the fake's whole state to one file (``path``, whole or not at all); its
+        size in bytes. See docs/persistence.md, Snapshots."""
+        return self.backend.save_snapshot(path)
+
+    def load_snapshot(self, path: str | os.PathLike[str]) -> None:
+        """Replace the fake's whole state with the snapshot at ``path`` (projects, tasks,
+        files, fake time); rules and callback deliveries are cleared as by :meth:`reset`.
+        A file that cannot be loaded raises :class:`~mock_wiro.errors.SnapshotError` and
+        changes nothing."""
+        self.fake.load_snapshot(path)
 
     def task(self, task_id: str) -> Task:
         """A task by id (any project)."""

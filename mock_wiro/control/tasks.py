@@ -6,6 +6,9 @@ release); and callback deliveries.
 - ``POST /_mock/tasks/<id>/push {"stage": "task_start"}``: apply every step up to and
   including that stage now; ``POST /_mock/tasks/<id>/hold {"stage": ...}``: stop before
   it; ``POST /_mock/tasks/<id>/release``: go on.
+- ``POST /_mock/tasks/<id>/cancel``, ``POST /_mock/tasks/<id>/kill``: Task/Cancel and
+  Task/Kill for the task's own project (the engine's same checks: 409 when its state
+  refuses), as the dashboard's buttons send them.
 - ``GET /_mock/callbacks`` (``?task=<id>``), ``POST /_mock/callbacks/<id>/wait``.
 
 A child of the parent control blueprint (:mod:`.blueprint`).
@@ -20,6 +23,7 @@ from flask import Blueprint, request
 from flask.typing import ResponseReturnValue
 
 from ..chaos import spec
+from ..engine.admission import TaskRef
 from ..engine.models import Task
 from ..errors import ControlError, WiroError
 from .base import _task_json, events_json
@@ -116,6 +120,33 @@ def task_release(task_id: str) -> ResponseReturnValue:
     found = task(task_id)
     released = current_fake().backend.release(found)
     return _task_state(found) | {"released": released}
+
+
+def _stop(task_id: str, kill: bool) -> dict[str, Any]:
+    """Task/Cancel (or Task/Kill) of a task, as its own project would send it."""
+    found = task(task_id)
+    backend = current_fake().backend
+    project = next((p for p in backend.projects() if p.id == found.project_id), None)
+    if project is None:  # pragma: no cover - a task's project is never deleted
+        raise ControlError(f"no project {found.project_id!r}", 404)
+    action = backend.kill if kill else backend.cancel
+    try:
+        action(project, TaskRef(taskid=found.id))
+    except WiroError as exc:
+        raise ControlError(exc.message, 409) from None
+    return _task_state(found)
+
+
+@tasks.post("/tasks/<task_id>/cancel")
+def task_cancel(task_id: str) -> ResponseReturnValue:
+    """Task/Cancel: a task still in the queue ends at ``task_cancel`` (else 409)."""
+    return _stop(task_id, kill=False)
+
+
+@tasks.post("/tasks/<task_id>/kill")
+def task_kill(task_id: str) -> ResponseReturnValue:
+    """Task/Kill: an unfinished task ends at ``task_cancel`` (else 409)."""
+    return _stop(task_id, kill=True)
 
 
 @tasks.get("/callbacks")

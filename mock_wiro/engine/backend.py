@@ -13,6 +13,8 @@ outputs, billing) and :class:`~.scheduler.Scheduler` (the engine thread and wait
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
 import tempfile
 import threading
@@ -22,8 +24,10 @@ from decimal import Decimal
 from pathlib import Path
 
 from ..errors import (
+    DataDirError,
     NotFoundError,
     StateError,
+    StorageError,
     ValidationError,
 )
 from ..settings import (
@@ -52,6 +56,7 @@ from .models import (
 from .params import RunParams
 from .preparer import Preparer
 from .scheduler import Scheduler
+from .snapshot import LoadedSnapshot, install_blobs, read_snapshot, snapshot_bytes, write_file
 from .sqlite_store import SqliteStore
 from .stepper import FAILED_PEXIT, EventListener, Stepper
 from .store import MemoryStore, Store
@@ -79,7 +84,13 @@ class Backend:
         self._own_data_dir = self.settings.data_dir is None
         self.data_dir = Path(self.settings.data_dir or tempfile.mkdtemp(prefix="mock-wiro-"))
         if not self.data_dir.exists():  # a data folder the fake creates is private (0700),
-            private_dir(self.data_dir)  # like mkdtemp's; one the user made keeps its mode
+            try:  # like mkdtemp's; one the user made keeps its mode
+                private_dir(self.data_dir)
+            except OSError as exc:
+                raise DataDirError(
+                    f"the data dir {self.data_dir} cannot be used: {exc.strerror or exc} "
+                    "(it could not be created); give a folder this user can write"
+                ) from None
         self._cond = threading.Condition(threading.RLock())
         made_store = store is None
         if store is None:  # a data dir given: durable (docs/persistence.md); else in memory
@@ -102,7 +113,10 @@ class Backend:
             self.stepper = Stepper(ctx, self.files, self.preparer)
             self.scheduler = Scheduler(ctx, self.stepper.apply)
             self.journal = Journal(self.clock.now)
+            self.journal.restore(store.kept_journal())  # a durable fake's, at a clean stop
             self.scheduler.on_error = lambda data: self.journal.record("error", **data)
+            self.scheduler.before_pump = self.stepper.retry_held
+            self.scheduler.pass_batch = self.stepper.deferred
             self._closers: list[Callable[[], None]] = []
             self.scenarios: DirectiveSource = scenarios if scenarios is not None else NoDirectives()
             """Edge cases matched at Run time (a :class:`mock_wiro.chaos.scenarios.ScenarioBook`,
@@ -139,7 +153,9 @@ class Backend:
             action()
         self.preparer.close()
         with self._cond:
-            self.store.save_clock(self.clock.now())
+            with contextlib.suppress(StorageError):  # logged; the store closes all the same
+                self.store.save_clock(self.clock.now())
+                self.store.save_journal(self.journal.dump())
             self.store.close()
         if self._own_data_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
@@ -237,35 +253,58 @@ class Backend:
             if upload
             else None
         )
-        with self._cond, self.store.batch():  # the task and its first frame, or neither
+        made: list[Task] = []
+        with self._cond:
             try:
-                self._check_can_run(project)  # again, atomically with the insert
-            except Exception:
+                with self.store.batch():  # the task and its first frame, or neither
+                    self._run_locked(project, params, stored, image, match, made)
+            except StorageError:  # not kept: no task, no input file (memory as the disk)
+                for task in made:
+                    task.cursor = len(task.plan)
+                    self.store.forget_task(task)
                 if stored is not None:
-                    self.files.drop(stored)
+                    self.files.forget(stored)
                 raise
+        return made[0]
+
+    def _run_locked(
+        self,
+        project: Project,
+        params: RunParams,
+        stored: StoredFile | None,
+        image: ImageRef | None,
+        match: Mapping[str, str] | None,
+        made: list[Task],
+    ) -> None:
+        """Run's part under the state lock, in the store's batch: ``made`` gets the task."""
+        try:
+            self._check_can_run(project)  # again, atomically with the insert
+        except Exception:
             if stored is not None:
-                self.files.add(stored)
-                image = ImageRef("file", self.files.url_for(stored), stored, owned=True)
-            elif image is None:
-                image = self.files.resolve_url(params.image_url)
-            now = self.clock.now()
-            task_id, token = self.store.new_task_id(), random_token()
-            task = Task(
-                task_id, str(uuid.uuid4()), token, project.id, params, image, "task_queue", [], now
+                self.files.drop(stored)
+            raise
+        if stored is not None:
+            self.files.add(stored)
+            image = ImageRef("file", self.files.url_for(stored), stored, owned=True)
+        elif image is None:
+            image = self.files.resolve_url(params.image_url)
+        now = self.clock.now()
+        task_id, token = self.store.new_task_id(), random_token()
+        task = Task(
+            task_id, str(uuid.uuid4()), token, project.id, params, image, "task_queue", [], now
+        )
+        task.scenario = self.scenarios.match(
+            project.api_key, project.id, params.prompt, match or {}
+        )
+        self.store.add_task(task)
+        made.append(task)
+        self.preparer.begin(task)
+        self.stepper.emit(task, "task_queue", now, None)
+        if task.scenario is not None:
+            behaviour = task.scenario.behaviour()
+            self.journal.record(
+                "scenario", scenario=task.scenario.id, task=task.id, behaviour=behaviour
             )
-            task.scenario = self.scenarios.match(
-                project.api_key, project.id, params.prompt, match or {}
-            )
-            self.store.add_task(task)
-            self.preparer.begin(task)
-            self.stepper.emit(task, "task_queue", now, None)
-            if task.scenario is not None:
-                behaviour = task.scenario.behaviour()
-                self.journal.record(
-                    "scenario", scenario=task.scenario.id, task=task.id, behaviour=behaviour
-                )
-        return task
 
     def _check_can_run(self, project: Project) -> None:
         active = [t.params for t in self.store.active_tasks() if t.project_id == project.id]
@@ -389,7 +428,8 @@ class Backend:
         that is due (image checks, renders), so that it takes no fake time. Returns now."""
         with self._cond:
             now = self.clock.advance(seconds)
-            self.store.save_clock(now)  # a manual clock resumes here after a restart
+            with contextlib.suppress(StorageError):  # kept in memory, written at the next commit
+                self.store.save_clock(now)  # a manual clock resumes here after a restart
         self.scheduler.settle(timeout=timeout)
         return now
 
@@ -416,6 +456,56 @@ class Backend:
             self.scheduler.clear_timers()
             self.journal.clear()
             self._cond.notify_all()
+
+    # ------------------------------------------------------------ snapshots
+    def snapshot(self) -> bytes:
+        """The whole state (projects, tasks with their frames, files with their bytes, the
+        id counters, the fake time) as a snapshot file's bytes (:mod:`.snapshot`)."""
+        with self._cond:
+            self.scheduler.pump_locked()
+            assert isinstance(self.store, MemoryStore)  # every store keeps it all in memory
+            return snapshot_bytes(self.store, self.data_dir, self.clock.now())
+
+    def save_snapshot(self, path: str | os.PathLike[str]) -> int:
+        """Write :meth:`snapshot` to ``path`` (whole or not at all); its size in bytes."""
+        data = self.snapshot()
+        write_file(data, Path(path))
+        return len(data)
+
+    def read_snapshot(self, path: str | os.PathLike[str]) -> LoadedSnapshot:
+        """Read and check a snapshot, changing nothing (a
+        :class:`~mock_wiro.errors.SnapshotError` if it cannot be loaded)."""
+        return read_snapshot(Path(path), self.data_dir)
+
+    def load_snapshot(self, path: str | os.PathLike[str]) -> None:
+        """Replace the whole state with a snapshot's (:meth:`read_snapshot`, then
+        :meth:`install_snapshot`)."""
+        self.install_snapshot(self.read_snapshot(path))
+
+    def install_snapshot(self, loaded: LoadedSnapshot) -> None:
+        """Replace the whole state with a snapshot read by :meth:`read_snapshot`: its
+        projects, tasks, files (their bytes written first), id counters and fake time;
+        the journal and every timer cleared. Active tasks go on from where the snapshot
+        had them. With a durable store, the new state is committed as one transaction."""
+        try:
+            with self._cond:
+                with self.store.batch():
+                    for task in self.store.active_tasks():  # the old tasks stop here
+                        task.cursor = len(task.plan)
+                    install_blobs(loaded, self.data_dir, sync=not self._own_data_dir)
+                    self.store.replace(loaded.store)
+                    self.scheduler.clear_timers()
+                    self.journal.clear()
+                    if loaded.fake_time is not None:
+                        self.clock.set_time(loaded.fake_time)
+                        self.store.save_clock(loaded.fake_time)
+                self.files.remove_unkept()  # the old uploads' bytes
+                self.files.recount()
+                for task in self.store.active_tasks():
+                    self.preparer.resume(task)
+                self._cond.notify_all()
+        finally:
+            loaded.close()
 
     def all_tasks(self) -> list[Task]:
         """Every project's tasks, oldest first."""

@@ -127,6 +127,16 @@ class Clock:
             self._base_mono = self._monotonic()
         return self.now()
 
+    def set_time(self, fake_time: float) -> None:
+        """Put the fake time at ``fake_time`` (forward or back: a snapshot loaded)."""
+        if not (math.isfinite(fake_time) and 0 <= fake_time <= CLOCK_MAX_TIME):
+            raise ValueError(
+                f"fake time must be a finite time from 0 to {CLOCK_MAX_TIME:.0f}, not {fake_time!r}"
+            )
+        with self._lock:
+            self._base_fake = float(fake_time)
+            self._base_mono = self._monotonic()
+
     def wall_seconds_until(self, fake_time: float) -> float | None:
         """Wall seconds until ``fake_time`` comes by itself; None if it never will."""
         if not fake_time <= CLOCK_MAX_TIME:  # past the clock's end (or NaN): never

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import IO
 from urllib.parse import unquote, urlsplit
 
-from ..errors import NotFoundError, ValidationError
+from ..errors import NotFoundError, StorageError, ValidationError
 from .context import Context
 from .models import Folder, ImageRef, Project, StoredFile, hex_id, random_token
 
@@ -40,6 +40,7 @@ __all__ = [
     "open_private",
     "private_dir",
     "safe_filename",
+    "sync_dir",
     "write_private",
 ]
 
@@ -94,13 +95,22 @@ def open_private(path: Path) -> IO[bytes]:
         raise
 
 
-def _sync_dir(folder: Path) -> None:
+def sync_dir(folder: Path) -> None:
     """fsync a folder, so a rename in it is on disk."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def disk_error(exc: OSError) -> StorageError:
+    """A write to the data dir failed (disk full, read-only, I/O): the API's error."""
+    log.error("mock-wiro: a write to the data dir failed: %s", exc)
+    return StorageError(
+        f"The fake could not write its data dir ({exc.strerror or exc}); nothing of this "
+        "request was kept. Free some space or make the data dir writable, and try again."
+    )
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -213,9 +223,15 @@ class FileStore:
         path = self._dir / file_id
         part = path.with_name(file_id + PART_SUFFIX)  # renamed to ``path`` once whole
         size = 0
+        reading = False
         try:
             with open_private(part) as out:
-                while chunk := upload.stream.read(1 << 20):
+                while True:
+                    reading = True  # an OSError now is the client's stream, not the disk
+                    chunk = upload.stream.read(1 << 20)
+                    reading = False
+                    if not chunk:
+                        break
                     size += len(chunk)
                     if size > limit:
                         break
@@ -224,6 +240,12 @@ class FileStore:
                 if size <= limit and self._durable:
                     out.flush()
                     os.fsync(out.fileno())
+        except OSError as exc:  # the disk: full, read-only, failing
+            part.unlink(missing_ok=True)
+            self._release(file_id)
+            if reading:
+                raise
+            raise disk_error(exc) from None
         except BaseException:  # a stream that fails mid-copy (a corrupt ZIP member), or
             part.unlink(missing_ok=True)  # the quota refused the next chunk
             self._release(file_id)
@@ -235,9 +257,15 @@ class FileStore:
                 f"File {name!r} is larger than the upload limit of {limit} bytes "
                 f"({limit / 2**20:.3g} MB)"
             )
-        os.replace(part, path)  # whole, or not there: never half a file at its URL
-        if self._durable:
-            _sync_dir(self._dir)
+        try:
+            os.replace(part, path)  # whole, or not there: never half a file at its URL
+            if self._durable:
+                sync_dir(self._dir)
+        except OSError as exc:
+            part.unlink(missing_ok=True)
+            path.unlink(missing_ok=True)
+            self._release(file_id)
+            raise disk_error(exc) from None
         stored = StoredFile(
             id=file_id,
             project_id=project.id,
@@ -251,7 +279,11 @@ class FileStore:
             route="file",
         )
         if keep:
-            self.add(stored)
+            try:
+                self.add(stored)
+            except StorageError:
+                self.forget(stored)
+                raise
         return stored
 
     # ------------------------------------------------------------ the storage quota
@@ -393,6 +425,10 @@ class FileStore:
                     with zf.open(member) as src:
                         upload = Upload(member.filename, src)
                         stored.append(self.store_stream(project, upload, parentid=parentid))
+            except StorageError:  # the disk: undo in memory (the store catches up)
+                for item in stored:
+                    self.forget(item)
+                raise
             except _QuotaError:  # the quota refused a member: its message as it is
                 for item in stored:
                     self.drop(item)
@@ -412,6 +448,14 @@ class FileStore:
         if stored.route == "file":  # outputs share one rendered file per size
             stored.disk_path.unlink(missing_ok=True)
             self._release(stored.id)
+
+    def forget(self, stored: StoredFile) -> None:
+        """Undo keeping a file whose record could not be written (a failed write): gone
+        from memory and from the disk, its bytes no longer counted."""
+        with self._lock:
+            self._store.forget_file(stored)
+        stored.disk_path.unlink(missing_ok=True)
+        self._release(stored.id)
 
     def reset(self) -> None:
         """Remove every upload's bytes (the store forgets the files themselves); every

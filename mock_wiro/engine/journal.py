@@ -21,6 +21,7 @@ itself, and none is kept whole if it is large.
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from collections import deque
@@ -188,6 +189,19 @@ class Journal:
         self._cond = threading.Condition()
         self._seq = 0
         self.dropped = 0
+        self._listeners: list[Callable[[Entry | None], None]] = []
+
+    def add_listener(self, listener: Callable[[Entry | None], None]) -> None:
+        """Call ``listener(entry)`` after each entry is recorded, and ``listener(None)``
+        after :meth:`clear` (outside the journal's lock; it must not block)."""
+        self._listeners.append(listener)
+
+    def _tell(self, entry: Entry | None) -> None:
+        for listener in self._listeners:
+            try:
+                listener(entry)
+            except Exception:  # a broken listener must not lose the entry's caller
+                logging.getLogger("mock_wiro").exception("mock-wiro journal listener error")
 
     def record(self, kind: str, **data: Any) -> Entry:
         """Append an entry, drop the oldest ones past ``limit`` entries or ``max_bytes``
@@ -206,7 +220,8 @@ class Journal:
                 self._bytes -= self._sizes.popleft()
                 self.dropped += 1
             self._cond.notify_all()
-            return entry
+        self._tell(entry)
+        return entry
 
     @property
     def bytes(self) -> int:
@@ -257,6 +272,30 @@ class Journal:
             self._cond.wait_for(match, timeout=timeout)
             return found[0] if found else None
 
+    def dump(self) -> list[dict[str, Any]]:
+        """Every entry kept, as JSON-ready dicts (:meth:`Entry.to_json`), oldest first."""
+        with self._cond:
+            return [e.to_json() for e in self._entries]
+
+    def restore(self, items: Iterable[Mapping[str, Any]]) -> None:
+        """Take back entries :meth:`dump` gave (a durable fake's, at start), oldest first,
+        before any new one; their sequence numbers go on counting. Bounded as ever."""
+        for item in items:
+            data = {k: v for k, v in item.items() if k not in ("seq", "time", "kind")}
+            kind = str(item["kind"])
+            size = _ENTRY_OVERHEAD + entry_size(kind) + entry_size(data)
+            with self._cond:
+                self._seq = max(self._seq, int(item["seq"]))
+                self._entries.append(Entry(int(item["seq"]), float(item["time"]), kind, data))
+                self._sizes.append(size)
+                self._bytes += size
+                while len(self._entries) > 1 and (
+                    len(self._entries) > self.limit or self._bytes > self.max_bytes
+                ):
+                    self._entries.popleft()
+                    self._bytes -= self._sizes.popleft()
+                    self.dropped += 1
+
     def clear(self) -> None:
         """Forget every entry (sequence numbers keep counting)."""
         with self._cond:
@@ -264,6 +303,7 @@ class Journal:
             self._sizes.clear()
             self._bytes = 0
             self._cond.notify_all()
+        self._tell(None)
 
     @property
     def last_seq(self) -> int:

@@ -176,7 +176,8 @@ class Preparer:
             task.validated.set()
             if plan.failure or task.terminal:
                 task.rendered.set()
-            self._store.save_task(task)  # a durable store keeps the plan the check made
+            # kept with the next commit (a crash before it: the check is done again)
+            self._store.save_task_later(task)
             self._cond.notify_all()
             if task.rendered.is_set():
                 return
@@ -199,7 +200,7 @@ class Preparer:
                 task.failure = failure
             task.rendered_at = self._clock.now()
             task.rendered.set()
-            self._store.save_task(task)
+            self._store.save_task_later(task)  # as above: rendered again if lost
             self._cond.notify_all()
 
     def _render(self, width: int, height: int, duration: str) -> RenderResult:

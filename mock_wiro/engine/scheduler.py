@@ -22,10 +22,11 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
-from ..errors import StateError, ValidationError
+from ..errors import StateError, StorageError, ValidationError
 from .clock import Clock
 from .context import Context
 from .lifecycle import HOLDABLE_STAGES, Step
@@ -100,6 +101,12 @@ class Scheduler:
         """Told (under the state lock) of every exception the engine survived: a dict with
         ``where`` (``step``, ``timer``, ``engine``), ``error`` and, for a step, ``task``,
         ``step``, ``failures`` and ``retry_in`` (wall seconds)."""
+        self.pass_batch: Callable[[], AbstractContextManager[None]] = nullcontext
+        """Around the steps of one pass: the stepper's
+        :meth:`~.stepper.Stepper.deferred` (one transaction, frames told after it)."""
+        self.before_pump: Callable[[], None] | None = None
+        """Called (under the state lock) at the start of every pump: the stepper's
+        :meth:`~.stepper.Stepper.retry_held`."""
         self._timers: list[tuple[float, int, Callable[[], None]]] = []  # heap on fake time
         self._timer_seq = 0
         self._thread: threading.Thread | None = None
@@ -212,6 +219,8 @@ class Scheduler:
 
     def pump_locked(self) -> None:
         """Run every due timer, then apply every due step, in order."""
+        if self.before_pump is not None:
+            self.before_pump()
         now = self._clock.now()
         while self._timers and self._timers[0][0] <= now:
             action = heapq.heappop(self._timers)[2]
@@ -220,9 +229,10 @@ class Scheduler:
             except Exception as exc:
                 log.exception("mock-wiro timer error")
                 self._report({"where": "timer", "error": repr(exc)})
-        for task in self._store.active_tasks():
-            if self._may_try(task):
-                self._pump_task(task, now)
+        with self.pass_batch():  # one commit for the pass; frames told after it
+            for task in self._store.active_tasks():
+                if self._may_try(task):
+                    self._pump_task(task, now)
 
     def _pump_task(self, task: Task, now: float) -> None:
         """Apply the task's due steps; a step that raises is put back, reported and
@@ -237,6 +247,10 @@ class Scheduler:
                 try:
                     with self._store.batch():  # a step's changes are kept together
                         self._apply(task, step, min(when, now))
+                except StorageError:
+                    # the step happened (in memory, which the store writes out whole at
+                    # its next commit): not applied again, so nothing is billed twice
+                    raise
                 except Exception:
                     # tried again after the back-off. A step that raised after it had
                     # already sent a frame or changed the task sends or changes it again:

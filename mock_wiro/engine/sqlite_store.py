@@ -32,6 +32,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -40,10 +41,10 @@ from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Self
 
 from .._version import __version__
-from ..errors import DataDirError
+from ..errors import DataDirError, StorageError
 from ..settings import CLOCK_MAX_TIME, NONCE_WINDOW, TASK_ID_START, ClockMode, RestartPolicy
 from .directives import KeptDirectives
 from .images import ImageInfo
@@ -52,7 +53,17 @@ from .models import Event, Folder, ImageRef, Project, RenderResult, StoredFile, 
 from .params import RunParams
 from .store import FIRST_PROJECT_ID, MemoryStore
 
-__all__ = ["DB_NAME", "LOCK_NAME", "SCHEMA_VERSION", "STORE_FILES", "SqliteStore"]
+__all__ = [
+    "DB_NAME",
+    "LOCK_NAME",
+    "SCHEMA_VERSION",
+    "STORE_FILES",
+    "KeptPaths",
+    "SqliteStore",
+    "create_schema",
+]
+
+log = logging.getLogger("mock_wiro")
 
 SCHEMA_VERSION: Final = 1
 """The layout of the database this mock-wiro writes (``PRAGMA user_version``)."""
@@ -81,6 +92,13 @@ _UPSERT = (
 
 def _dumps(value: object) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def _storage_error(exc: sqlite3.Error) -> StorageError:
+    return StorageError(
+        f"The fake could not write its data dir ({exc}); nothing of this request was "
+        "kept. Free some space or make the data dir writable, and try again."
+    )
 
 
 # ---------------------------------------------------------------------- the lock file
@@ -130,14 +148,7 @@ def _open(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         if version == 0:
-            db.execute("BEGIN IMMEDIATE")
-            for statement in _SCHEMA:
-                db.execute(statement)
-            db.execute(
-                "INSERT INTO meta (key, value) VALUES ('created_by', ?)", (_dumps(__version__),)
-            )
-            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            db.execute("COMMIT")
+            create_schema(db)
     except sqlite3.DatabaseError as exc:
         db.close()
         raise DataDirError(
@@ -148,6 +159,17 @@ def _open(path: Path) -> sqlite3.Connection:
         db.close()
         raise
     return db
+
+
+def create_schema(db: sqlite3.Connection, *extra: str) -> None:
+    """Create the tables (and ``extra`` statements) in an empty database, in one
+    transaction, and record the schema version."""
+    db.execute("BEGIN IMMEDIATE")
+    for statement in (*_SCHEMA, *extra):
+        db.execute(statement)
+    db.execute("INSERT INTO meta (key, value) VALUES ('created_by', ?)", (_dumps(__version__),))
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    db.execute("COMMIT")
 
 
 def _schema_version(db: sqlite3.Connection, path: Path) -> int:
@@ -174,7 +196,7 @@ def _schema_version(db: sqlite3.Connection, path: Path) -> int:
 
 
 # ---------------------------------------------------------------------- records
-class _Paths:
+class KeptPaths:
     """Paths kept relative to the data dir (so a moved data dir still works)."""
 
     def __init__(self, root: Path) -> None:
@@ -245,18 +267,7 @@ class SqliteStore(MemoryStore):
     """A :class:`~.store.Store` kept in ``data_dir/mock-wiro.db`` (module docs)."""
 
     def __init__(self, data_dir: Path) -> None:
-        super().__init__()
-        self.data_dir = data_dir
-        self.path = data_dir / DB_NAME
-        self._paths = _Paths(data_dir)
-        self._mutex = threading.RLock()
-        self._depth = 0  # open batches
-        self._in_transaction = False
-        self._saved_events: dict[str, int] = {}  # task id -> frames already written
-        self._saved_plans: dict[str, tuple[int, int]] = {}  # task id -> (id, len) of its plan
-        self._nonce_seq: dict[str, int] = {}  # project id -> its last nonce's number
-        self._clock: tuple[float, float] | None = None  # (fake time, wall time) kept
-        self._closed = False
+        self._setup(data_dir, data_dir / DB_NAME, KeptPaths(data_dir))
         try:
             self._lock_fd = _take_lock(data_dir)
         except OSError as exc:  # not a folder, not writable, ...
@@ -289,12 +300,74 @@ class SqliteStore(MemoryStore):
             _drop_lock(self._lock_fd)
             raise
 
+    def _setup(self, data_dir: Path, path: Path, paths: KeptPaths) -> None:
+        MemoryStore.__init__(self)
+        self.data_dir = data_dir
+        self.path = path
+        self._paths = paths
+        self._mutex = threading.RLock()
+        self._depth = 0  # open batches
+        self._in_transaction = False
+        self._saved_events: dict[str, int] = {}  # task id -> frames already written
+        self._saved_plans: dict[str, tuple[int, int]] = {}  # task id -> (id, len) of its plan
+        self._nonce_seq: dict[str, int] = {}  # project id -> its last nonce's number
+        self._clock: tuple[float, float] | None = None  # (fake time, wall time) kept
+        self._closed = False
+        self._resync = False  # a write failed: the next transaction rewrites everything
+        self._broken: sqlite3.Error | None = None  # a write of the open batch failed
+        self._dirty: dict[str, Task] = {}  # tasks changed in the open batch, written at commit
+        self._lock_fd = -1
+        self._journal: list[dict[str, Any]] = []  # the journal kept at the last clean stop
+
+    @classmethod
+    def attached(cls, db: sqlite3.Connection, root: Path, paths: KeptPaths | None = None) -> Self:
+        """A store over an open database ``db`` (no lock file, nothing read yet): a
+        snapshot being written or read (:mod:`.snapshot`), its paths relative to ``root``."""
+        store = cls.__new__(cls)
+        store._setup(root, Path(":memory:"), paths or KeptPaths(root))
+        store._db = db
+        return store
+
     # ------------------------------------------------------------ transactions
     def _exec(self, sql: str, args: tuple[Any, ...] = ()) -> None:
-        if not self._in_transaction:
-            self._db.execute("BEGIN IMMEDIATE")
-            self._in_transaction = True
-        self._db.execute(sql, args)
+        if self._broken is not None:  # a write of this batch failed: the commit says so
+            return
+        try:
+            if not self._in_transaction:
+                self._db.execute("BEGIN IMMEDIATE")
+                self._in_transaction = True
+                if self._resync:  # a write failed before: memory is the truth, all of it
+                    self._resync = False
+                    self._rewrite()
+            self._db.execute(sql, args)
+        except sqlite3.Error as exc:  # disk full, read-only, I/O error, ...
+            self._roll_back(exc)
+            if self._depth == 0:
+                raise _storage_error(exc) from None
+            self._broken = exc  # the batch goes on in memory; its commit raises
+
+    def _roll_back(self, exc: sqlite3.Error) -> None:
+        """A write failed: roll back what this transaction wrote. The next transaction
+        rewrites the whole state from memory (the caller undoes in memory what a client
+        was to be told of and was not: a Run, an upload)."""
+        with contextlib.suppress(sqlite3.Error):
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
+        self._in_transaction = False
+        self._resync = True
+        self._dirty.clear()  # the rewrite writes them
+        log.error("mock-wiro: a write to %s failed: %s", self.path, exc)
+
+    def _rewrite(self) -> None:
+        """Write the whole state again (inside the open transaction)."""
+        self._saved_events.clear()
+        self._saved_plans.clear()
+        self._nonce_seq.clear()
+        for table in ("projects", "nonces", "tasks", "plans", "events", "files", "folders"):
+            self._db.execute(f"DELETE FROM {table}")
+        self.write_all()
+        if self._clock is not None:
+            self._write_meta("clock", list(self._clock))
 
     def _done(self) -> None:
         """A change is complete: commit it unless a batch is open."""
@@ -305,12 +378,16 @@ class SqliteStore(MemoryStore):
     def _batch(self) -> Iterator[None]:
         with self._mutex:
             self._depth += 1
+        failed = False
         try:
             yield
+        except StorageError:  # its commit failed inside: not committed again on the way out
+            failed = True
+            raise
         finally:
             with self._mutex:
                 self._depth -= 1
-                if self._depth == 0:
+                if self._depth == 0 and not failed:
                     self.commit()
 
     def batch(self) -> AbstractContextManager[None]:
@@ -318,10 +395,22 @@ class SqliteStore(MemoryStore):
         return self._batch()
 
     def commit(self) -> None:
-        """Commit every change made so far."""
+        """Commit every change made so far (after a failed write: the whole state);
+        :class:`StorageError` if that fails."""
         with self._mutex:
+            if self._resync and not self._in_transaction and not self._closed:
+                self._dirty.clear()  # the whole state is written: they are in it
+                self._exec("SELECT 1")  # a transaction that rewrites the whole state
+            self._flush()
+            if self._broken is not None:  # a write inside the batch failed: rolled back
+                exc, self._broken = self._broken, None
+                raise _storage_error(exc)
             if self._in_transaction:
-                self._db.execute("COMMIT")
+                try:
+                    self._db.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    self._roll_back(exc)
+                    raise _storage_error(exc) from None
                 self._in_transaction = False
 
     def _write_meta(self, key: str, value: object) -> None:
@@ -386,21 +475,42 @@ class SqliteStore(MemoryStore):
             return task_id
 
     def add_task(self, task: Task) -> None:
-        """Keep a new task, and write it out."""
+        """Keep a new task, and write it out (inside a batch: at the commit)."""
         with self._mutex:
             super().add_task(task)
             self._saved_events[task.id] = 0
-            self._write_task(task)
-            self._done()
+            self._save(task)
 
     def save_task(self, task: Task) -> None:
         """Write the task out: its fields, and the frames not written yet. A task the
-        store does not keep (forgotten by a reset) is not written."""
+        store does not keep (forgotten by a reset) is not written. Inside a batch it is
+        written once, at the commit, however many times it changed (a pass of the engine
+        over many steps: one record written, each new frame appended)."""
         with self._mutex:
             if self._tasks.get(task.id) is not task:
                 return
-            self._write_task(task)
-            self._done()
+            self._save(task)
+
+    def save_task_later(self, task: Task) -> None:
+        """Write the task with the next commit (no commit of its own): what may wait,
+        as it is redone at start when lost (an image check's result, a render's)."""
+        with self._mutex:
+            if self._tasks.get(task.id) is task:
+                self._dirty[task.id] = task
+
+    def _save(self, task: Task) -> None:
+        if self._depth:
+            self._dirty[task.id] = task
+            return
+        self._write_task(task)
+        self._done()
+
+    def _flush(self) -> None:
+        """Write the tasks changed in the open batch (before its commit)."""
+        while self._dirty:
+            _, task = self._dirty.popitem()
+            if self._tasks.get(task.id) is task:
+                self._write_task(task)
 
     def _write_task(self, task: Task) -> None:
         params, image, history = task.snapshot()
@@ -538,11 +648,51 @@ class SqliteStore(MemoryStore):
         """Forget every task, file and folder (projects and counters stay)."""
         with self._mutex:
             super().reset()
+            self._dirty.clear()
             self._saved_events.clear()
             self._saved_plans.clear()
             for table in ("tasks", "plans", "events", "files", "folders"):
                 self._exec(f"DELETE FROM {table}")
             self._done()
+
+    def replace(self, source: MemoryStore) -> None:
+        """Hold ``source``'s state instead (a snapshot loaded): every record rewritten,
+        in the open batch (or one transaction)."""
+        with self._mutex:
+            MemoryStore.replace(self, source)
+            self._dirty.clear()
+            self._saved_events.clear()
+            self._saved_plans.clear()
+            self._nonce_seq.clear()
+            for table in ("projects", "nonces", "tasks", "plans", "events", "files", "folders"):
+                self._exec(f"DELETE FROM {table}")
+            self.write_all()
+            self._done()
+
+    def write_all(self) -> None:
+        """Write every record this store holds (into an empty database: a snapshot's,
+        or this one's after :meth:`replace`)."""
+        for project in self.projects():
+            self._upsert("projects", project.id, _project_record(project))
+            for seq, digest in enumerate(project.used_nonces, start=1):
+                self._exec(
+                    "INSERT INTO nonces (project_id, seq, digest) VALUES (?, ?, ?)",
+                    (project.id, seq, digest),
+                )
+            self._nonce_seq[project.id] = len(project.used_nonces)
+        for folder in self.folders():
+            self._upsert("folders", folder.id, _folder_record(folder))
+        for stored in self.files():
+            self._exec(
+                "INSERT INTO files (id, accesskey, record) VALUES (?, ?, ?)",
+                (stored.id, stored.accesskey, _dumps(self._file_record(stored))),
+            )
+        for task in self.tasks():
+            self._saved_events[task.id] = 0
+            self._write_task(task)
+        next_task, next_project = self.counters()
+        self._write_meta("next_task_id", next_task)
+        self._write_meta("next_project_id", next_project)
 
     def save_clock(self, now: float) -> None:
         """Keep the fake time (and the wall time it was read at)."""
@@ -553,16 +703,41 @@ class SqliteStore(MemoryStore):
             self._write_meta("clock", list(self._clock))
             self._done()
 
+    def save_journal(self, entries: list[dict[str, Any]]) -> None:
+        """Keep the journal (at a clean stop), in one meta row."""
+        with self._mutex:
+            if self._closed:
+                return
+            text = json.dumps(entries, separators=(",", ":"), default=str)
+            self._exec(
+                "INSERT INTO meta (key, value) VALUES ('journal', ?) "
+                "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                (text,),
+            )
+            self._done()
+
+    def kept_journal(self) -> list[dict[str, Any]]:
+        """The journal of the last clean stop, read once: its row is removed, so a crash
+        later never brings back a journal older than the one that was lost."""
+        with self._mutex:
+            found, self._journal = self._journal, []
+            if found:
+                self._exec("DELETE FROM meta WHERE key = 'journal'")
+                self._done()
+            return found
+
     def close(self) -> None:
         """Commit, close the database (checkpointing its log) and let go of the lock."""
         with self._mutex:
             if self._closed:
                 return
-            self._closed = True
             try:
-                self.commit()
+                with contextlib.suppress(StorageError):  # logged: nothing more to do
+                    self.commit()
+                self._closed = True
                 self._db.close()
             finally:
+                self._closed = True
                 _drop_lock(self._lock_fd)
 
     # ------------------------------------------------------------ starting again
@@ -586,6 +761,8 @@ class SqliteStore(MemoryStore):
         """Read every kept record back into memory."""
         db = self._db
         meta = {key: json.loads(value) for key, value in db.execute("SELECT key, value FROM meta")}
+        journal = meta.get("journal", [])
+        self._journal = journal if isinstance(journal, list) else []
         if "clock" in meta:
             fake, wall = meta["clock"]
             self._clock = (float(fake), float(wall))
@@ -693,5 +870,9 @@ class SqliteStore(MemoryStore):
             return
         if rec["validated"]:
             task.validated.set()
-        if rec["rendered"] and (task.render is None or task.render.path.exists()):
+        if rec["rendered"] and (task.render is None or self._render_kept(task.render.path)):
             task.rendered.set()
+
+    def _render_kept(self, path: Path) -> bool:
+        """Whether a rendered video is there (else the task renders it again)."""
+        return path.exists()

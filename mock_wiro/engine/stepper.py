@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 
+from ..errors import StorageError
 from .admission import price_of
 from .context import Context
 from .files import FileStore
@@ -34,6 +36,8 @@ class Stepper:
         self._files = files
         self._preparer = preparer
         self._listeners: list[EventListener] = []
+        self._held: list[tuple[Task, Event]] = []  # frames not told yet (kept or not)
+        self._deferring = 0  # inside deferred(): frames are told when it ends
 
     def add_listener(self, listener: EventListener) -> None:
         """Call ``listener(task, event)`` for every frame, under the state lock."""
@@ -129,13 +133,60 @@ class Stepper:
         # kept before anyone hears of it: a durable store commits the frame (and what came
         # with it in the batch, such as the bill of a task that ends) before a socket or a
         # callback can tell a client, so a crash can never make a told frame happen twice
-        self._store.save_task(task)
-        self._store.commit()
+        if self._deferring:  # the engine's pass: kept, then told, when it ends
+            self._store.save_task(task)
+            self._held.append((task, event))
+            return
+        try:
+            self._store.save_task(task)
+            self._store.commit()
+        except StorageError:  # not kept yet: told once a commit succeeds (retry_held)
+            self._held.append((task, event))
+            raise
+        self._tell_held()
+        self._tell(task, event)
+
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """The engine's pass over the due steps (under the state lock): every frame
+        inside is kept in one transaction, committed when the pass ends, and only then
+        told to the listeners, in order. One commit for many frames (an instant task's
+        whole lifecycle), and still nothing is told before it is kept."""
+        self._deferring += 1
+        try:
+            with self._store.batch():
+                yield
+        except StorageError:  # not kept: the frames stay held (retry_held, next pass)
+            return
+        finally:
+            self._deferring -= 1
+        if not self._deferring:
+            self._tell_held()
+
+    def _tell(self, task: Task, event: Event) -> None:
         for listener in self._listeners:
             try:
                 listener(task, event)
             except Exception:  # one broken listener must not stall the lifecycle
                 log.exception("mock-wiro listener error")
-        if task.terminal:
+        if task.terminal and event.type == task.status:  # its last frame, told
             task.retire()  # packs its history (once its image check and render are done)
         self._cond.notify_all()
+
+    def _tell_held(self) -> None:
+        """Tell the listeners of the frames whose commit had failed, now kept, in order."""
+        held, self._held = self._held, []
+        for task, event in held:
+            self._tell(task, event)
+
+    def retry_held(self) -> None:
+        """Under the state lock: if frames wait for a commit that failed (a data dir
+        that could not be written), try again; once it succeeds, the listeners hear of
+        them. Called by the engine at every pump, so a disk that comes back is noticed."""
+        if not self._held:
+            return
+        try:
+            self._store.commit()
+        except StorageError:
+            return
+        self._tell_held()

@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from hashlib import blake2b
-from typing import Protocol
+from typing import Any, Protocol
 
 from ..settings import NONCE_WINDOW, TASK_ID_START
 from .models import Folder, Project, StoredFile, Task
@@ -87,8 +87,16 @@ class Store(Protocol):
     def deactivate(self, task: Task) -> None:
         """The task has ended: no longer active."""
 
+    def forget_task(self, task: Task) -> None:
+        """Forget, in memory only, a task whose creation could not be kept (a failed
+        write rolled it back)."""
+
     def save_task(self, task: Task) -> None:
         """The task changed (a frame, its files deleted)."""
+
+    def save_task_later(self, task: Task) -> None:
+        """The task changed in a way that may wait for the next commit, whatever makes
+        it (its image check or render done: redone at start if lost)."""
 
     # files and folders
     def add_file(self, stored: StoredFile) -> None:
@@ -103,6 +111,9 @@ class Store(Protocol):
     def files(self) -> list[StoredFile]:
         """Every file kept."""
 
+    def forget_file(self, stored: StoredFile) -> None:
+        """Forget, in memory only, a file whose keeping could not be written."""
+
     def add_folder(self, folder: Folder) -> None:
         """Keep a folder."""
 
@@ -113,6 +124,9 @@ class Store(Protocol):
     def reset(self) -> None:
         """Forget every task, file and folder; projects (and the id counters) stay."""
 
+    def replace(self, source: MemoryStore) -> None:
+        """Hold ``source``'s whole state instead of this one's (a snapshot loaded)."""
+
     # durability
     def batch(self) -> AbstractContextManager[None]:
         """Changes made inside are committed together when the outermost batch ends."""
@@ -122,6 +136,12 @@ class Store(Protocol):
 
     def save_clock(self, now: float) -> None:
         """The fake clock reads ``now`` (a durable store resumes the clock from it)."""
+
+    def save_journal(self, entries: list[dict[str, Any]]) -> None:
+        """Keep the journal's entries (at a clean stop) for :meth:`kept_journal`."""
+
+    def kept_journal(self) -> list[dict[str, Any]]:
+        """The journal kept at the last clean stop (once: it is then forgotten)."""
 
     def close(self) -> None:
         """Commit, and let go of whatever the store holds (files, locks)."""
@@ -219,7 +239,17 @@ class MemoryStore:
         """The task has ended."""
         self._active.pop(task.id, None)
 
+    def forget_task(self, task: Task) -> None:
+        """Forget a task (in memory)."""
+        if self._tasks.get(task.id) is task:
+            del self._tasks[task.id]
+            self._tokens.pop(task.token, None)
+            self._active.pop(task.id, None)
+
     def save_task(self, task: Task) -> None:
+        """Nothing to write: the task is kept as it is."""
+
+    def save_task_later(self, task: Task) -> None:
         """Nothing to write: the task is kept as it is."""
 
     def add_file(self, stored: StoredFile) -> None:
@@ -238,6 +268,11 @@ class MemoryStore:
         """Every file kept."""
         return list(self._files.values())
 
+    def forget_file(self, stored: StoredFile) -> None:
+        """Forget a file (in memory)."""
+        if self._files.get(stored.accesskey) is stored:
+            del self._files[stored.accesskey]
+
     def add_folder(self, folder: Folder) -> None:
         """Keep a folder."""
         self._folders[folder.id] = folder
@@ -245,6 +280,26 @@ class MemoryStore:
     def folder(self, folder_id: str) -> Folder | None:
         """The folder with this id."""
         return self._folders.get(folder_id)
+
+    def folders(self) -> list[Folder]:
+        """Every folder kept."""
+        return list(self._folders.values())
+
+    def counters(self) -> tuple[int, int]:
+        """The next task id and the next project id to hand out."""
+        return self._next_task_id, self._next_project_id
+
+    def replace(self, source: MemoryStore) -> None:
+        """Hold ``source``'s state instead of this one's: every project, task, file and
+        folder, and its id counters (loading a snapshot)."""
+        self._projects = dict(source._projects)
+        self._project_ids = dict(source._project_ids)
+        self._tasks = dict(source._tasks)
+        self._tokens = dict(source._tokens)
+        self._active = dict(source._active)
+        self._files = dict(source._files)
+        self._folders = dict(source._folders)
+        self._next_task_id, self._next_project_id = source.counters()
 
     def reset(self) -> None:
         """Forget every task, file and folder."""
@@ -267,6 +322,13 @@ class MemoryStore:
 
     def save_clock(self, now: float) -> None:
         """Nothing to keep: the clock does not outlive the process."""
+
+    def save_journal(self, entries: list[dict[str, Any]]) -> None:
+        """Nothing to keep: the journal does not outlive the process."""
+
+    def kept_journal(self) -> list[dict[str, Any]]:
+        """Nothing kept."""
+        return []
 
     def close(self) -> None:
         """Nothing to let go of."""

@@ -46,6 +46,16 @@ def _mark(response: Response, rule: FaultRule, when: Phase) -> Response:
     return response
 
 
+def _mark_delayed(response: Response) -> Response:
+    """A response a ``before`` latency or hang delayed (the handler then ran) carries the
+    mark too: every response a fault touched does."""
+    state = request_state()
+    fault = state.journal_extra.get("fault")
+    if state.fault_fired and isinstance(fault, dict) and fault.get("when") == "before":
+        response.headers[FAULT_HEADER] = f"{fault['rule']}; action={fault['action']}; when=before"
+    return response
+
+
 def _status_response(rule: FaultRule) -> Response:
     response = jsonify({"result": False, "errors": [{"code": 0, "message": rule.error_message()}]})
     response.status_code = rule.status or 500
@@ -157,7 +167,7 @@ class HttpFaults:
         rule = self.faults.draw("after", request.path, request.method)
         if rule is None:
             self._journal_miss()
-            return response
+            return _mark_delayed(response)
         return self._apply_after(rule, response)
 
     def _journal_miss(self) -> None:

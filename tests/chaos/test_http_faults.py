@@ -161,6 +161,16 @@ def test_latency(wiro: Wiro) -> None:
     wiro.server.wait_for(lambda e: e.kind == "request" and e.seq > since)
 
 
+@pytest.mark.parametrize("when", ["before", "after"])
+def test_a_delayed_response_carries_the_fault_mark(wiro: Wiro, when: Phase) -> None:
+    """README: every response a fault touched carries X-Mock-Wiro-Fault, a latency too."""
+    rule = wiro.server.add_fault("/v1/Tool/Detail", latency=0.01, times=1, when=when)
+    response = send(wiro, "Tool/Detail", json={})
+    assert response.status_code == 200
+    assert response.headers["X-Mock-Wiro-Fault"] == f"{rule.id}; action=latency; when={when}"
+    assert "X-Mock-Wiro-Fault" not in send(wiro, "Tool/Detail", json={}).headers
+
+
 def test_hang_until_released(wiro: Wiro) -> None:
     server = wiro.server
     rule = server.add_fault("/v1/Task/Detail", hang=True)

@@ -141,7 +141,6 @@ def test_bad_image_refused_locally_exits_2(fast_fake: MockWiroServer, tmp_path: 
 @pytest.mark.parametrize(
     ("args", "needle"),
     [
-        (("generate", "no-such-file.jpg"), "no such image file"),
         (("generate", "x.jpg", "--resolution", "720P"), "invalid choice"),
         (("generate", "x.jpg", "--duration", "8"), "invalid choice"),
         (("frobnicate",), "invalid choice"),
@@ -174,7 +173,9 @@ def test_api_and_transport_errors(fast_fake: MockWiroServer) -> None:
     unreachable = env_for(fast_fake, project, WIRO_BASE_URL="http://127.0.0.1:1/v1")
     result = hailuo("list", env=unreachable)
     assert result.returncode == 6
-    assert "could not connect" in result.stderr
+    assert "could not connect ([Errno 111] Connection refused)" in result.stderr
+    assert "Check WIRO_BASE_URL (now http://127.0.0.1:1/v1)" in result.stderr
+    assert "mock-wiro serve" in result.stderr
 
 
 def test_no_wait_status_cancel_watch(mock_wiro: MockWiroServer, mock_wiro_project: Any) -> None:
@@ -187,7 +188,7 @@ def test_no_wait_status_cancel_watch(mock_wiro: MockWiroServer, mock_wiro_projec
     assert json.loads(status.stdout)["id"] == task["id"]
     cancelled = hailuo("cancel", task["id"], env=env)
     assert cancelled.returncode == 0, cancelled.stderr
-    assert cancelled.stdout.startswith(f"task {task['id']}: task_cancel")
+    assert cancelled.stdout.startswith(f"task {task['id']}: cancelled (task_cancel")
     watched = hailuo("watch", task["id"], env=env)
     assert watched.returncode == 3
     assert "cancelled" in watched.stderr
@@ -326,3 +327,29 @@ def test_the_serve_banner_line_drives_hailuo(tmp_path: Path) -> None:
         assert out.stat().st_size > 0
     finally:
         assert served.stop() == 0
+
+
+def test_status_names_the_stage_and_pexit_only_once_ended(
+    mock_wiro: MockWiroServer, mock_wiro_project: Any
+) -> None:
+    env = env_for(mock_wiro, mock_wiro_project)
+    submitted = hailuo("generate", image_path("landscape_16x9.jpg"), "--no-wait", env=env)
+    task_id = submitted.stdout.split()[1]
+    mock_wiro.push(task_id, "task_start")
+    running = hailuo("status", task_id, env=env)
+    assert running.stdout == f"task {task_id}: starting (task_start)\n"  # no "pexit 0" yet
+    answer = json.loads(hailuo("status", task_id, "--json", env=env).stdout)
+    assert answer["stage"] == "starting" and answer["pexit"] is None
+    mock_wiro.advance(300.0)
+    ended = hailuo("status", task_id, env=env)
+    assert ended.stdout.startswith(f"task {task_id}: done (task_postprocess_end, pexit 0) http")
+    assert json.loads(hailuo("status", task_id, "--json", env=env).stdout)["pexit"] == 0
+
+
+def test_list_start_skips(mock_wiro: MockWiroServer, mock_wiro_project: Any) -> None:
+    env = env_for(mock_wiro, mock_wiro_project)
+    for _ in range(3):
+        hailuo("generate", image_path("landscape_16x9.jpg"), "--no-wait", env=env)
+    every = hailuo("list", env=env).stdout.splitlines()
+    assert len(every) == 3
+    assert hailuo("list", "--start", "1", "--limit", "1", env=env).stdout.splitlines() == every[1:2]

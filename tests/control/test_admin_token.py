@@ -37,6 +37,7 @@ def guarded() -> Iterator[MockWiroServer]:
         ("GET", "/_mock/tasks", None),
         ("POST", "/_mock/clock/advance", {"seconds": 1}),
         ("POST", "/_mock/reset", None),
+        ("POST", "/_mock/snapshot", None),
         ("GET", "/_mock/journal", None),
         ("GET", "/_mock/faults", None),  # another blueprint under /_mock
         ("GET", "/_mock/nothing-here", None),

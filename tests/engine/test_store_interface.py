@@ -129,6 +129,26 @@ class ListStore:
     def close(self) -> None:
         pass
 
+    def save_task_later(self, task: Task) -> None:
+        pass
+
+    def forget_task(self, task: Task) -> None:
+        self.tasks_ = [t for t in self.tasks_ if t is not task]
+
+    def forget_file(self, stored: StoredFile) -> None:
+        self.files_ = [f for f in self.files_ if f is not stored]
+
+    def replace(self, source: MemoryStore) -> None:
+        self.projects_, self.tasks_ = source.projects(), source.tasks()
+        self.files_, self.folders = source.files(), source.folders()
+        self.ended = [t.id for t in self.tasks_ if t.terminal]
+
+    def save_journal(self, entries: list[dict[str, Any]]) -> None:
+        pass
+
+    def kept_journal(self) -> list[dict[str, Any]]:
+        return []
+
 
 class _Quick(VideoRenderer):
     def render(self, width: int, height: int, duration_seconds: int) -> bytes:
