@@ -102,7 +102,7 @@ def _target(server: str, kind: str) -> Target:
         if kind == "fake":
             cmd = [*_mock_wiro_cmd(), "serve", "--port", "{port}", "--api-key", API_KEY]
             cmd += ["--api-secret", API_SECRET, "--balance", "1000000", "--speed", "0"]
-            cmd += ["--server", "gevent"] if server == "serve-gevent" else []
+            cmd += ["--server", "gevent" if server == "serve-gevent" else "werkzeug"]
         elif server == "serve-gevent":  # bare Flask on the same server: pywsgi
             cmd = [py, "-m", "benchmarks.peers.pywsgi_server", kind, "--port", "{port}"]
         else:
@@ -428,7 +428,7 @@ def _fanout_target(server: str, n: int) -> Target:
         t.cmd = [*_mock_wiro_cmd(), "serve", "--port", "{port}", "--clock", "manual"]
         t.cmd += ["--speed", "20", "--auth", "apikey", "--api-key", bf.API_KEY]
         t.cmd += ["--api-secret", bf.API_SECRET, "--balance", "1000000"]
-        t.cmd += ["--server", "gevent"] if server == "serve-gevent" else []
+        t.cmd += ["--server", "gevent" if server == "serve-gevent" else "werkzeug"]
     elif server == "gthread":  # a socket holds a thread for its life: one each, and room
         i = t.cmd.index("--threads")
         t.cmd[i + 1] = str(n + 64)

@@ -96,8 +96,10 @@ class ProcSample:
 
 
 PROBE_LAUNCHER = """
-import gc, json, os, signal, sys, threading
-from mock_wiro.cli import main
+import sys
+from mock_wiro.launch import main, patch_for
+patch_for(sys.argv[1:])  # gevent's patch first, when the server is gevent
+import gc, json, os, signal, threading
 
 def dump(signum, frame):
     gc.collect()

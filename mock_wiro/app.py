@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
 from collections.abc import Iterable, Iterator
 from typing import IO, TYPE_CHECKING
@@ -101,10 +99,6 @@ def _request_summary(response: Response) -> dict[str, object]:
         text = response.get_data(as_text=True)
         summary["response"] = text[:ENTRY_TEXT_CHARS]
         truncated += ["response"] * (len(text) > ENTRY_TEXT_CHARS)
-        with contextlib.suppress(ValueError):
-            parsed = json.loads(text)
-            if isinstance(parsed, dict) and isinstance(parsed.get("taskid"), str):
-                summary["task"] = parsed["taskid"]
     else:
         summary["response_bytes"] = response.content_length
     if truncated:

@@ -22,12 +22,14 @@ from .engine.models import Project
 from .engine.snapshot import SNAPSHOT_MEDIA_TYPE, snapshot_bytes, write_file
 from .engine.sqlite_store import DB_NAME, SqliteStore
 from .errors import DataDirError, SnapshotError, ValidationError
+from .launch import DEFAULT_SERVER
 from .server import ACCESS_LOG, MockWiroServer
 from .settings import (
     CLOCK_MAX_SPEED,
     CLOCK_MIN_SPEED,
     DEFAULT_DEMO_BALANCE_USD,
     KEEPALIVE_IDLE_TIMEOUT,
+    MAX_CONNECTIONS,
     RUN_PATH,
     STORAGE_QUOTA_BYTES,
     ClockMode,
@@ -138,11 +140,26 @@ def _add_listen_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--server",
         choices=SERVERS,
-        default=_env("MOCK_WIRO_SERVER", "werkzeug"),
-        help="MOCK_WIRO_SERVER: the HTTP server; werkzeug (default) closes the connection "
-        "after every response; gevent keeps HTTP/1.1 connections alive (closed after "
-        f"{KEEPALIVE_IDLE_TIMEOUT:g} s idle) and serves each socket in a greenlet, in a "
-        "gevent-patched process (needs the gevent package: pip install 'mock-wiro[gevent]')",
+        default=_env("MOCK_WIRO_SERVER", DEFAULT_SERVER),
+        help="MOCK_WIRO_SERVER: the HTTP server; gevent (default) keeps HTTP/1.1 connections "
+        "alive and serves each socket in a greenlet, in a gevent-patched process; werkzeug "
+        "(the fallback) closes the connection after every response, a thread each",
+    )
+    serve.add_argument(
+        "--keepalive-timeout",
+        type=float,
+        default=float(_env("MOCK_WIRO_KEEPALIVE_TIMEOUT", "") or KEEPALIVE_IDLE_TIMEOUT),
+        metavar="SECONDS",
+        help="MOCK_WIRO_KEEPALIVE_TIMEOUT: --server gevent closes a kept-alive connection "
+        f"idle this long (default {KEEPALIVE_IDLE_TIMEOUT:g})",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        default=int(_env("MOCK_WIRO_MAX_CONNECTIONS", "") or MAX_CONNECTIONS),
+        metavar="N",
+        help="MOCK_WIRO_MAX_CONNECTIONS: --server gevent serves at most N connections at once "
+        f"(HTTP and WebSocket); one more gets 503 and is closed (default {MAX_CONNECTIONS})",
     )
 
 
@@ -304,6 +321,12 @@ def _settings(args: argparse.Namespace) -> Settings:
             f"mock-wiro: --speed must be 0 (instant) or from {CLOCK_MIN_SPEED:g} to "
             f"{CLOCK_MAX_SPEED:g}; got {args.speed:g}"
         )
+    if not (math.isfinite(args.keepalive_timeout) and args.keepalive_timeout > 0):
+        raise SystemExit(
+            f"mock-wiro: --keepalive-timeout must be > 0; got {args.keepalive_timeout:g}"
+        )
+    if args.max_connections < 1:
+        raise SystemExit(f"mock-wiro: --max-connections must be >= 1; got {args.max_connections}")
     settings = Settings(
         clock_mode=mode,
         speed=args.speed if args.speed > 0 else 1.0,
@@ -319,6 +342,8 @@ def _settings(args: argparse.Namespace) -> Settings:
         callback_timeout=args.callback_timeout,
         reject_reused_nonce=args.reject_reused_nonces,
         allowed_hosts=tuple(h.strip() for h in args.allowed_hosts),
+        keepalive_timeout=args.keepalive_timeout,
+        max_connections=args.max_connections,
         admin_token=args.admin_token
         or (secrets.token_urlsafe(24) if needs_admin_token(args.host, args.public_url) else None),
     )
@@ -377,6 +402,7 @@ def _banner(
         f"mock-wiro {__version__} serving the Wiro API (minimax/hailuo-2-3-fast)",
         f"  REST:      {base}",
         f"  WebSocket: {server.socket_url}",
+        f"  server:    {server.description}",
         f"  control:   {server.url}/_mock  (clock: {server.backend.clock.mode}, "
         f"speed {server.backend.clock.speed:g})",
         f"  dashboard: {server.url}/_mock/  (open in a browser)",

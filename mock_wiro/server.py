@@ -21,7 +21,7 @@ from .http.context import BACKEND_EXTENSION
 from .http.limits import BoundedHeaderReader, envelope, record_refusal
 from .settings import Settings, needs_admin_token
 
-__all__ = ["ACCESS_LOG", "MockWiroServer"]
+__all__ = ["ACCESS_LOG", "MockWiroServer", "journal_header_refusal"]
 
 ACCESS_LOG = "mock_wiro.access"
 """The logger of the fake's access log: one INFO record per request (``%s "%s" %s %s``:
@@ -49,6 +49,9 @@ class _RequestHandler(WSGIRequestHandler):
     answers itself (431, 414, 400) in the API's JSON envelope instead of an HTML page."""
 
     disable_nagle_algorithm = True
+    default_request_version = "HTTP/1.0"
+    """What a request whose version could not be read is answered in: a status line and
+    headers before the envelope (``http.server``'s HTTP/0.9 default sent the body bare)."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """One access-log record (:data:`ACCESS_LOG`), plain text: werkzeug's own wrote
@@ -92,19 +95,30 @@ class _RequestHandler(WSGIRequestHandler):
             self.wfile.write(body)
 
     def _journal_refusal(self, code: int, body: bytes) -> None:
-        """A request refused for its headers, in the app's journal: its method and path
-        (no header is kept: the block was dropped as it was read)."""
-        app = getattr(self.server, "app", None)
-        backend = getattr(app, "extensions", {}).get(BACKEND_EXTENSION)
-        if isinstance(backend, Backend):
-            record_refusal(
-                backend.journal,
-                method=self.command or "",
-                path=str(getattr(self, "path", "") or "").split("?", 1)[0],
-                headers=(),
-                status=code,
-                response=body,
-            )
+        journal_header_refusal(
+            getattr(self.server, "app", None),
+            method=self.command or "",
+            target=str(getattr(self, "path", "") or ""),
+            status=code,
+            body=body,
+        )
+
+
+def journal_header_refusal(
+    app: object, *, method: str, target: str, status: int, body: bytes
+) -> None:
+    """A request refused for its headers, in ``app``'s journal: its method and path (no
+    header is kept: the block was dropped as it was read)."""
+    backend = getattr(app, "extensions", {}).get(BACKEND_EXTENSION)
+    if isinstance(backend, Backend):
+        record_refusal(
+            backend.journal,
+            method=method,
+            path=target.split("?", 1)[0],
+            headers=(),
+            status=status,
+            response=body,
+        )
 
 
 class MockWiroServer(FakeHandle):
@@ -148,6 +162,11 @@ class MockWiroServer(FakeHandle):
             host, port, self.app, threaded=True, request_handler=_RequestHandler
         )
         return self._server.server_port
+
+    @property
+    def description(self) -> str:
+        """Which HTTP server this is, for ``mock-wiro serve``'s banner."""
+        return "werkzeug (threaded; closes the connection after every response)"
 
     @property
     def base_url(self) -> str:

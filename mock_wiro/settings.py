@@ -43,6 +43,7 @@ __all__ = [
     "IMAGE_MIN_SHORT_SIDE_EXCLUSIVE",
     "KEEPALIVE_IDLE_TIMEOUT",
     "KILLED_PEXIT",
+    "MAX_CONNECTIONS",
     "MAX_HEADER_BYTES",
     "MAX_HEADER_COUNT",
     "MAX_HEADER_LINE_BYTES",
@@ -159,7 +160,14 @@ CONCURRENCY_UNLIMITED_ABOVE_USD = Decimal("250")  # [docs] ... unlimited above $
 KEEPALIVE_IDLE_TIMEOUT = 5.0
 """Seconds a kept-alive HTTP connection may wait for its next request before
 ``mock-wiro serve --server gevent`` closes it (gunicorn's ``--keep-alive`` is 2 by
-default; 5 leaves a test suite's pauses)."""
+default; 5 leaves a test suite's pauses). ``--keepalive-timeout`` /
+``MOCK_WIRO_KEEPALIVE_TIMEOUT`` (``Settings.keepalive_timeout``) sets another."""
+MAX_CONNECTIONS = 4096
+"""Connections ``mock-wiro serve --server gevent`` serves at once, kept-alive HTTP and
+WebSockets together (``--max-connections`` / ``MOCK_WIRO_MAX_CONNECTIONS``,
+``Settings.max_connections``). One past it is answered 503 in the API's error envelope
+and closed, never left waiting. Far above what a test suite opens; the 10,000 idle
+sockets of ``benchmarks/bench_fanout.py`` raise it."""
 
 DEFAULT_DEMO_BALANCE_USD = Decimal("100.00")  # [A] the demo project's balance: 10 at once
 
@@ -396,6 +404,12 @@ class Settings:
     disconnected (close code 1013) rather than silently losing frames."""
     socket_ping_interval: float = 25.0
     """[A] Seconds between server pings; a client that misses a pong is dropped."""
+    keepalive_timeout: float = KEEPALIVE_IDLE_TIMEOUT
+    """Seconds an idle kept-alive HTTP connection waits for its next request before
+    ``mock-wiro serve --server gevent`` closes it (``--keepalive-timeout``)."""
+    max_connections: int = MAX_CONNECTIONS
+    """Connections served at once by ``mock-wiro serve --server gevent``; past it a new
+    one gets 503 and is closed (``--max-connections``)."""
     callback_attempts: int = 3
     """[A][docs: agent webhooks retry up to 3 times] POSTs per callback, in all."""
     callback_timeout: float = 10.0
@@ -428,6 +442,13 @@ class Settings:
             )
         if isinstance(self.storage_quota_bytes, bool) or self.storage_quota_bytes < 0:
             raise ValueError(f"storage_quota_bytes must be >= 0, not {self.storage_quota_bytes!r}")
+        if not (math.isfinite(self.keepalive_timeout) and self.keepalive_timeout > 0):
+            raise ValueError(
+                f"keepalive_timeout must be a finite number of seconds > 0, "
+                f"not {self.keepalive_timeout!r}"
+            )
+        if isinstance(self.max_connections, bool) or self.max_connections < 1:
+            raise ValueError(f"max_connections must be >= 1, not {self.max_connections!r}")
 
     def strict(self) -> Settings:
         """The strict variant: bare-hex signatures only. (Rejecting reused nonces is its

@@ -323,6 +323,8 @@ class ConnectionFaults:
 
     def delay(self, task_id: str, kind: str) -> tuple[PushFault, float] | None:
         """The longest ``delay`` rule covering a frame, with its delay."""
+        if not self.bindings:  # the common case, per frame and subscriber: no lock
+            return None
         with self._lock:
             found = [
                 b.rule
@@ -337,6 +339,8 @@ class ConnectionFaults:
     def plan(self, task_id: str, kind: str) -> FramePlan:
         """Count a frame about to be sent and say what to do with it (writer thread)."""
         plan = FramePlan()
+        if not self.bindings:  # nothing bound: nothing to count (bindings only grow)
+            return plan
         with self._lock:
             for binding in self.bindings:
                 rule = binding.rule

@@ -130,9 +130,13 @@ def entry_size(value: object) -> int:
     Shared objects are counted each time they appear: an over-estimate, never an under."""
     total = 0
     stack: list[object] = [value]
+    getsizeof = sys.getsizeof
     while stack:
         item = stack.pop()
-        if isinstance(item, Mapping):
+        kind = type(item)
+        if kind is str or kind is int or kind is float or item is None or kind is bool:
+            total += getsizeof(item)  # the common leaves first: no ABC check
+        elif isinstance(item, dict | Mapping):
             total += sys.getsizeof(item) + _SLOT * len(item)
             for key, inner in item.items():
                 stack.append(key)
@@ -141,7 +145,7 @@ def entry_size(value: object) -> int:
             total += sys.getsizeof(item) + _SLOT * len(item)
             stack.extend(item)
         else:
-            total += sys.getsizeof(item)
+            total += getsizeof(item)
     return total
 
 

@@ -438,6 +438,14 @@ class Task:
         return self.history().stderr
 
     @property
+    def packed(self) -> bytes | None:
+        """A retired task's packed parameters, image and history (a new object whenever
+        they change), None while it runs: what a reader may cache what it derived from
+        them under."""
+        history = self._history
+        return history if isinstance(history, bytes) else None
+
+    @property
     def retired(self) -> bool:
         """True once :meth:`retire` packed the task."""
         return isinstance(self._history, bytes)

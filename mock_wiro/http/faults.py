@@ -13,7 +13,7 @@ A request that none of the armed rules hit is an ``unmatched`` entry (``rules:
 from __future__ import annotations
 
 import contextlib
-import json
+import errno
 import socket
 import struct
 from collections.abc import Iterator
@@ -27,7 +27,13 @@ from ..chaos.rules import miss_report
 from ..engine.journal import Journal
 from .context import request_state
 
-__all__ = ["FAULT_HEADER", "HttpFaults"]
+__all__ = ["DROPPED_ENVIRON", "FAULT_HEADER", "SOCKET_ENVIRON", "HttpFaults"]
+
+SOCKET_ENVIRON = "mock_wiro.socket"
+"""The environ key under which a server other than werkzeug's (``mock_wiro.gevent_server``)
+hands over the connection's socket, so a ``reset`` fault can drop it."""
+DROPPED_ENVIRON = "mock_wiro.dropped"
+"""Set in the environ of a request a ``reset`` fault dropped: the server logs no answer."""
 
 _MALFORMED_BEFORE = b'{"result": true, "errors": ['
 """A ``before`` malformed body: an envelope cut short."""
@@ -67,29 +73,27 @@ def _abort(sock: socket.socket) -> Iterator[bytes]:
     with contextlib.suppress(OSError):
         sock.shutdown(socket.SHUT_RDWR)
     # the server takes this for a client gone away, writes nothing and closes the socket
-    raise ConnectionAbortedError("mock-wiro: connection reset by an injected HTTP fault")
+    raise ConnectionAbortedError(
+        errno.ECONNABORTED, "mock-wiro: connection reset by an injected HTTP fault"
+    )
     yield b""  # pragma: no cover  (makes this a generator)
 
 
 def _dropped() -> Response:
-    """A reset: with the werkzeug server's socket, nothing reaches the client; without
-    one (in-process WSGI), a bare 502 marked by :data:`FAULT_HEADER`."""
-    sock = request.environ.get("werkzeug.socket")
+    """A reset: with the server's socket (werkzeug's, or :data:`SOCKET_ENVIRON`), nothing
+    reaches the client; without one (in-process WSGI), a bare 502 marked by
+    :data:`FAULT_HEADER`."""
+    sock = request.environ.get("werkzeug.socket") or request.environ.get(SOCKET_ENVIRON)
     if isinstance(sock, socket.socket):
+        request.environ[DROPPED_ENVIRON] = True
         return Response(_abort(sock), status=502, direct_passthrough=True)
     return Response(b"", status=502, headers={"Connection": "close"})
 
 
-def _created_task(response: Response) -> str | None:
-    """The ``taskid`` of a JSON response (a Run's), if any."""
-    if response.mimetype != "application/json" or response.direct_passthrough:
-        return None
-    with contextlib.suppress(ValueError):
-        parsed = json.loads(response.get_data())
-        task = parsed.get("taskid") if isinstance(parsed, dict) else None
-        if isinstance(task, str):
-            return task
-    return None
+def _created_task() -> str | None:
+    """The id of the task this request created (a Run's), if any: its route noted it."""
+    task = request_state().journal_extra.get("task")
+    return task if isinstance(task, str) else None
 
 
 def _faultable() -> bool:
@@ -183,7 +187,7 @@ class HttpFaults:
 
     def _apply_after(self, rule: FaultRule, response: Response) -> Response:
         extra: dict[str, Any] = {"original_status": response.status_code}
-        task = _created_task(response)
+        task = _created_task()
         if task is not None:
             extra["task"] = task
         if rule.action in ("latency", "hang"):

@@ -204,6 +204,7 @@ def _run(
     url = b.files.resolve_url(params.image_url, request.host) if upload is None else None
     match = dict(request.headers.items())  # for header-matched scenarios
     task = b.run(project, params, upload, image=url, match=match)
+    request_state().journal_extra["task"] = task.id  # the journal need not parse the answer
     return {"errors": [], "taskid": task.id, "socketaccesstoken": task.token, "result": True}
 
 

@@ -12,6 +12,8 @@ the socket's task_postprocess_end frame carries it too, recorded when the frame 
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
@@ -49,21 +51,58 @@ def _money(value: Decimal) -> str:
     return f"{value:.12f}" if value else "0"  # [seed] 12 decimals; [contract] a failure's "0"
 
 
-def task_detail(task: Task, url_for: UrlFor) -> dict[str, Any]:
-    """A Task/Detail ``tasklist`` item, every field in the seed's order and type."""
-    outputs = [] if task.files_deleted else list(task.outputs)
+RETIRED_CACHE_SIZE = 1024
+"""Retired tasks whose history-derived Task/Detail fields are kept (the most recently
+read), so a finished task polled again is not decompressed again."""
+_retired: OrderedDict[str, tuple[bytes, dict[str, Any]]] = OrderedDict()
+_retired_lock = threading.Lock()
+
+
+def _history_fields(task: Task) -> dict[str, Any]:
+    """The tasklist item's fields that come from the task's parameters, image and
+    history. A retired task's are cached (bounded, :data:`RETIRED_CACHE_SIZE`) under its
+    packed bytes: decompressed once per change, not once per read. Read-only."""
+    packed = task.packed
+    if packed is not None:
+        with _retired_lock:
+            hit = _retired.get(task.id)
+            if hit is not None and hit[0] is packed:
+                _retired.move_to_end(task.id)
+                return hit[1]
     params, image, history = task.snapshot()  # one unpacking, if it was retired
     times = history.times
-    return {
-        "id": task.id,
-        "uuid": task.uuid,
-        "name": "",
-        "socketaccesstoken": task.token,
+    fields = {
         "parameters": run_parameters(params, image),
         "debugoutput": "\n".join(history.stdout),
         "debugerror": "\n".join(history.stderr),
         "starttime": stamp(times.get("starttime")),
         "endtime": stamp(times.get("endtime")),
+        "callbackurl": params.callback_url,
+        **{name: stamp(times.get(name)) for name in _TIME_FIELDS},
+    }
+    if packed is not None:
+        with _retired_lock:
+            _retired[task.id] = (packed, fields)
+            _retired.move_to_end(task.id)
+            while len(_retired) > RETIRED_CACHE_SIZE:
+                _retired.popitem(last=False)
+    return fields
+
+
+def task_detail(task: Task, url_for: UrlFor) -> dict[str, Any]:
+    """A Task/Detail ``tasklist`` item, every field in the seed's order and type."""
+    outputs = [] if task.files_deleted else list(task.outputs)
+    known = _history_fields(task)
+    return {
+        "id": task.id,
+        "uuid": task.uuid,
+        "name": "",
+        "socketaccesstoken": task.token,
+        "parameters": dict(known["parameters"]),
+        "debugoutput": known["debugoutput"],
+        "debugerror": known["debugerror"],
+        "starttime": known["starttime"],
+        "endtime": known["endtime"],
         "elapsedseconds": f"{task.elapsed:.4f}",
         "status": task.status,
         "cps": _money(task.cps),
@@ -76,9 +115,9 @@ def task_detail(task: Task, url_for: UrlFor) -> dict[str, Any]:
         "runtype": "model",
         "modelfolderid": "",
         "modelfileid": "",
-        "callbackurl": params.callback_url,
+        "callbackurl": known["callbackurl"],
         "marketplaceid": None,
-        **{name: stamp(times.get(name)) for name in _TIME_FIELDS},
+        **{name: known[name] for name in _TIME_FIELDS},
         "pexit": task.pexit,
         "categories": SEED_CATEGORIES,
         "outputs": [output(o, task.uuid, url_for(o)) for o in outputs],

@@ -153,8 +153,8 @@ class SocketHub:
             self._offer(sub, task, event, frame)
 
     def _offer(self, sub: Subscriber, task: Task, event: Event, frame: str) -> None:
-        """Offer a frame now, or (a ``delay`` fault) once the fake clock reaches its event
-        time + the delay. Under the state lock; never blocks."""
+        """Offer a frame now, or (a ``delay`` fault) through the engine's timers once the
+        fake clock reaches its event time + the delay. Under the state lock; never blocks."""
         delayed = sub.faults.delay(task.id, event.type)
         if delayed is None:
             sub.offer(frame, task.id, event.type)
@@ -173,10 +173,11 @@ class SocketHub:
             delay=seconds,
             until=due,
         )
-        if due <= self.backend.clock.now():
-            sub.offer(frame, task.id, event.type)
-        else:
-            self.backend.call_at(due, lambda: sub.offer(frame, task.id, event.type))
+        # always through the engine's timers, even when already due: they fire in order
+        # of due time then of scheduling, so a delayed frame never overtakes an earlier
+        # one of the same task still waiting there (offering a due one at once did, when
+        # the engine ran late)
+        self.backend.call_at(due, lambda: sub.offer(frame, task.id, event.type))
 
     def connect(self, sub: Subscriber) -> None:
         """Note a new connection (so shutdown can say goodbye to it)."""

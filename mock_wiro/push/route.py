@@ -109,6 +109,13 @@ def handle_frame(hub: SocketHub, sub: Subscriber, data: str | bytes) -> None:
 
 def _writer(ws: Any, sub: Subscriber, journal: Journal) -> None:
     """Drain one subscriber's buffer to its socket; only this thread writes to it."""
+    try:
+        _drain(ws, sub, journal)
+    finally:
+        ws.event.set()  # wake the connection's reader loop (_next_message): we are done
+
+
+def _drain(ws: Any, sub: Subscriber, journal: Journal) -> None:
     while (item := sub.take()) is not None:
         frame, task_id, kind = item
         plan = sub.faults.plan(task_id, kind)
@@ -160,6 +167,29 @@ def _writer(ws: Any, sub: Subscriber, journal: Journal) -> None:
             ws.close(reason=CLOSE_GOING_AWAY, message="server shutting down")
 
 
+IDLE_CHECK_SECONDS: Final = 30.0
+"""A safety net only: how long an idle connection's reader waits before looking again
+at its subscriber. It is woken at once by a client message, the client's close, and its
+writer's end (:func:`_writer` sets the event), so an idle socket costs no wake-ups (it
+polled every second, 10,000 wake-ups a second with 10,000 idle sockets)."""
+
+
+def _next_message(ws: Any, sub: Subscriber) -> str | bytes | None:
+    """The client's next message; None once the subscriber is closed or overflowed.
+    Waits on simple-websocket's own event (set by its reader on a message or a close,
+    and by our writer when it ends) instead of polling ``receive`` with a timeout."""
+    while True:
+        if ws.input_buffer:
+            data: str | bytes = ws.input_buffer.pop(0)
+            return data
+        if not ws.connected:
+            raise ConnectionClosed(ws.close_reason, ws.close_message)
+        if sub.closed or sub.overflowed:
+            return None
+        ws.event.wait(timeout=IDLE_CHECK_SECONDS)
+        ws.event.clear()  # the state is looked at again, after the clear
+
+
 class _HasHub(Protocol):
     hub: SocketHub
 
@@ -182,10 +212,8 @@ def task_socket(ws: Any) -> None:
     )
     writer.start()
     try:
-        while not sub.closed and not sub.overflowed:
-            data = ws.receive(timeout=1.0)  # wakes to notice a writer-side close
-            if data is not None:
-                handle_frame(hub, sub, data)
+        while (data := _next_message(ws, sub)) is not None:
+            handle_frame(hub, sub, data)
     except ConnectionClosed:
         pass
     finally:

@@ -225,12 +225,14 @@ judged as a real target."""
 SERVE_LAUNCHER = """\
 import sys
 
+from mock_wiro.launch import main, patch_for
+
+patch_for(sys.argv[2:])  # gevent's patch before anything else, when serving on gevent
 import pytest
 
 from tests.contract.mutants import MUTANTS
 
 MUTANTS[sys.argv[1]][0](pytest.MonkeyPatch())
-from mock_wiro.cli import main
 
 sys.exit(main(sys.argv[2:]))
 """

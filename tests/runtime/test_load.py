@@ -44,10 +44,9 @@ pytestmark = pytest.mark.skipif(
     not sys.platform.startswith("linux"), reason="reads the server's /proc entries"
 )
 
-# Every socket fault but "delay": a delayed frame can overtake an earlier one on a busy
-# machine (see test_a_delay_fault_keeps_frames_in_order below), which would make this
-# test flaky. `python -m benchmarks.load` keeps "delay" in the mix.
-SOCKET_ACTIONS = ("close", "duplicate", "drop_on_register")
+# Every socket fault: a delayed frame no longer overtakes an earlier one
+# (test_a_delay_fault_keeps_frames_in_order below).
+SOCKET_ACTIONS = ("close", "duplicate", "drop_on_register", "delay")
 
 
 @pytest.fixture(scope="module")
@@ -159,16 +158,10 @@ def test_server_closed_sockets_leave_no_reader_thread() -> None:
         assert readers == []
 
 
-@pytest.mark.xfail(
-    reason="sockets.SocketHub._offer compares a delayed frame's due time with a fresh "
-    "clock reading and offers it at once if due, while an earlier frame of the same task "
-    "may still wait in the timer heap (timers fire only at the start of a pump): a late "
-    "engine plus a thread switch between two offers reorders them. Always scheduling "
-    "through backend.call_at (ordered by due time, then sequence) fixes it.",
-    strict=False,
-)
 def test_a_delay_fault_keeps_frames_in_order() -> None:
-    """Deterministic: wall time is moved by hand, as a loaded machine would move it."""
+    """Deterministic: wall time is moved by hand, as a loaded machine would move it (a
+    late engine, a thread preempted between two offers). Every frame is delayed 2 fake
+    s, so each goes through the engine's timers: they come out in the task's order."""
     import hashlib
     import hmac
 

@@ -77,6 +77,22 @@ def served(tmp_path: Path) -> Iterator[Served]:
         assert served.stop() == 0, served.stderr()
 
 
+@pytest.fixture(scope="module", params=["werkzeug", "gevent"])
+def served_on(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Served]:
+    """One ``mock-wiro serve`` on each of its servers (``--server``), for the module: the
+    header bounds are read by the server's own request handler."""
+    if request.param == "gevent":
+        pytest.importorskip("gevent")
+    tmp = tmp_path_factory.mktemp(request.param)
+    served = start_serve(tmp, "--clock", "manual", "--server", request.param)
+    try:
+        yield served
+    finally:
+        assert served.stop() == 0, served.stderr()
+
+
 @pytest.fixture
 def session() -> Iterator[requests.Session]:
     with requests.Session() as session:
@@ -139,8 +155,9 @@ def assert_envelope(reply: requests.Response, status: int, *named: str) -> str:
 
 # ---------------------------------------------------------------------- the bursts
 def test_huge_header_blocks_without_credentials_keep_no_memory(
-    served: Served, session: requests.Session
+    served_on: Served, session: requests.Session
 ) -> None:
+    served = served_on
     warm(served, session)
     since = last_seq(served, session)
     before = rss(served)
@@ -219,8 +236,9 @@ def test_headers_under_the_bound_are_kept_cut_in_the_journal(
     ids=["line", "count", "total"],
 )
 def test_oversize_headers_get_the_api_envelope(
-    served: Served, session: requests.Session, headers: dict[str, str], bound: int
+    served_on: Served, session: requests.Session, headers: dict[str, str], bound: int
 ) -> None:
+    served = served_on
     reply = session.post(served.rest + "/Task/List", headers=headers, json={}, timeout=30)
     message = assert_envelope(reply, 431, str(bound))
     assert message.startswith("Request header fields too large")
