@@ -26,7 +26,8 @@ latencies are pooled over the rounds.
 Targets, each on a free loopback port:
 
 - the fake, signed requests on a real task id (created and finished first), as
-  ``mock-wiro serve --speed 0`` (werkzeug ``make_server(threaded=True)``) and, for the
+  ``mock-wiro serve --speed 0`` (gevent's pywsgi, its default; and ``--server werkzeug``,
+  werkzeug's ``make_server(threaded=True)``, the server of ``MockWiroServer``) and, for the
   choice of server (full run only), under gunicorn (1 worker, gthread and gevent);
 - a bare Flask app returning the same answer as a constant, on each of those set-ups;
 - WireMock 3 (the ``wiremock`` npm package's standalone jar, run with ``java -jar``):
@@ -413,7 +414,7 @@ class Target:
     """One server to hammer: how to start it, and (once up) the body to send it."""
 
     name: str
-    group: str  # "werkzeug", "gthread", "gevent" or "peer"
+    group: str  # "serve", "werkzeug", "gthread", "gevent" or "peer"
     kind: str  # "fake", "bare" or "peer"
     cmd: list[str]
     env: dict[str, str] = field(default_factory=dict)
@@ -450,6 +451,7 @@ def _mock_wiro_cmd() -> list[str]:
 
 
 GROUP_LABELS = {
+    "serve": "gevent pywsgi",
     "werkzeug": "werkzeug threaded",
     "gthread": f"gunicorn gthread (1 worker, {CONNECTIONS} threads)",
     "gevent": "gunicorn gevent (1 worker)",
@@ -457,9 +459,10 @@ GROUP_LABELS = {
 
 
 def server_groups(quick: bool, notes: list[str]) -> list[str]:
-    """The Python server set-ups to measure: werkzeug (what ``mock-wiro serve`` runs);
+    """The Python server set-ups to measure: gevent pywsgi (what ``mock-wiro serve``
+    runs) and werkzeug (``--server werkzeug``, and ``MockWiroServer`` in a test process);
     in the full run also gunicorn gthread and gevent, when installed."""
-    groups = ["werkzeug"]
+    groups = ["serve", "werkzeug"]
     if quick:  # the issue's figures only; the choice of server is the full run's
         return groups
     if importlib.util.find_spec("gunicorn") is None:
@@ -477,11 +480,13 @@ def python_target(group: str, kind: str) -> Target:
     """The fake (instant clock, one project with API_KEY/API_SECRET) or the bare Flask app
     on one server set-up; the fake on werkzeug is ``mock-wiro serve`` itself."""
     label = f"{'fake' if kind == 'fake' else 'bare Flask'}, {GROUP_LABELS[group]}"
-    if group == "werkzeug":
+    if group in ("serve", "werkzeug"):
         if kind == "fake":
             cmd = [
                 *_mock_wiro_cmd(),
                 "serve",
+                "--server",
+                "gevent" if group == "serve" else "werkzeug",
                 "--port",
                 "{port}",
                 "--api-key",
@@ -493,8 +498,12 @@ def python_target(group: str, kind: str) -> Target:
                 "--speed",
                 "0",
             ]
-            return Target(label + " = mock-wiro serve", group, kind, cmd)
-        cmd = [sys.executable, "-m", "benchmarks.peers.servers", "bare", "--port", "{port}"]
+            shown = (
+                " = mock-wiro serve" if group == "serve" else " = mock-wiro serve --server werkzeug"
+            )
+            return Target(label + shown, group, kind, cmd)
+        bare = "benchmarks.peers.pywsgi_server" if group == "serve" else "benchmarks.peers.servers"
+        cmd = [sys.executable, "-m", bare, "bare", "--port", "{port}"]
         return Target(label, group, kind, cmd)
     threads = ["--threads", str(CONNECTIONS)] if group == "gthread" else []
     app = "fake_app()" if kind == "fake" else "bare_app()"
