@@ -19,7 +19,8 @@ process, the same client sending one POST (a constant answer) and then one WebSo
 frame that the server echoes back. Fake and baseline run in interleaved halves.
 
 For the choice of server, the same lifecycle against the fake in a subprocess: as
-``mock-wiro serve --speed 0`` (gevent pywsgi, its default; and ``--server werkzeug``) and under gunicorn (see ``bench_requests``);
+``mock-wiro serve --speed 0`` (gevent pywsgi, its default; and ``--server werkzeug``)
+and under gunicorn (see ``bench_requests``);
 and a what-if: the in-process fake with ``TCP_NODELAY`` set on every connection
 (werkzeug leaves Nagle's algorithm on, and on a kept-open WebSocket each small frame
 after the first then waits for the client's delayed ACK, ~40 ms; gunicorn turns it off).

@@ -210,18 +210,23 @@ class Journal:
         with self._cond:
             self._seq += 1
             entry = Entry(self._seq, self._clock(), kind, data)
-            self._entries.append(entry)
-            self._sizes.append(size)
-            self._bytes += size
-            while len(self._entries) > 1 and (
-                len(self._entries) > self.limit or self._bytes > self.max_bytes
-            ):
-                self._entries.popleft()
-                self._bytes -= self._sizes.popleft()
-                self.dropped += 1
+            self._keep(entry, size)
             self._cond.notify_all()
         self._tell(entry)
         return entry
+
+    def _keep(self, entry: Entry, size: int) -> None:
+        """Append ``entry`` (``size`` bytes), then drop the oldest past ``limit`` entries
+        or ``max_bytes``, the newest always kept (under the journal's lock)."""
+        self._entries.append(entry)
+        self._sizes.append(size)
+        self._bytes += size
+        while len(self._entries) > 1 and (
+            len(self._entries) > self.limit or self._bytes > self.max_bytes
+        ):
+            self._entries.popleft()
+            self._bytes -= self._sizes.popleft()
+            self.dropped += 1
 
     @property
     def bytes(self) -> int:
@@ -286,15 +291,7 @@ class Journal:
             size = _ENTRY_OVERHEAD + entry_size(kind) + entry_size(data)
             with self._cond:
                 self._seq = max(self._seq, int(item["seq"]))
-                self._entries.append(Entry(int(item["seq"]), float(item["time"]), kind, data))
-                self._sizes.append(size)
-                self._bytes += size
-                while len(self._entries) > 1 and (
-                    len(self._entries) > self.limit or self._bytes > self.max_bytes
-                ):
-                    self._entries.popleft()
-                    self._bytes -= self._sizes.popleft()
-                    self.dropped += 1
+                self._keep(Entry(int(item["seq"]), float(item["time"]), kind, data), size)
 
     def clear(self) -> None:
         """Forget every entry (sequence numbers keep counting)."""

@@ -24,6 +24,7 @@ import websocket
 from mock_wiro.cli import build_parser
 from mock_wiro.launch import DEFAULT_SERVER, wants_gevent
 from tests.helpers import REPO
+from tests.helpers.rawhttp import read_response
 from tests.helpers.serve import Served, start_serve
 
 pytest.importorskip("gevent")
@@ -49,21 +50,9 @@ def _raw_detail(host: str, port: int, taskid: str) -> bytes:
 
 def _read_response(sock: socket.socket) -> tuple[str, dict[str, str], bytes]:
     """(status line, headers lower-cased, body) of one Content-Length response."""
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(65536)
-        assert chunk, f"closed before the headers: {buf!r}"
-        buf += chunk
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
-    length = int(headers["content-length"])
-    while len(rest) < length:
-        chunk = sock.recv(65536)
-        assert chunk, "closed in the middle of a body"
-        rest += chunk
-    assert len(rest) == length, "more bytes than the response: nothing was pipelined"
-    return lines[0], headers, rest
+    line, headers, body, extra = read_response(sock)
+    assert not extra, "more bytes than the response: nothing was pipelined"
+    return line, headers, body
 
 
 def test_run_keepalive_socket_and_sigterm(tmp_path: Path) -> None:

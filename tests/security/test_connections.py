@@ -17,6 +17,7 @@ import pytest
 
 from mock_wiro.cli import build_parser, main
 from mock_wiro.settings import KEEPALIVE_IDLE_TIMEOUT, MAX_CONNECTIONS
+from tests.helpers.rawhttp import read_response
 from tests.helpers.serve import Served, start_serve
 
 TIMEOUT = 30.0  # only a hang reaches it
@@ -29,20 +30,8 @@ def _address(served: Served) -> tuple[str, int]:
 
 def _read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
     """(status, headers lower-cased, body) of one Content-Length response."""
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        chunk = sock.recv(65536)
-        assert chunk, f"closed before the headers: {buf!r}"
-        buf += chunk
-    head, _, rest = buf.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines[1:])}
-    length = int(headers["content-length"])
-    while len(rest) < length:
-        chunk = sock.recv(65536)
-        assert chunk, "closed in the middle of a body"
-        rest += chunk
-    return int(lines[0].split()[1]), headers, rest[:length]
+    line, headers, body, _ = read_response(sock)
+    return int(line.split()[1]), headers, body
 
 
 def _closed(conn: socket.socket) -> bool:
