@@ -355,7 +355,7 @@ class CallbackDispatcher:
                 delivery = Delivery(
                     task_id,
                     str(record["url"]),
-                    self._body(task) if body is None else str(body).encode(),
+                    b"" if body is None else str(body).encode(),  # b"": built when sent
                     record["state"],
                     [Attempt.from_json(a) for a in record.get("attempts", [])],
                     [Attempt.from_json(a) for a in record.get("duplicates", [])],
@@ -369,8 +369,6 @@ class CallbackDispatcher:
                     self._deliveries[task_id] = delivery
                 if delivery.state != "pending":
                     continue
-                if body is None:  # the fake stopped before it was built: keep it now
-                    self._keep(delivery)
                 problem = _valid_url(delivery.url)
                 if problem is not None:
                     now = self.backend.clock.now()
@@ -479,6 +477,13 @@ class CallbackDispatcher:
                 self._threads.discard(threading.current_thread())
 
     def _attempt(self, delivery: Delivery) -> None:
+        if not delivery.body:  # the fake stopped before the body was kept: built now,
+            with self.backend.state_lock:  # from the kept task (its URLs: this start's)
+                task = self.backend.store.task(delivery.task_id)
+                if task is None or delivery.body:
+                    return
+                delivery.body = self._body(task)
+                self._keep(delivery)
         number = len(delivery.attempts) + 1
         attempt = self._post(delivery, number)
         duplicate: Attempt | None = None

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import socket
+import sqlite3
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,7 +17,13 @@ from typing import Any
 
 import pytest
 
+from mock_wiro.engine.backend import Backend
+from mock_wiro.engine.params import RunParams
+from mock_wiro.engine.sqlite_store import DB_NAME, SCHEMA_VERSION, SqliteStore
+from mock_wiro.http.wire import task_detail
 from mock_wiro.push.callbacks import CALLBACK_ATTEMPT_HEADER
+from mock_wiro.server import MockWiroServer
+from mock_wiro.settings import Settings
 from tests.helpers.callbacks import Receiver
 from tests.store.durable import Fake
 
@@ -180,3 +187,83 @@ def test_a_callback_whose_receiver_was_down_is_delivered_after_a_restart(
         fake.stop()
         if up is not None:
             up.close()
+
+
+# ---------------------------------------------------------------- in one process
+def _params(callback_url: str) -> RunParams:
+    return RunParams("https://example.com/a.jpg", "waves", True, "768P", "6", callback_url)
+
+
+def _kept(data: Path) -> dict[str, dict[str, Any]]:
+    with sqlite3.connect(data / DB_NAME) as db:
+        rows = db.execute("SELECT task_id, record FROM deliveries").fetchall()
+    return {task_id: json.loads(record) for task_id, record in rows}
+
+
+def test_an_end_kept_before_any_callback_was_made_is_delivered_at_the_next_start(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """The pending delivery is written with the frame that ends the task: a backend with
+    no dispatcher (as a fake that died just after that commit) leaves it, bodiless, and
+    the next start builds its body and delivers it."""
+    data = tmp_path / "data"
+    url = receiver.script("/late", 200)
+    backend = Backend(Settings(clock_mode="manual", data_dir=str(data))).start()
+    try:
+        task = backend.run(backend.create_project(), _params(url))
+        backend.settle()
+        backend.advance(600)
+        assert backend.wait_for(task, timeout=30)
+        assert _kept(data) == {
+            task.id: {"url": url, "body": None, "state": "pending", "attempts": []}
+        }
+    finally:
+        backend.close()
+    settings = Settings(clock_mode="manual", data_dir=str(data))
+    with MockWiroServer(settings) as server:
+        assert server.callbacks.wait_for(task.id, timeout=30)
+        found = server.callbacks.delivery(task.id)
+        assert found is not None and found.state == "delivered", found
+        (got,) = receiver.to("/late")
+        detail = task_detail(server.task(task.id), server.backend.url_for)
+        sent = got.json()["tasklist"][0]
+        want = json.loads(json.dumps(detail))
+        for item in (sent, want):  # built at this start: the outputs' URLs may name the
+            for output in item["outputs"]:  # address it had when it was built
+                output["url"] = output["url"].split("/cdn/", 1)[1]
+        assert sent == want
+        assert _kept(data)[task.id]["state"] == "delivered"
+        assert _kept(data)[task.id]["body"] == got.body.decode()
+
+
+def test_a_reset_forgets_the_kept_deliveries(tmp_path: Path, receiver: Receiver) -> None:
+    settings = Settings(clock_mode="manual", data_dir=str(tmp_path / "data"))
+    with MockWiroServer(settings) as server:
+        project = server.create_project()
+        task = server.backend.run(project, _params(receiver.script("/r", 500)))
+        server.advance(600)
+        assert server.callbacks.wait_for(task.id, attempts=1, timeout=30)
+        assert list(_kept(tmp_path / "data")) == [task.id]
+        server.reset()
+        assert _kept(tmp_path / "data") == {}
+    with MockWiroServer(settings) as server:
+        assert server.callbacks.deliveries() == []
+        server.advance(600)  # nothing is retried
+    assert len(receiver.to("/r")) == 1
+
+
+def test_a_schema_version_1_data_dir_is_migrated(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    SqliteStore(data).close()
+    with sqlite3.connect(data / DB_NAME) as db:
+        db.execute("DROP TABLE deliveries")
+        db.execute("PRAGMA user_version = 1")
+    store = SqliteStore(data)
+    try:
+        assert store.kept_deliveries() == []
+    finally:
+        store.close()
+    with sqlite3.connect(data / DB_NAME) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+        assert db.execute("SELECT count(*) FROM deliveries").fetchone()[0] == 0
