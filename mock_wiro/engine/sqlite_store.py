@@ -340,7 +340,7 @@ class SqliteStore(MemoryStore):
         self._journal: list[dict[str, Any]] = []  # the journal kept at the last clean stop
         # callback deliveries (a data dir's store only: not a snapshot's)
         self._keeps_deliveries = False
-        self._settled: set[str] = set()  # ended tasks whose delivery is kept (or needs none)
+        self._settled: set[str] = set()  # ended tasks with a callback URL: delivery kept
         self._new_settled: list[str] = []  # those added in the open transaction
         self._deliveries: list[tuple[str, dict[str, Any]]] = []  # as kept at the start
 
@@ -556,17 +556,17 @@ class SqliteStore(MemoryStore):
                 (task.id, seq, event.type, event.time, _dumps(event.message)),
             )
         self._saved_events[task.id] = len(events)
-        if self._keeps_deliveries and task.terminal and task.id not in self._settled:
+        url = task.params.callback_url
+        if url and task.terminal and self._keeps_deliveries and task.id not in self._settled:
+            # its delivery, pending, in the same transaction as its end
             self._settled.add(task.id)
-            url = task.params.callback_url
-            if url:  # its delivery, pending, in the same transaction as its end
-                self._new_settled.append(task.id)
-                record = {"url": url, "body": None, "state": "pending", "attempts": []}
-                self._exec(
-                    "INSERT INTO deliveries (task_id, record) VALUES (?, ?) "
-                    "ON CONFLICT(task_id) DO NOTHING",
-                    (task.id, _dumps(record)),
-                )
+            self._new_settled.append(task.id)
+            record = {"url": url, "body": None, "state": "pending", "attempts": []}
+            self._exec(
+                "INSERT INTO deliveries (task_id, record) VALUES (?, ?) "
+                "ON CONFLICT(task_id) DO NOTHING",
+                (task.id, _dumps(record)),
+            )
 
     def _write_plan(self, task: Task) -> None:
         """The plan of an active task, written only when it changed (a plan is only ever
@@ -734,7 +734,7 @@ class SqliteStore(MemoryStore):
             self._saved_plans.clear()
             self._nonce_seq.clear()
             # the snapshot's ended tasks have no deliveries: none is made for them
-            self._settled = {t.id for t in self.tasks() if t.terminal}
+            self._settled = {t.id for t in self.tasks() if t.terminal and t.params.callback_url}
             tables = ("projects", "nonces", "tasks", "plans", "events", "files", "folders")
             for table in (*tables, "deliveries"):
                 self._exec(f"DELETE FROM {table}")
@@ -935,7 +935,8 @@ class SqliteStore(MemoryStore):
             self._saved_plans[task_id] = (id(task.plan), len(task.plan))
         MemoryStore.add_task(self, task)
         if task.terminal:
-            self._settled.add(task_id)  # a delivery it needs was kept with its end
+            if task.params.callback_url:  # its delivery was kept with its end
+                self._settled.add(task_id)
             MemoryStore.deactivate(self, task)
             task.validated.set()
             task.rendered.set()
