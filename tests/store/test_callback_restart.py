@@ -267,3 +267,25 @@ def test_a_schema_version_1_data_dir_is_migrated(tmp_path: Path) -> None:
     with sqlite3.connect(data / DB_NAME) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
         assert db.execute("SELECT count(*) FROM deliveries").fetchone()[0] == 0
+
+
+def test_a_loaded_snapshot_forgets_the_kept_deliveries_and_owes_none(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    settings = Settings(clock_mode="manual", data_dir=str(tmp_path / "data"))
+    snapshot = tmp_path / "seed.snapshot"
+    with MockWiroServer(settings) as server:
+        project = server.create_project()
+        task = server.backend.run(project, _params(receiver.script("/s", 500)))
+        server.advance(600)
+        assert server.callbacks.wait_for(task.id, attempts=1, timeout=30)
+        server.save_snapshot(snapshot)  # an ended task with a callback URL in it
+        server.load_snapshot(snapshot)
+        assert _kept(tmp_path / "data") == {}
+        assert server.callbacks.deliveries() == []
+    with MockWiroServer(settings) as server:
+        assert server.task(task.id) is not None
+        assert server.callbacks.deliveries() == []
+        server.advance(600)
+    assert _kept(tmp_path / "data") == {}
+    assert len(receiver.to("/s")) == 1
