@@ -65,13 +65,17 @@ __all__ = [
 
 log = logging.getLogger("mock_wiro")
 
-SCHEMA_VERSION: Final = 1
-"""The layout of the database this mock-wiro writes (``PRAGMA user_version``)."""
+SCHEMA_VERSION: Final = 2
+"""The layout of the database this mock-wiro writes (``PRAGMA user_version``): 2 added the
+``deliveries`` table (a version 1 database is migrated when opened)."""
 DB_NAME: Final = "mock-wiro.db"
 LOCK_NAME: Final = "mock-wiro.lock"
 STORE_FILES: Final = (DB_NAME, f"{DB_NAME}-wal", f"{DB_NAME}-shm", LOCK_NAME)
 """The files the store keeps at the top of the data dir (the WAL's two come and go)."""
 
+_DELIVERIES: Final = "CREATE TABLE deliveries (task_id TEXT PRIMARY KEY, record TEXT NOT NULL)"
+_MIGRATIONS: Final = {1: (_DELIVERIES,)}
+"""The statements that bring a database of schema version N to version N + 1."""
 _SCHEMA: Final = (
     "CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE projects (id TEXT PRIMARY KEY, record TEXT NOT NULL)",
@@ -83,6 +87,7 @@ _SCHEMA: Final = (
     "CREATE TABLE plans (task_id TEXT PRIMARY KEY, steps TEXT NOT NULL)",
     "CREATE TABLE events (task_id TEXT NOT NULL, seq INTEGER NOT NULL, type TEXT NOT NULL,"
     " time REAL NOT NULL, message TEXT NOT NULL, PRIMARY KEY (task_id, seq))",
+    _DELIVERIES,
 )
 _UPSERT = (
     "INSERT INTO {table} (id, record) VALUES (?, ?) "
@@ -149,6 +154,8 @@ def _open(path: Path) -> sqlite3.Connection:
         db.execute("PRAGMA synchronous=NORMAL")
         if version == 0:
             create_schema(db)
+        elif version < SCHEMA_VERSION:
+            _migrate(db, version)
     except sqlite3.DatabaseError as exc:
         db.close()
         raise DataDirError(
@@ -168,6 +175,17 @@ def create_schema(db: sqlite3.Connection, *extra: str) -> None:
     for statement in (*_SCHEMA, *extra):
         db.execute(statement)
     db.execute("INSERT INTO meta (key, value) VALUES ('created_by', ?)", (_dumps(__version__),))
+    db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    db.execute("COMMIT")
+
+
+def _migrate(db: sqlite3.Connection, version: int) -> None:
+    """Bring a database of an older schema version to :data:`SCHEMA_VERSION`, in one
+    transaction."""
+    db.execute("BEGIN IMMEDIATE")
+    for step in range(version, SCHEMA_VERSION):
+        for statement in _MIGRATIONS[step]:
+            db.execute(statement)
     db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
     db.execute("COMMIT")
 
@@ -275,10 +293,12 @@ class SqliteStore(MemoryStore):
                 f"the data dir {data_dir} cannot be used: {exc.strerror or exc} "
                 f"({LOCK_NAME} could not be opened there); give a folder this user can write"
             ) from None
+        self._keeps_deliveries = True
         try:
             self._db = _open(self.path)
             try:
                 self._load()
+                self._load_deliveries()
                 self._write_meta("written_by", __version__)
                 self.commit()
             except BaseException:
@@ -318,6 +338,11 @@ class SqliteStore(MemoryStore):
         self._dirty: dict[str, Task] = {}  # tasks changed in the open batch, written at commit
         self._lock_fd = -1
         self._journal: list[dict[str, Any]] = []  # the journal kept at the last clean stop
+        # callback deliveries (a data dir's store only: not a snapshot's)
+        self._keeps_deliveries = False
+        self._settled: set[str] = set()  # ended tasks with a callback URL: delivery kept
+        self._new_settled: list[str] = []  # those added in the open transaction
+        self._deliveries: list[tuple[str, dict[str, Any]]] = []  # as kept at the start
 
     @classmethod
     def attached(cls, db: sqlite3.Connection, root: Path, paths: KeptPaths | None = None) -> Self:
@@ -356,10 +381,13 @@ class SqliteStore(MemoryStore):
         self._in_transaction = False
         self._resync = True
         self._dirty.clear()  # the rewrite writes them
+        self._settled.difference_update(self._new_settled)  # written again by the rewrite
+        self._new_settled.clear()
         log.error("mock-wiro: a write to %s failed: %s", self.path, exc)
 
     def _rewrite(self) -> None:
-        """Write the whole state again (inside the open transaction)."""
+        """Write the whole state again (inside the open transaction). The deliveries
+        table stays as it is: a delivery rolled back is written again with its task."""
         self._saved_events.clear()
         self._saved_plans.clear()
         self._nonce_seq.clear()
@@ -412,6 +440,7 @@ class SqliteStore(MemoryStore):
                     self._roll_back(exc)
                     raise _storage_error(exc) from None
                 self._in_transaction = False
+                self._new_settled.clear()
 
     def _write_meta(self, key: str, value: object) -> None:
         self._exec(
@@ -527,6 +556,17 @@ class SqliteStore(MemoryStore):
                 (task.id, seq, event.type, event.time, _dumps(event.message)),
             )
         self._saved_events[task.id] = len(events)
+        url = task.params.callback_url
+        if url and task.terminal and self._keeps_deliveries and task.id not in self._settled:
+            # its delivery, pending, in the same transaction as its end
+            self._settled.add(task.id)
+            self._new_settled.append(task.id)
+            record = {"url": url, "body": None, "state": "pending", "attempts": []}
+            self._exec(
+                "INSERT INTO deliveries (task_id, record) VALUES (?, ?) "
+                "ON CONFLICT(task_id) DO NOTHING",
+                (task.id, _dumps(record)),
+            )
 
     def _write_plan(self, task: Task) -> None:
         """The plan of an active task, written only when it changed (a plan is only ever
@@ -643,15 +683,44 @@ class SqliteStore(MemoryStore):
             self._upsert("folders", folder.id, _folder_record(folder))
             self._done()
 
+    # ------------------------------------------------------------ deliveries
+    def save_delivery(self, task_id: str, record: dict[str, Any]) -> None:
+        """Write a task's callback delivery record (not for a task no longer kept)."""
+        with self._mutex:
+            if not self._keeps_deliveries or task_id not in self._tasks:
+                return
+            self._settled.add(task_id)
+            self._upsert_delivery(task_id, record)
+            self._done()
+
+    def _upsert_delivery(self, task_id: str, record: dict[str, Any]) -> None:
+        self._exec(
+            "INSERT INTO deliveries (task_id, record) VALUES (?, ?) "
+            "ON CONFLICT(task_id) DO UPDATE SET record = excluded.record",
+            (task_id, _dumps(record)),
+        )
+
+    def kept_deliveries(self) -> list[tuple[str, dict[str, Any]]]:
+        """The delivery records read when the store opened, oldest first."""
+        return list(self._deliveries)
+
+    def _load_deliveries(self) -> None:
+        rows = self._db.execute("SELECT task_id, record FROM deliveries ORDER BY rowid")
+        self._deliveries = [
+            (task_id, json.loads(record)) for task_id, record in rows if task_id in self._tasks
+        ]
+        self._settled.update(task_id for task_id, _ in self._deliveries)
+
     # ------------------------------------------------------------ everything
     def reset(self) -> None:
-        """Forget every task, file and folder (projects and counters stay)."""
+        """Forget every task, file, folder and delivery (projects and counters stay)."""
         with self._mutex:
             super().reset()
             self._dirty.clear()
             self._saved_events.clear()
             self._saved_plans.clear()
-            for table in ("tasks", "plans", "events", "files", "folders"):
+            self._settled.clear()
+            for table in ("tasks", "plans", "events", "files", "folders", "deliveries"):
                 self._exec(f"DELETE FROM {table}")
             self._done()
 
@@ -664,7 +733,10 @@ class SqliteStore(MemoryStore):
             self._saved_events.clear()
             self._saved_plans.clear()
             self._nonce_seq.clear()
-            for table in ("projects", "nonces", "tasks", "plans", "events", "files", "folders"):
+            # the snapshot's ended tasks have no deliveries: none is made for them
+            self._settled = {t.id for t in self.tasks() if t.terminal and t.params.callback_url}
+            tables = ("projects", "nonces", "tasks", "plans", "events", "files", "folders")
+            for table in (*tables, "deliveries"):
                 self._exec(f"DELETE FROM {table}")
             self.write_all()
             self._done()
@@ -863,6 +935,8 @@ class SqliteStore(MemoryStore):
             self._saved_plans[task_id] = (id(task.plan), len(task.plan))
         MemoryStore.add_task(self, task)
         if task.terminal:
+            if task.params.callback_url:  # its delivery was kept with its end
+                self._settled.add(task_id)
             MemoryStore.deactivate(self, task)
             task.validated.set()
             task.rendered.set()

@@ -120,9 +120,23 @@ class Store(Protocol):
     def folder(self, folder_id: str) -> Folder | None:
         """The folder with this id."""
 
+    # callback deliveries
+    def save_delivery(self, task_id: str, record: dict[str, Any]) -> None:
+        """Keep a task's callback delivery record (:mod:`mock_wiro.push.callbacks`): its
+        url, body, state, attempts and when its next attempt is due. A durable store
+        writes it (committed now, or with the open batch); the in-memory one keeps nothing
+        (the dispatcher has it)."""
+
+    def kept_deliveries(self) -> list[tuple[str, dict[str, Any]]]:
+        """The delivery records kept when the store was opened, as ``(task id, record)``
+        by end order (none in memory). A durable store also keeps, in the same
+        transaction as the frame that ends a task with a callback URL, a ``pending``
+        record with no body yet, so a kept end always has its delivery."""
+
     # everything
     def reset(self) -> None:
-        """Forget every task, file and folder; projects (and the id counters) stay."""
+        """Forget every task, file, folder and delivery; projects (and the id counters)
+        stay."""
 
     def replace(self, source: MemoryStore) -> None:
         """Hold ``source``'s whole state instead of this one's (a snapshot loaded)."""
@@ -300,6 +314,13 @@ class MemoryStore:
         self._files = dict(source._files)
         self._folders = dict(source._folders)
         self._next_task_id, self._next_project_id = source.counters()
+
+    def save_delivery(self, task_id: str, record: dict[str, Any]) -> None:
+        """Nothing to keep: deliveries do not outlive the process."""
+
+    def kept_deliveries(self) -> list[tuple[str, dict[str, Any]]]:
+        """Nothing kept."""
+        return []
 
     def reset(self) -> None:
         """Forget every task, file and folder."""

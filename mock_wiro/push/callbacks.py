@@ -37,6 +37,17 @@ when a task with a valid URL ends, each journaled as kind ``fault``, channel
 - ``late``: the first attempt waits until the task's end + ``delay`` fake seconds.
 - ``suppress``: no traffic; the delivery's state is ``suppressed`` (no attempts).
 
+Kept across a restart (a fake with ``--data-dir``, docs/persistence.md): a
+delivery's record (task id, URL, body, state, attempts, when its next attempt is due)
+is written by the durable store, the ``pending`` record in the same transaction as the
+frame that ends the task, each attempt and the final state as they happen. On start,
+every delivery still ``pending`` is submitted again: its attempt numbering goes on, a
+retry is due at the fake time it was due (the clock resumes per the restart policy).
+This is **at least once**: an attempt in flight when the fake is killed (``kill -9``)
+is not recorded, so the receiver may get that attempt twice, with the same
+``X-Mock-Wiro-Attempt`` (receivers dedupe on the task id and that header). A final
+delivery is never POSTed again; its attempts stay listed.
+
 Each attempt runs on its own short-lived thread, with a timeout: a slow or
 failing receiver (however many) never delays the task, the engine, or other
 deliveries.
@@ -45,6 +56,7 @@ deliveries.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import socket
@@ -64,6 +76,8 @@ from ..chaos.push_faults import PushFault, PushFaultBook
 from ..engine.backend import Backend
 from ..engine.lifecycle import TERMINAL_STATUSES
 from ..engine.models import Event, Task
+from ..engine.sqlite_store import SqliteStore
+from ..errors import StorageError
 from ..http.wire import task_detail
 
 __all__ = [
@@ -101,6 +115,18 @@ class Attempt:
         """True for a 2xx answer."""
         return self.status is not None and 200 <= self.status < 300
 
+    @classmethod
+    def from_json(cls, found: Mapping[str, Any]) -> Attempt:
+        """The attempt :meth:`to_json` gave."""
+        return cls(
+            int(found["number"]),
+            float(found["time"]),
+            str(found["url"]),
+            None if found["status"] is None else int(found["status"]),
+            None if found["error"] is None else str(found["error"]),
+            float(found["duration"]),
+        )
+
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict."""
         return {
@@ -127,6 +153,20 @@ class Delivery:
     """Copies POSTed by a ``twice`` callback fault (not counted as attempts)."""
     faults: list[PushFault] = field(default_factory=list)
     """Callback faults applied to this delivery."""
+    due: float | None = None
+    """Fake time the next attempt is due (None: now, or final)."""
+
+    def record(self) -> dict[str, Any]:
+        """What a durable store keeps of it (:meth:`CallbackDispatcher` reads it back)."""
+        return {
+            "url": self.url,
+            "body": self.body.decode(),
+            "state": self.state,
+            "due": self.due,
+            "attempts": [a.to_json() for a in self.attempts],
+            "duplicates": [a.to_json() for a in self.duplicates],
+            "faults": [[f.id, f.action, f.delay] for f in self.faults],
+        }
 
     def to_json(self) -> dict[str, Any]:
         """A JSON-ready dict (``duplicates`` and ``faults`` only when there are some)."""
@@ -299,7 +339,69 @@ class CallbackDispatcher:
         self._closed = False
         self.faults = PushFaultBook("callback")
         """Callback fault rules (:mod:`mock_wiro.chaos.push_faults`)."""
+        self._durable = isinstance(backend.store, SqliteStore)
         backend.add_listener(self._on_event)
+        self._resume()
+
+    def _resume(self) -> None:
+        """Carry on with the deliveries a durable store kept: final ones are listed again,
+        pending ones are submitted (at the fake time their next attempt is due)."""
+        with self.backend.state_lock:
+            for task_id, record in self.backend.store.kept_deliveries():
+                task = self.backend.store.task(task_id)
+                if task is None:
+                    continue
+                body = record.get("body")
+                delivery = Delivery(
+                    task_id,
+                    str(record["url"]),
+                    b"" if body is None else str(body).encode(),  # b"": built when sent
+                    record["state"],
+                    [Attempt.from_json(a) for a in record.get("attempts", [])],
+                    [Attempt.from_json(a) for a in record.get("duplicates", [])],
+                    [
+                        PushFault(id=i, channel="callback", action=a, delay=d)
+                        for i, a, d in record.get("faults", [])
+                    ],
+                    record.get("due"),
+                )
+                with self._cond:
+                    self._deliveries[task_id] = delivery
+                if delivery.state != "pending":
+                    continue
+                problem = _valid_url(delivery.url)
+                if problem is not None:
+                    now = self.backend.clock.now()
+                    attempt = Attempt(
+                        len(delivery.attempts) + 1, now, delivery.url, None, problem, 0.0
+                    )
+                    self._record(delivery, attempt, final="undeliverable")
+                elif delivery.due is not None:
+                    self.backend.call_at(delivery.due, functools.partial(self._submit, delivery))
+                else:
+                    self._submit(delivery)
+
+    def _body(self, task: Task) -> bytes:
+        body = {
+            "total": "1",
+            "errors": [],
+            "tasklist": [task_detail(task, self.backend.url_for)],
+            "result": True,
+        }
+        return json.dumps(body).encode()
+
+    def _keep(self, delivery: Delivery) -> None:
+        """Write the delivery's record (a durable store's; under the state lock). A
+        failed write is logged by the store; the delivery goes on in memory. Nothing at
+        all for the in-memory store."""
+        if not self._durable:
+            return
+        with self._cond:
+            if self._deliveries.get(delivery.task_id) is not delivery:
+                return  # forgotten by a reset
+            record = delivery.record()
+        with contextlib.suppress(StorageError):
+            self.backend.store.save_delivery(delivery.task_id, record)
 
     def reset(self) -> None:
         """Forget every delivery (waiters wake); the fake's reset calls it."""
@@ -321,13 +423,7 @@ class CallbackDispatcher:
         url = task.params.callback_url
         if event.type not in TERMINAL_STATUSES or not url or task.id in self._deliveries:
             return
-        body = {
-            "total": "1",
-            "errors": [],
-            "tasklist": [task_detail(task, self.backend.url_for)],
-            "result": True,
-        }
-        delivery = Delivery(task.id, url, json.dumps(body).encode())
+        delivery = Delivery(task.id, url, self._body(task))
         with self._cond:
             self._deliveries[task.id] = delivery
         problem = _valid_url(url)
@@ -347,12 +443,16 @@ class CallbackDispatcher:
         if any(r.action == "suppress" for r in rules):
             with self._cond:
                 delivery.state = "suppressed"
+                self._keep(delivery)  # kept before a waiter is told
                 self._cond.notify_all()
             return
         late = [r.delay or 0.0 for r in rules if r.action == "late"]
         if late:
-            self.backend.call_at(event.time + max(late), lambda: self._submit(delivery))
+            delivery.due = event.time + max(late)
+            self._keep(delivery)
+            self.backend.call_at(delivery.due, lambda: self._submit(delivery))
             return
+        self._keep(delivery)
         self._submit(delivery)
 
     def _submit(self, delivery: Delivery) -> None:
@@ -377,6 +477,13 @@ class CallbackDispatcher:
                 self._threads.discard(threading.current_thread())
 
     def _attempt(self, delivery: Delivery) -> None:
+        if not delivery.body:  # the fake stopped before the body was kept: built now,
+            with self.backend.state_lock:  # from the kept task (its URLs: this start's)
+                task = self.backend.store.task(delivery.task_id)
+                if task is None or delivery.body:
+                    return
+                delivery.body = self._body(task)
+                self._keep(delivery)
         number = len(delivery.attempts) + 1
         attempt = self._post(delivery, number)
         duplicate: Attempt | None = None
@@ -389,6 +496,7 @@ class CallbackDispatcher:
         # pumps only after the retry's timer exists.
         retry_at = self.backend.clock.now() + self.backoff * 2 ** (number - 1)
         with self.backend.state_lock:
+            delivery.due = None if final else retry_at  # kept with the attempt's record
             state: DeliveryState | None = None
             if final:
                 state = "delivered" if attempt.ok else "failed"
@@ -434,6 +542,7 @@ class CallbackDispatcher:
             (delivery.duplicates if duplicate else delivery.attempts).append(attempt)
             if final is not None:
                 delivery.state = final
+            self._keep(delivery)  # kept before a waiter is told
             self._cond.notify_all()
         extra = {"duplicate": True} if duplicate else {}
         self.backend.journal.record(
