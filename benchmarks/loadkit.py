@@ -714,11 +714,13 @@ class LoadRun:
             with self.lock:
                 self.client_resets += 1
         else:
-            mark = response.headers.get(FAULT_HEADER)
-            rule = mark.split(";")[0].strip() if mark else None
-            if rule:
+            mark = response.headers.get(FAULT_HEADER)  # two rules: "mark, mark"
+            marked = [m.split(";")[0].strip() for m in mark.split(",")] if mark else []
+            rule = marked[-1] if marked else None  # the after rule's, if two
+            if marked:
                 with self.lock:
-                    self.client_rule_hits[rule] += 1
+                    for one in marked:
+                        self.client_rule_hits[one] += 1
             try:
                 parsed = response.json()
             except ValueError:

@@ -38,7 +38,9 @@ DROPPED_ENVIRON = "mock_wiro.dropped"
 _MALFORMED_BEFORE = b'{"result": true, "errors": ['
 """A ``before`` malformed body: an envelope cut short."""
 FAULT_HEADER = "X-Mock-Wiro-Fault"
-"""On every response a fault touched: ``<rule id>; action=<action>; when=<phase>``."""
+"""On every response a fault touched: ``<rule id>; action=<action>; when=<phase>``; a
+response two rules touched (a ``before`` delay, then an ``after`` rule) carries the
+header twice, one mark each (a client joining them reads ``mark, mark``)."""
 
 
 def _mark(response: Response, rule: FaultRule, when: Phase) -> Response:
@@ -46,13 +48,20 @@ def _mark(response: Response, rule: FaultRule, when: Phase) -> Response:
     return response
 
 
-def _mark_delayed(response: Response) -> Response:
-    """A response a ``before`` latency or hang delayed (the handler then ran) carries the
-    mark too: every response a fault touched does."""
+def _delayed_mark() -> str | None:
+    """The mark of a ``before`` latency or hang that delayed this request (the handler
+    then ran): every response a fault touched carries it. Read before an ``after`` rule
+    notes itself in its place."""
     state = request_state()
     fault = state.journal_extra.get("fault")
     if state.fault_fired and isinstance(fault, dict) and fault.get("when") == "before":
-        response.headers[FAULT_HEADER] = f"{fault['rule']}; action={fault['action']}; when=before"
+        return f"{fault['rule']}; action={fault['action']}; when=before"
+    return None
+
+
+def _add_mark(response: Response, mark: str | None) -> Response:
+    if mark is not None:  # added, not set: an ``after`` rule may have marked it too
+        response.headers.add(FAULT_HEADER, mark)
     return response
 
 
@@ -164,11 +173,12 @@ class HttpFaults:
         response; a request no rule hit is journaled with why each one missed."""
         if not _faultable() or request_state().fault_answered:
             return response
+        delayed = _delayed_mark()
         rule = self.faults.draw("after", request.path, request.method)
         if rule is None:
             self._journal_miss()
-            return _mark_delayed(response)
-        return self._apply_after(rule, response)
+            return _add_mark(response, delayed)
+        return _add_mark(self._apply_after(rule, response), delayed)  # both, if both fired
 
     def _journal_miss(self) -> None:
         if request_state().fault_fired or not self.faults.rules():

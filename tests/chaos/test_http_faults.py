@@ -171,6 +171,21 @@ def test_a_delayed_response_carries_the_fault_mark(wiro: Wiro, when: Phase) -> N
     assert "X-Mock-Wiro-Fault" not in send(wiro, "Tool/Detail", json={}).headers
 
 
+@pytest.mark.parametrize("after", [{"status": 503}, {"malformed": True}])
+def test_a_response_two_faults_touched_carries_both_marks(
+    wiro: Wiro, after: dict[str, Any]
+) -> None:
+    """A before delay, then an after rule on the same request: each mark is on the
+    response (the load campaign counts every rule's hits from them)."""
+    delay = wiro.server.add_fault("/v1/Tool/Detail", latency=0.01, times=1, when="before")
+    rule = wiro.server.add_fault("/v1/Tool/Detail", times=1, when="after", **after)
+    response = send(wiro, "Tool/Detail", json={})
+    action = "status" if "status" in after else "malformed"
+    assert response.headers["X-Mock-Wiro-Fault"] == (
+        f"{rule.id}; action={action}; when=after, {delay.id}; action=latency; when=before"
+    )
+
+
 def test_hang_until_released(wiro: Wiro) -> None:
     server = wiro.server
     rule = server.add_fault("/v1/Task/Detail", hang=True)
