@@ -13,20 +13,15 @@ from werkzeug.routing import WebsocketMismatch
 from .control.blueprint import control_blueprint
 from .control.fake import Fake
 from .engine.backend import Backend
-from .engine.journal import (
-    ENTRY_FIELD_CHARS,
-    ENTRY_MAX_FIELDS,
-    ENTRY_TEXT_CHARS,
-    Journal,
-    clip_pairs,
-    masked_headers,
-)
+from .engine.journal import Journal
 from .errors import UrlError, ValidationError, WiroError
 from .http.context import BACKEND_EXTENSION, record_bug, request_state
+from .http.fast import FastApi
 from .http.faults import HttpFaults
 from .http.limits import HeaderLimits
 from .http.openapi import OPENAPI_PATH, build_openapi
 from .http.routes import BodyTooLarge, api
+from .http.summary import record_request
 from .push.route import MAX_INCOMING_BYTES, socket_bp
 from .settings import Settings
 
@@ -65,46 +60,19 @@ class _Request(Request):
             stream.close()
 
 
-def _request_summary(response: Response) -> dict[str, object]:
-    """A request and its response, for the journal: secrets masked, bodies summarised,
-    every part bounded (``ENTRY_*`` in :mod:`.engine.journal`); ``truncated`` names the
-    parts cut or left out, when any was."""
-    state = request_state()
-    truncated: list[str] = []
-    body: dict[str, object] = {
-        "content_type": request.mimetype[:ENTRY_TEXT_CHARS],
-        "content_length": request.content_length,
-    }
-    if state.fields is not None:
-        fields, cut = clip_pairs(
-            state.fields.items(), items=ENTRY_MAX_FIELDS, chars=ENTRY_FIELD_CHARS
-        )
-        files, cut_files = clip_pairs(
-            state.files.items(), items=ENTRY_MAX_FIELDS, chars=ENTRY_FIELD_CHARS
-        )
-        body["fields"] = fields
-        body["files"] = files
-        truncated += ["fields"] * cut + ["files"] * cut_files
-    headers, cut = masked_headers(request.headers.items())
-    truncated += ["headers"] * cut
-    summary: dict[str, object] = {
-        "method": request.method[:ENTRY_TEXT_CHARS],
-        "path": request.path[:ENTRY_TEXT_CHARS],
-        "headers": headers,
-        "body": body,
-        "status": response.status_code,
-    }
-    truncated += ["path"] * (len(request.path) > ENTRY_TEXT_CHARS)
+def _journal_request(journal: Journal, response: Response) -> None:
+    """Flask's request and ``response``, in the journal (:func:`.http.summary.record_request`)."""
     if response.mimetype == "application/json" and not response.direct_passthrough:
         text = response.get_data(as_text=True)
-        summary["response"] = text[:ENTRY_TEXT_CHARS]
-        truncated += ["response"] * (len(text) > ENTRY_TEXT_CHARS)
+        record_request(journal, request, request_state(), response.status_code, text=text)
     else:
-        summary["response_bytes"] = response.content_length
-    if truncated:
-        summary["truncated"] = truncated
-    summary.update(state.journal_extra)  # e.g. an HTTP fault's mark
-    return summary
+        record_request(
+            journal,
+            request,
+            request_state(),
+            response.status_code,
+            response_bytes=response.content_length,
+        )
 
 
 def _wire(exc: WiroError) -> Response:
@@ -177,7 +145,7 @@ def create_app(
     @app.after_request
     def journal_request(response: Response) -> Response:
         if not request.path.startswith("/_mock"):  # the control surface isn't journaled
-            backend.journal.record("request", **_request_summary(response))
+            _journal_request(backend.journal, response)
         return response
 
     @app.get(OPENAPI_PATH)
@@ -192,6 +160,8 @@ def create_app(
     _install_errors(app, backend.settings, backend.journal)
     # headers over settings.MAX_HEADER_COUNT / MAX_HEADER_BYTES: 431 before Flask, whatever
     # server runs the app (mock-wiro serve also bounds each line as it reads it)
+    # signed JSON /v1 calls skip Flask's machinery (same code, same answer: http/fast.py)
+    app.wsgi_app = FastApi(app.wsgi_app, app, backend, fake.faults)  # type: ignore[method-assign]
     app.wsgi_app = HeaderLimits(app.wsgi_app, backend.journal)  # type: ignore[method-assign]
     app.wsgi_app = _close_when_dropped(app.wsgi_app)  # type: ignore[method-assign,assignment]
     return app

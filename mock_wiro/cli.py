@@ -214,6 +214,13 @@ def _add_behaviour_options(serve: argparse.ArgumentParser) -> None:
         "(off by default: the seed and the n8n node reuse one nonce)",
     )
     serve.add_argument(
+        "--no-fast-path",
+        action="store_true",
+        default=_env("MOCK_WIRO_FAST_PATH") in ("0", "false", "no"),
+        help="MOCK_WIRO_FAST_PATH=0: serve every call through Flask's machinery (by default "
+        "signed JSON /v1 calls skip it, with the same answers: a way to rule it out)",
+    )
+    serve.add_argument(
         "--external-urls",
         choices=("placeholder", "fail"),
         default=_env("MOCK_WIRO_EXTERNAL_URLS", "placeholder"),
@@ -344,6 +351,7 @@ def _settings(args: argparse.Namespace) -> Settings:
         allowed_hosts=tuple(h.strip() for h in args.allowed_hosts),
         keepalive_timeout=args.keepalive_timeout,
         max_connections=args.max_connections,
+        fast_path=not args.no_fast_path,
         admin_token=args.admin_token
         or (secrets.token_urlsafe(24) if needs_admin_token(args.host, args.public_url) else None),
     )

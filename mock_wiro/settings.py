@@ -9,6 +9,7 @@ source named.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import math
 import os
@@ -270,6 +271,7 @@ def host_name(value: str) -> str:
     return text.rstrip(".")
 
 
+@functools.lru_cache(maxsize=1024)  # every signed call asks; the answer never changes
 def is_trusted_host(host: str, public_url: str | None = None, extra: tuple[str, ...] = ()) -> bool:
     """True for a host name that no DNS rebinding can point at the fake from a foreign
     page: an IP literal (not a name: nothing to rebind), ``localhost`` and its
@@ -410,6 +412,11 @@ class Settings:
     max_connections: int = MAX_CONNECTIONS
     """Connections served at once by ``mock-wiro serve --server gevent``; past it a new
     one gets 503 and is closed (``--max-connections``)."""
+    fast_path: bool = True
+    """Serve signed JSON ``/v1`` calls without Flask's request machinery
+    (:mod:`mock_wiro.http.fast`): the same code, answers and journal entries, about half
+    the time per call. ``--no-fast-path`` (``MOCK_WIRO_FAST_PATH=0``) turns it off, to
+    rule it out when something looks wrong."""
     callback_attempts: int = 3
     """[A][docs: agent webhooks retry up to 3 times] POSTs per callback, in all."""
     callback_timeout: float = 10.0

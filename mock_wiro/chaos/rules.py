@@ -137,6 +137,11 @@ class RuleBook(Generic[R]):
         with self._lock:
             return [s.rule for s in self._slots]
 
+    def empty(self) -> bool:
+        """Whether the book holds no rule at all (used-up ones count): one read, no lock,
+        for a hot path that skips its matching when there is nothing to match."""
+        return not self._slots
+
     def items(self) -> list[tuple[R, Countdown]]:
         """Every rule with its countdown."""
         with self._lock:

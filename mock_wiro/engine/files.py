@@ -146,6 +146,11 @@ class FileStore:
             self._public_url = url.rstrip("/")
             self._public_url_fixed = True
 
+    @property
+    def public_url_fixed(self) -> bool:
+        """Whether the base of file URLs is settled (``public_url``, or a host adopted)."""
+        return self._public_url_fixed
+
     def adopt_host(self, host_url: str) -> None:
         """Use a request's host for file URLs when nothing fixed the public URL."""
         with self._lock:

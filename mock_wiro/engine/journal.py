@@ -25,7 +25,7 @@ import logging
 import sys
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,7 @@ __all__ = [
     "JOURNAL_MAX_BYTES",
     "JOURNAL_MAX_ENTRIES",
     "SECRET_HEADERS",
+    "Deferred",
     "Entry",
     "Journal",
     "clip_pairs",
@@ -167,6 +168,44 @@ class Entry:
         return self.data.get(key, default)
 
 
+class Deferred(Mapping[str, Any]):
+    """An entry's fields built when first read: a request's entry keeps the raw parts
+    (its headers as they came, the clipped body fields, the clipped answer) and masks,
+    clips and arranges them only if somebody reads the journal. ``build`` must be pure:
+    two threads reading at once may both run it, and either result is kept."""
+
+    __slots__ = ("_build", "_data")
+
+    def __init__(self, build: Callable[[], dict[str, Any]]) -> None:
+        self._build: Callable[[], dict[str, Any]] | None = build
+        self._data: dict[str, Any] | None = None
+
+    def _built(self) -> dict[str, Any]:
+        data = self._data
+        if data is None:
+            build = self._build
+            if build is None:  # another thread built it in between: kept before cleared
+                data = self._data
+                assert data is not None
+                return data
+            data = build()
+            self._data = data  # kept first, then the raw parts let go
+            self._build = None
+        return data
+
+    def __getitem__(self, key: str) -> Any:
+        return self._built()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._built())
+
+    def __len__(self) -> int:
+        return len(self._built())
+
+    def __repr__(self) -> str:
+        return repr(self._built())
+
+
 _ENTRY_OVERHEAD = 128
 """Bytes counted per entry for the :class:`Entry` itself (its seq, time and slots)."""
 
@@ -211,6 +250,18 @@ class Journal:
             self._seq += 1
             entry = Entry(self._seq, self._clock(), kind, data)
             self._keep(entry, size)
+            self._cond.notify_all()
+        self._tell(entry)
+        return entry
+
+    def record_deferred(self, kind: str, build: Callable[[], dict[str, Any]], size: int) -> Entry:
+        """Append an entry whose fields ``build`` makes when first read (:class:`Deferred`);
+        ``size``: what the entry holds before and after, at most (the caller's estimate,
+        as :func:`entry_size` would count it). Bounded and told as :meth:`record`."""
+        with self._cond:
+            self._seq += 1
+            entry = Entry(self._seq, self._clock(), kind, Deferred(build))
+            self._keep(entry, _ENTRY_OVERHEAD + size)
             self._cond.notify_all()
         self._tell(entry)
         return entry

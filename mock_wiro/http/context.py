@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flask import current_app, g, request
+from werkzeug import Request
 
 from ..engine.backend import Backend
 from ..engine.journal import ENTRY_TEXT_CHARS, Journal, mask_headers
@@ -57,14 +58,17 @@ def request_state() -> RequestState:
     return state
 
 
-def record_bug(journal: Journal, exc: BaseException) -> None:
+def record_bug(journal: Journal, exc: BaseException, req: Request | None = None) -> None:
     """Journal a bug (an exception outside the package's hierarchy) as an ``error``
-    entry: its traceback and the request's method, path and (masked) headers."""
+    entry: its traceback and the method, path and (masked) headers of ``req`` (by
+    default Flask's request)."""
+    if req is None:
+        req = request
     journal.record(
         "error",
-        method=request.method,
-        path=request.path[:ENTRY_TEXT_CHARS],
-        headers=mask_headers(request.headers.items()),
+        method=req.method,
+        path=req.path[:ENTRY_TEXT_CHARS],
+        headers=mask_headers(req.headers.items()),
         error=repr(exc),
         traceback="".join(traceback.format_exception(exc)),
     )

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import http.client
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 from werkzeug.datastructures import EnvironHeaders
@@ -70,6 +70,34 @@ def header_problem(headers: Iterable[tuple[str, str]]) -> str | None:
     total = 0
     for count, (name, value) in enumerate(headers, 1):
         total += len(name) + len(value) + 4  # "name: value\r\n"
+        if count > MAX_HEADER_COUNT:
+            return COUNT_MESSAGE
+        if total > MAX_HEADER_BYTES:
+            return TOTAL_MESSAGE
+    return None
+
+
+_BODY_KEYS = frozenset(("CONTENT_TYPE", "CONTENT_LENGTH"))
+_SHADOWED = frozenset(("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"))
+
+
+def environ_header_problem(environ: Mapping[str, object]) -> str | None:
+    """:func:`header_problem` of a WSGI environ's headers, read straight from the environ:
+    the headers werkzeug's ``EnvironHeaders`` gives (``HTTP_*`` but the two it shadows,
+    and a non-empty ``CONTENT_TYPE`` / ``CONTENT_LENGTH``), each name as long as its key
+    less the ``HTTP_``, without building them."""
+    total = count = 0
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            if key in _SHADOWED:
+                continue
+            size = len(key) - 5
+        elif key in _BODY_KEYS and value:
+            size = len(key)
+        else:
+            continue
+        count += 1
+        total += size + len(str(value)) + 4  # "name: value\r\n"
         if count > MAX_HEADER_COUNT:
             return COUNT_MESSAGE
         if total > MAX_HEADER_BYTES:
@@ -175,10 +203,10 @@ class HeaderLimits:
         self.journal = journal
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        headers = EnvironHeaders(environ)
-        problem = header_problem(headers.items())
+        problem = environ_header_problem(environ)
         if problem is None:
             return self.app(environ, start_response)
+        headers = EnvironHeaders(environ)
         body = envelope(problem)
         status = HEADER_FIELDS_TOO_LARGE_STATUS
         start_response(

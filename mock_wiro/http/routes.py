@@ -10,10 +10,12 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 from flask import Blueprint, Response, request, send_file
+from werkzeug import Request
 from werkzeug.datastructures import FileStorage
 from werkzeug.exceptions import RequestEntityTooLarge
 
@@ -24,10 +26,20 @@ from ..engine.params import int_field, parse_run_params, require
 from ..errors import MissingFileError, UrlError, ValidationError
 from ..settings import MAX_JSON_BODY_BYTES, Settings, is_trusted_host
 from . import wire
-from .context import current_backend, request_state
+from .context import RequestState, current_backend, request_state
 from .tool import TOOL_LIST_LIST_FIELDS, tool_detail, tool_explore, tool_list
 
-__all__ = ["ROUTES", "BodyTooLarge", "api", "backend", "read_fields", "read_small_body"]
+__all__ = [
+    "ROUTES",
+    "BodyTooLarge",
+    "Call",
+    "api",
+    "backend",
+    "find_route",
+    "read_fields",
+    "read_small_body",
+    "serve",
+]
 
 api = Blueprint("wiro_api", __name__)
 
@@ -37,7 +49,23 @@ Files = dict[str, list[FileStorage]]
 """Every (non-empty) file part, by name, in order."""
 Lists = dict[str, list[str]]
 """The text entries of fields that take arrays (JSON arrays, repeated keys)."""
-Handler = Callable[[Backend, Project, Fields, Files, Lists], dict[str, Any]]
+
+
+@dataclass(slots=True)
+class Call:
+    """One authenticated ``/v1`` call, as its handler sees it."""
+
+    b: Backend
+    req: Request
+    """The request (Flask's, or a plain werkzeug one on the fast path: :mod:`.fast`)."""
+    state: RequestState
+    project: Project
+    fields: Fields
+    files: Files
+    lists: Lists
+
+
+Handler = Callable[[Call], dict[str, Any]]
 
 
 def backend() -> Backend:
@@ -70,16 +98,19 @@ class BodyTooLarge(RequestEntityTooLarge):
         self.size = size
 
 
-def read_small_body(limit: int = MAX_JSON_BODY_BYTES) -> bytes:
-    """The whole request body, or :class:`BodyTooLarge` when it is over ``limit`` bytes.
+def read_small_body(limit: int = MAX_JSON_BODY_BYTES, req: Request | None = None) -> bytes:
+    """The whole body of ``req`` (by default Flask's request), or :class:`BodyTooLarge`
+    when it is over ``limit`` bytes.
 
     Never reads more than ``limit + 1`` bytes, with or without a Content-Length (a
     chunked body has none), and nothing at all when the Content-Length is too large.
     """
-    length = request.content_length
+    if req is None:
+        req = request
+    length = req.content_length
     if length is not None and length > limit:
         raise BodyTooLarge(limit, length)
-    stream = request.stream
+    stream = req.stream
     chunks: list[bytes] = []
     total = 0
     while total <= limit:
@@ -113,8 +144,8 @@ def _entries(name: str, value: object) -> list[str]:
     return list(value)
 
 
-def _json_fields(list_fields: Collection[str]) -> tuple[Fields, Files, Lists]:
-    raw = read_small_body()
+def _json_fields(req: Request, list_fields: Collection[str]) -> tuple[Fields, Files, Lists]:
+    raw = read_small_body(req=req)
     if not raw.strip():
         return {}, {}, {}
     try:
@@ -139,13 +170,13 @@ def _json_fields(list_fields: Collection[str]) -> tuple[Fields, Files, Lists]:
     return fields, {}, lists
 
 
-def _multipart_fields(list_fields: Collection[str]) -> tuple[Fields, Files, Lists]:
-    if None in request.form or None in request.files:  # werkzeug keys a nameless part None
+def _multipart_fields(req: Request, list_fields: Collection[str]) -> tuple[Fields, Files, Lists]:
+    if None in req.form or None in req.files:  # werkzeug keys a nameless part None
         raise ValidationError(
             "Request parameters are invalid: a multipart part has no name "
             '(Content-Disposition: form-data; name="...")'
         )
-    form, parts = request.form, request.files
+    form, parts = req.form, req.files
     fields = {key: form.get(key, "") for key in form if key not in list_fields}
     lists = {key: form.getlist(key) for key in form if key in list_fields}
     files = {key: [f for f in parts.getlist(key) if f.filename] for key in parts}
@@ -156,24 +187,24 @@ def _multipart_fields(list_fields: Collection[str]) -> tuple[Fields, Files, List
     return fields, files, lists
 
 
-def read_fields(list_fields: Collection[str] = ()) -> tuple[Fields, Files, Lists]:
-    """The request's fields (strings, as the API treats them), uploaded files (every
+def read_fields(req: Request, list_fields: Collection[str] = ()) -> tuple[Fields, Files, Lists]:
+    """The fields of ``req`` (strings, as the API treats them), uploaded files (every
     file part, by name) and the text entries of ``list_fields`` (names that take JSON
     arrays or repeated keys: a model's file inputs [clients: issue 17 finding 1])."""
-    mimetype = request.mimetype
+    mimetype = req.mimetype
     if mimetype == "application/json":
-        return _json_fields(list_fields)
+        return _json_fields(req, list_fields)
     if mimetype == "application/x-www-form-urlencoded":
-        raw = read_small_body()
+        raw = read_small_body(req=req)
         # werkzeug's own parser, on the bytes read (bounded), as request.form would be
-        _, form, _ = request.make_form_data_parser().parse(
-            io.BytesIO(raw), mimetype, len(raw), request.mimetype_params
+        _, form, _ = req.make_form_data_parser().parse(
+            io.BytesIO(raw), mimetype, len(raw), req.mimetype_params
         )
         fields = {key: form.get(key, "") for key in form if key not in list_fields}
         return fields, {}, {key: form.getlist(key) for key in form if key in list_fields}
     if mimetype == "multipart/form-data":
-        return _multipart_fields(list_fields)
-    if not request.content_length and not mimetype:
+        return _multipart_fields(req, list_fields)
+    if not req.content_length and not mimetype:
         return {}, {}, {}
     raise ValidationError(
         f"Request parameters are invalid: unsupported Content-Type {mimetype or 'none'!r}; "
@@ -181,8 +212,8 @@ def read_fields(list_fields: Collection[str] = ()) -> tuple[Fields, Files, Lists
     )
 
 
-def _authenticate(b: Backend) -> Project:
-    headers = request.headers
+def _authenticate(b: Backend, req: Request) -> Project:
+    headers = req.headers
     return b.authenticate(
         headers.get("x-api-key", "").strip(),
         headers.get("x-nonce", "").strip(),
@@ -191,20 +222,19 @@ def _authenticate(b: Backend) -> Project:
 
 
 # ---------------------------------------------------------------- handlers
-def _run(
-    model: ModelSpec, b: Backend, project: Project, fields: Fields, files: Files, lists: Lists
-) -> dict[str, Any]:
+def _run(model: ModelSpec, c: Call) -> dict[str, Any]:
+    b, files = c.b, c.files
     counts = {name: len(parts) for name, parts in files.items()}
-    params = parse_run_params(fields, counts, b.settings, lists=lists)
+    params = parse_run_params(c.fields, counts, b.settings, lists=c.lists)
     image = model.param("inputImageFirst")
     names = [image.id, *(image.aliases if b.settings.accept_image_aliases else ())]
     file = next((files[n][0] for n in names if n in files), None)
     upload = Upload(file.filename or "image", file.stream) if file is not None else None
     # a URL naming the fake's own file may name it at the host this request reached
-    url = b.files.resolve_url(params.image_url, request.host) if upload is None else None
-    match = dict(request.headers.items())  # for header-matched scenarios
-    task = b.run(project, params, upload, image=url, match=match)
-    request_state().journal_extra["task"] = task.id  # the journal need not parse the answer
+    url = b.files.resolve_url(params.image_url, c.req.host) if upload is None else None
+    match = dict(c.req.headers.items())  # for header-matched scenarios
+    task = b.run(c.project, params, upload, image=url, match=match)
+    c.state.journal_extra["task"] = task.id  # the journal need not parse the answer
     return {"errors": [], "taskid": task.id, "socketaccesstoken": task.token, "result": True}
 
 
@@ -213,86 +243,71 @@ def _tasklist(b: Backend, tasks: list[Task]) -> list[dict[str, Any]]:
         return [wire.task_detail(task, b.url_for) for task in tasks]
 
 
-def _detail(
-    b: Backend, project: Project, fields: Fields, files: Files, lists: Lists
-) -> dict[str, Any]:
-    task = b.find_task(project, TaskRef.from_params(fields))
-    return {"total": "1", "errors": [], "tasklist": _tasklist(b, [task]), "result": True}
+def _detail(c: Call) -> dict[str, Any]:
+    task = c.b.find_task(c.project, TaskRef.from_params(c.fields))
+    return {"total": "1", "errors": [], "tasklist": _tasklist(c.b, [task]), "result": True}
 
 
-def _cancel(
-    b: Backend, project: Project, fields: Fields, files: Files, lists: Lists
-) -> dict[str, Any]:
-    task = b.cancel(project, TaskRef.from_params(fields))
-    return {"errors": [], "tasklist": _tasklist(b, [task]), "result": True}
+def _cancel(c: Call) -> dict[str, Any]:
+    task = c.b.cancel(c.project, TaskRef.from_params(c.fields))
+    return {"errors": [], "tasklist": _tasklist(c.b, [task]), "result": True}
 
 
-def _kill(
-    b: Backend, project: Project, fields: Fields, files: Files, lists: Lists
-) -> dict[str, Any]:
-    task = b.kill(project, TaskRef.from_params(fields))
-    return {"errors": [], "tasklist": _tasklist(b, [task]), "result": True}
+def _kill(c: Call) -> dict[str, Any]:
+    task = c.b.kill(c.project, TaskRef.from_params(c.fields))
+    return {"errors": [], "tasklist": _tasklist(c.b, [task]), "result": True}
 
 
-def _list(
-    b: Backend, project: Project, fields: Fields, files: Files, lists: Lists
-) -> dict[str, Any]:
+def _list(c: Call) -> dict[str, Any]:
+    fields = c.fields
     start = int_field(fields, "start", 0, 0, 10**9)
     limit = int_field(fields, "limit", 20, 1, 1000)
     order = (fields.get("order", "") or "DESC").upper()
     if order not in ("ASC", "DESC"):
         raise ValidationError(f"Request parameter [order] must be one of ASC, DESC; got {order!r}")
-    total, tasks = b.list_tasks(project, start=start, limit=limit, descending=order == "DESC")
+    total, tasks = c.b.list_tasks(c.project, start=start, limit=limit, descending=order == "DESC")
     return {
         "total": str(total),
         "errors": [],
-        "tasklist": _tasklist(b, tasks),
+        "tasklist": _tasklist(c.b, tasks),
         "result": True,
     }
 
 
-def _io_delete(
-    b: Backend, project: Project, fields: Fields, files: Files, lists: Lists
-) -> dict[str, Any]:
-    b.input_output_delete(project, TaskRef.from_params(fields))
+def _io_delete(c: Call) -> dict[str, Any]:
+    c.b.input_output_delete(c.project, TaskRef.from_params(c.fields))
     return {"errors": [], "result": True}
 
 
-def _folder_create(
-    b: Backend, project: Project, fields: Fields, files: Files, lists: Lists
-) -> dict[str, Any]:
-    folder = b.folder_create(project, require(fields, "name"), fields.get("parentid", ""))
+def _folder_create(c: Call) -> dict[str, Any]:
+    folder = c.b.folder_create(c.project, require(c.fields, "name"), c.fields.get("parentid", ""))
     return {"result": True, "errors": [], "list": [wire.folder_item(folder)]}
 
 
-def _upload(
-    b: Backend, project: Project, fields: Fields, files: Files, lists: Lists
-) -> dict[str, Any]:
-    file = files.get("file", [None])[0]
+def _upload(c: Call) -> dict[str, Any]:
+    file = c.files.get("file", [None])[0]
     if file is None:
         raise ValidationError("Request files [file] required")
-    stored = b.upload(
-        project, Upload(file.filename or "file", file.stream), fields.get("folderid", "")
+    stored = c.b.upload(
+        c.project, Upload(file.filename or "file", file.stream), c.fields.get("folderid", "")
     )
-    return {"result": True, "errors": [], "list": [wire.file_item(s, b.url_for) for s in stored]}
+    return {
+        "result": True,
+        "errors": [],
+        "list": [wire.file_item(s, c.b.url_for) for s in stored],
+    }
 
 
-def _tool_detail(
-    b: Backend, project: Project, fields: Fields, files: Files, lists: Lists
-) -> dict[str, Any]:
-    found = tool_detail(fields, CATALOG, case_insensitive=b.settings.slug_case_insensitive)
+def _tool_detail(c: Call) -> dict[str, Any]:
+    found = tool_detail(c.fields, CATALOG, case_insensitive=c.b.settings.slug_case_insensitive)
     return {"result": True, "errors": [], "tool": [found]}
 
 
-def _tool_list(
-    b: Backend, project: Project, fields: Fields, files: Files, lists: Lists
-) -> dict[str, Any]:
-    return tool_list(fields, lists, CATALOG)
+def _tool_list(c: Call) -> dict[str, Any]:
+    return tool_list(c.fields, c.lists, CATALOG)
 
 
-def _tool_explore(
-    b: Backend, project: Project, fields: Fields, files: Files, lists: Lists
-) -> dict[str, Any]:
+def _tool_explore(c: Call) -> dict[str, Any]:
     return tool_explore(CATALOG)
 
 
@@ -318,28 +333,36 @@ _LIST_FIELDS: dict[str, frozenset[str]] = {"Tool/List": TOOL_LIST_LIST_FIELDS}
 
 @api.route("/v1/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
 def dispatch(path: str) -> dict[str, Any]:
-    """Every ``/v1`` endpoint: route, authenticate, parse, call."""
-    b = backend()
-    route = _route(path, b.settings)
-    if route is None or request.method != "POST":
+    """Every ``/v1`` endpoint, through Flask (the fast path, :mod:`.fast`, serves most
+    signed JSON calls without it, with the same :func:`serve`)."""
+    req = request._get_current_object()  # type: ignore[attr-defined]  # the proxied object
+    return serve(backend(), req, request_state(), path)
+
+
+def serve(b: Backend, req: Request, state: RequestState, path: str) -> dict[str, Any]:
+    """A ``/v1`` endpoint: route, authenticate, parse, call; the answer's JSON object, or
+    a :class:`~mock_wiro.errors.WiroError` raised."""
+    route = find_route(path, b.settings)
+    if route is None or req.method != "POST":
         raise UrlError()
     handler, list_fields = route
-    project = _authenticate(b)
+    project = _authenticate(b, req)
     s = b.settings
-    if is_trusted_host(request.host, s.public_url, s.allowed_hosts):
+    if is_trusted_host(req.host, s.public_url, s.allowed_hosts):
         # only an authenticated request naming an address (or a trusted name) says where
         # the fake is: an anonymous or rebound Host never becomes the base of file URLs
-        b.files.adopt_host(request.host_url)
+        if not b.files.public_url_fixed:  # (the first one settles it: no URL to build)
+            b.files.adopt_host(req.host_url)
     else:
-        b.files.note_untrusted_host(request.host)
-    fields, files, lists = read_fields(list_fields)
-    state = request_state()  # for the journal
+        b.files.note_untrusted_host(req.host)
+    fields, files, lists = read_fields(req, list_fields)
+    # for the journal
     state.fields = {**fields, **{k: json.dumps(v) for k, v in lists.items()}}
     state.files = {k: ", ".join(f.filename or "" for f in found) for k, found in files.items()}
-    return handler(b, project, fields, files, lists)
+    return handler(Call(b, req, state, project, fields, files, lists))
 
 
-def _route(path: str, settings: Settings) -> tuple[Handler, Collection[str]] | None:
+def find_route(path: str, settings: Settings) -> tuple[Handler, Collection[str]] | None:
     """The handler of ``path`` and the fields it takes as lists; None: no such path."""
     if path.startswith("Run/"):
         model = CATALOG.find_run(path, settings.slug_case_insensitive)

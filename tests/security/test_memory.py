@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 import requests
+from werkzeug import Request
 
 from mock_wiro.app import create_app
 from mock_wiro.chaos.scenarios import ScenarioBook
@@ -325,3 +326,42 @@ def test_the_default_budget_holds_the_largest_entries_a_request_may_leave() -> N
     assert 0 < journal.dropped < 200
     # the estimate of one entry is not below its JSON size (its characters)
     assert entry_size(biggest) > len(json.dumps(biggest))
+
+
+@pytest.mark.parametrize(
+    "shape",
+    ["plain", "big headers", "many fields", "long path", "long answer", "non-ASCII"],
+)
+def test_a_deferred_request_entry_counts_at_least_what_it_comes_to_hold(shape: str) -> None:
+    """A request's entry is kept as its raw parts and built when read
+    (mock_wiro/http/summary.py): the size the journal counts for it is not below what
+    the built entry holds, so the byte budget still bounds the journal."""
+    from werkzeug.test import EnvironBuilder
+
+    from mock_wiro.http.context import RequestState
+    from mock_wiro.http.summary import record_request
+
+    headers = {"x-api-key": "k" * 40, "x-signature": "s" * 64, "x-nonce": "1"}
+    fields = {"taskid": "1"}
+    path, text = "/v1/Task/Detail", '{"result": true}'
+    if shape == "big headers":
+        headers |= {f"X-Big-{i:02d}": "b" * 1000 for i in range(60)}
+    elif shape == "many fields":
+        fields = {f"k{i:05d}": "v" * 500 for i in range(5000)}
+    elif shape == "long path":
+        path = "/v1/" + "p" * 9000
+    elif shape == "long answer":
+        text = "t" * 100_000
+    elif shape == "non-ASCII":
+        headers |= {"X-Name": "é" * 3000}
+        fields = {"prompt": "😀" * 1000}
+        text = "€" * 5000
+    environ = EnvironBuilder(path=path, method="POST", headers=headers).get_environ()
+    state = RequestState(fields=fields, journal_extra={"task": "1"})
+    journal = Journal(lambda: 0.0)
+    record_request(journal, Request(environ), state, 200, text=text)
+    [entry] = journal.entries()
+    built = dict(entry.data)
+    assert built["headers"]["x-api-key"] == "kkkk…"  # built as ever: secrets masked
+    assert journal.bytes >= 128 + entry_size("request") + entry_size(built)
+    assert journal.bytes < 200_000  # and bounded, whatever came

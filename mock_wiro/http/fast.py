@@ -1,0 +1,135 @@
+"""The fast path: a signed JSON ``POST /v1/...`` served without Flask's machinery.
+
+Most of what a test suite or a load test sends is a signed JSON call (Run, Task/Detail,
+Cancel, Kill). Flask spends on each one about as much as the fake's own work: an app and
+a request context, URL matching, before and after hooks, a response object. This WSGI
+middleware takes such a call before Flask does and serves it with the same code
+(:func:`.routes.serve`, the same werkzeug request class underneath, the same envelope
+for errors, the same journal entry: :func:`.summary.record_request`), so the answer,
+its headers and what the journal keeps are the same whichever path served it
+(``tests/http/test_fast_path.py`` compares the two).
+
+Anything else goes to Flask unchanged: another method or content type (an upload, a
+url-encoded form), a path that is not a known endpoint spelled plainly, and every
+request while an HTTP fault rule exists (the fault hooks live in Flask's hooks).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from flask import Flask
+from werkzeug import Request
+from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
+
+from ..chaos.http_faults import FaultSet
+from ..engine.backend import Backend
+from ..errors import ValidationError, WiroError
+from .context import RequestState, record_bug
+from .routes import BodyTooLarge, find_route, serve
+from .summary import record_request
+
+if TYPE_CHECKING:
+    from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
+
+__all__ = ["FAST_PATH", "FAST_PATH_EXTENSION", "FastApi"]
+
+log = logging.getLogger("mock_wiro")
+
+FAST_PATH = re.compile(r"/v1/[A-Za-z0-9._-]+(?:/[A-Za-z0-9._-]+)+")
+"""The paths the fast path may take: under ``/v1/``, plain segments only (no empty
+segment, no trailing slash, nothing to decode), so Flask would route them exactly so."""
+FAST_PATH_EXTENSION = "mock_wiro.fast_path"
+"""Where an app keeps its :class:`FastApi`, in ``app.extensions``."""
+_JSON_TYPES = frozenset(("application/json", ""))
+"""The content types (their media type, lower-cased) the fast path takes: JSON, or none
+(a call without a body)."""
+
+
+def _status(code: int) -> str:
+    """The status line werkzeug's ``Response`` sends for ``code``."""
+    return f"{code} {HTTP_STATUS_CODES.get(code, 'UNKNOWN').upper()}"
+
+
+class FastApi:
+    """WSGI middleware in front of the Flask app ``flask``: signed JSON ``/v1`` calls
+    served directly, everything else handed on to ``inner`` (Flask's WSGI app)."""
+
+    def __init__(
+        self, inner: WSGIApplication, app: Flask, backend: Backend, faults: FaultSet
+    ) -> None:
+        self.inner = inner
+        self.backend = backend
+        self.faults = faults
+        provider = app.json
+        self._dumps = provider.dumps
+        # the arguments Flask's JSON provider adds when it makes a response (compact
+        # unless the app is in debug mode)
+        compact = getattr(provider, "compact", None)
+        self._dump_args: dict[str, object] = (
+            {"indent": 2}
+            if (compact is None and app.debug) or compact is False
+            else {"separators": (",", ":")}
+        )
+        self._max_content_length: int | None = app.config["MAX_CONTENT_LENGTH"]
+        self.enabled = backend.settings.fast_path
+        """Off: every request goes to Flask (``Settings.fast_path``)."""
+        self.served = 0
+        """Requests this path served (a count for tests and benchmarks)."""
+        app.extensions[FAST_PATH_EXTENSION] = self
+
+    def takes(self, environ: WSGIEnvironment) -> bool:
+        """Whether the fast path serves this request (else Flask does)."""
+        if not self.enabled:
+            return False
+        if environ.get("REQUEST_METHOD") != "POST" or environ.get("SCRIPT_NAME"):
+            return False
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith("/v1/") or FAST_PATH.fullmatch(path) is None:
+            return False
+        media = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
+        if media not in _JSON_TYPES:
+            return False
+        if not self.faults.empty():  # an HTTP fault's hooks are Flask's
+            return False
+        return find_route(path[4:], self.backend.settings) is not None
+
+    def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
+        if not self.takes(environ):
+            return self.inner(environ, start_response)
+        self.served += 1
+        req = Request(environ)
+        req.max_content_length = self._max_content_length  # as Flask's request has it
+        state = RequestState()
+        headers: list[tuple[str, str]] = []
+        try:
+            payload = serve(self.backend, req, state, req.path[4:])
+            code = 200
+        except BodyTooLarge as exc:  # as the app's own 413 (mock_wiro.app._too_large)
+            payload = ValidationError(exc.description or "Request body too large").to_wire()
+            code = 413
+            headers.append(("Connection", "close"))  # the rest of the body is never read
+        except WiroError as exc:
+            payload, code = exc.to_wire(), exc.http_status
+        except HTTPException as exc:  # werkzeug's: a body cut short, say
+            problem = ValidationError(f"Request parameters are invalid: {exc.description}")
+            payload, code = problem.to_wire(), problem.http_status
+        except Exception as exc:  # a bug: as the app's internal error handler answers it
+            log.exception("mock-wiro internal error")
+            record_bug(self.backend.journal, exc, req)
+            payload = {
+                "result": False,
+                "errors": [{"code": 0, "message": f"Internal error: {exc!r}"}],
+            }
+            code = 500
+        text = f"{self._dumps(payload, **self._dump_args)}\n"
+        body = text.encode()
+        record_request(self.backend.journal, req, state, code, text=text)
+        req.close()
+        headers[:0] = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
+        start_response(_status(code), headers)
+        return [body]
