@@ -592,7 +592,17 @@ class _AccessFormatter(logging.Formatter):
 
 def _log_access_to_stderr() -> None:
     """The fake's access log (:data:`mock_wiro.server.ACCESS_LOG`, silent when embedded)
-    on stderr, coloured only when stderr is a terminal."""
+    on stderr, coloured only when stderr is a terminal.
+
+    ``mock-wiro serve``'s process is its own, so it turns off what its log lines never
+    show and each record would gather (the logging HOWTO's "Optimization"): the caller's
+    frame, the thread (under gevent each request's greenlet gets a dummy thread object
+    for it), the process. Measured: a quarter of the throughput of a signed
+    Task/Detail went to them (docs/server-choice.md)."""
+    logging._srcfile = None  # the logging HOWTO's own recipe
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(_AccessFormatter(colour=sys.stderr.isatty()))
     logger = logging.getLogger(ACCESS_LOG)
