@@ -111,7 +111,10 @@ class _ClosedWhenDropped:
 
 def _close_when_dropped(wsgi_app: WSGIApplication) -> WSGIApplication:
     def app(environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        return _ClosedWhenDropped(wsgi_app(environ, start_response))
+        body = wsgi_app(environ, start_response)
+        if type(body) is list:  # nothing to close (the fast path's answers)
+            return body
+        return _ClosedWhenDropped(body)
 
     return app
 

@@ -229,8 +229,11 @@ class Scheduler:
             except Exception as exc:
                 log.exception("mock-wiro timer error")
                 self._report({"where": "timer", "error": repr(exc)})
+        tasks = self._store.active_tasks()
+        if not tasks:  # nothing can be due: no pass (every read pumps first; most find none)
+            return
         with self.pass_batch():  # one commit for the pass; frames told after it
-            for task in self._store.active_tasks():
+            for task in tasks:
                 if self._may_try(task):
                     self._pump_task(task, now)
 

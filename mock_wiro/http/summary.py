@@ -36,6 +36,9 @@ __all__ = ["record_request", "request_summary"]
 _BODY_KEYS = frozenset(("CONTENT_TYPE", "CONTENT_LENGTH"))
 _SHADOWED = frozenset(("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"))
 _SLOT = 64  # as journal._SLOT: per dict item, beyond its key's and value's own size
+_STR_OWN = max(sys.getsizeof(c) for c in ("a", "\xff", "\u0100", "\U0001f600"))
+"""The most bytes a string holds beyond its characters, and then some (80 on CPython
+3.11, for a one-character string of the widest kind)."""
 
 
 def header_environ(environ: Mapping[str, Any]) -> dict[str, str]:
@@ -157,9 +160,11 @@ def record_request(
     }
     getsizeof = sys.getsizeof
     size = _SUMMARY_SIZE + getsizeof(path) + getsizeof(shown) + getsizeof(req.mimetype)
-    size += getsizeof(headers) + sum(
-        getsizeof(k) + getsizeof(v) + _SLOT for k, v in headers.items()
-    )
+    # each name and value: its characters at the widest any of them takes (the joined
+    # text's own size: latin-1 from a server, any width from the test client), plus at
+    # most _STR_OWN bytes of its own; no walk over them
+    size += getsizeof(headers) + getsizeof("".join(headers))
+    size += getsizeof("".join(headers.values())) + len(headers) * (2 * _STR_OWN + _SLOT)
     if body is not None:
         size += entry_size(body[0]) + entry_size(body[1])
     if parts["extra"]:

@@ -339,7 +339,7 @@ def test_a_deferred_request_entry_counts_at_least_what_it_comes_to_hold(shape: s
     from werkzeug.test import EnvironBuilder
 
     from mock_wiro.http.context import RequestState
-    from mock_wiro.http.summary import record_request
+    from mock_wiro.http.summary import header_environ, record_request
 
     headers = {"x-api-key": "k" * 40, "x-signature": "s" * 64, "x-nonce": "1"}
     fields = {"taskid": "1"}
@@ -353,7 +353,7 @@ def test_a_deferred_request_entry_counts_at_least_what_it_comes_to_hold(shape: s
     elif shape == "long answer":
         text = "t" * 100_000
     elif shape == "non-ASCII":
-        headers |= {"X-Name": "é" * 3000}
+        headers |= {"X-Name": "é" * 3000, "X-Wide": "😀" * 3000}  # the test client's
         fields = {"prompt": "😀" * 1000}
         text = "€" * 5000
     environ = EnvironBuilder(path=path, method="POST", headers=headers).get_environ()
@@ -364,4 +364,12 @@ def test_a_deferred_request_entry_counts_at_least_what_it_comes_to_hold(shape: s
     built = dict(entry.data)
     assert built["headers"]["x-api-key"] == "kkkk…"  # built as ever: secrets masked
     assert journal.bytes >= 128 + entry_size("request") + entry_size(built)
+    # and not below what its raw parts hold until it is built
+    raw = {
+        "headers": header_environ(environ),
+        "fields": built["body"]["fields"],
+        "path": path[:4097],
+        "text": text[:ENTRY_TEXT_CHARS],
+    }
+    assert journal.bytes >= 128 + entry_size(raw)
     assert journal.bytes < 200_000  # and bounded, whatever came
