@@ -16,12 +16,15 @@ request while an HTTP fault rule exists (the fault hooks live in Flask's hooks).
 
 from __future__ import annotations
 
+import functools
+import json
 import logging
 import re
-from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from werkzeug import Request
 from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
@@ -30,7 +33,7 @@ from ..chaos.http_faults import FaultSet
 from ..engine.backend import Backend
 from ..errors import ValidationError, WiroError
 from .context import RequestState, record_bug
-from .routes import BodyTooLarge, find_route, serve
+from .routes import BodyTooLarge, Route, find_route, serve
 from .summary import record_request
 
 if TYPE_CHECKING:
@@ -66,15 +69,22 @@ class FastApi:
         self.backend = backend
         self.faults = faults
         provider = app.json
-        self._dumps = provider.dumps
         # the arguments Flask's JSON provider adds when it makes a response (compact
         # unless the app is in debug mode)
         compact = getattr(provider, "compact", None)
-        self._dump_args: dict[str, object] = (
+        dump_args: dict[str, Any] = (
             {"indent": 2}
             if (compact is None and app.debug) or compact is False
             else {"separators": (",", ":")}
         )
+        self._dumps: Callable[[Any], str] = functools.partial(provider.dumps, **dump_args)
+        if isinstance(provider, DefaultJSONProvider):  # its json.dumps, encoder made once
+            self._dumps = json.JSONEncoder(
+                default=provider.default,
+                ensure_ascii=provider.ensure_ascii,
+                sort_keys=provider.sort_keys,
+                **dump_args,
+            ).encode
         self._max_content_length: int | None = app.config["MAX_CONTENT_LENGTH"]
         self.enabled = backend.settings.fast_path
         """Off: every request goes to Flask (``Settings.fast_path``)."""
@@ -84,22 +94,27 @@ class FastApi:
 
     def takes(self, environ: WSGIEnvironment) -> bool:
         """Whether the fast path serves this request (else Flask does)."""
+        return self._route(environ) is not None
+
+    def _route(self, environ: WSGIEnvironment) -> Route | None:
+        """The endpoint the fast path serves this request at; None: Flask serves it."""
         if not self.enabled:
-            return False
+            return None
         if environ.get("REQUEST_METHOD") != "POST" or environ.get("SCRIPT_NAME"):
-            return False
+            return None
         path = environ.get("PATH_INFO", "")
         if not path.startswith("/v1/") or FAST_PATH.fullmatch(path) is None:
-            return False
+            return None
         media = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
         if media not in _JSON_TYPES:
-            return False
+            return None
         if not self.faults.empty():  # an HTTP fault's hooks are Flask's
-            return False
-        return find_route(path[4:], self.backend.settings) is not None
+            return None
+        return find_route(path[4:], self.backend.settings)
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if not self.takes(environ):
+        route = self._route(environ)
+        if route is None:
             return self.inner(environ, start_response)
         self.served += 1
         req = Request(environ)
@@ -107,7 +122,7 @@ class FastApi:
         state = RequestState()
         headers: list[tuple[str, str]] = []
         try:
-            payload = serve(self.backend, req, state, req.path[4:])
+            payload = serve(self.backend, req, state, req.path[4:], route)
             code = 200
         except BodyTooLarge as exc:  # as the app's own 413 (mock_wiro.app._too_large)
             payload = ValidationError(exc.description or "Request body too large").to_wire()
@@ -126,7 +141,7 @@ class FastApi:
                 "errors": [{"code": 0, "message": f"Internal error: {exc!r}"}],
             }
             code = 500
-        text = f"{self._dumps(payload, **self._dump_args)}\n"
+        text = f"{self._dumps(payload)}\n"
         body = text.encode()
         record_request(self.backend.journal, req, state, code, text=text)
         req.close()

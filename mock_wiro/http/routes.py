@@ -33,6 +33,7 @@ __all__ = [
     "ROUTES",
     "BodyTooLarge",
     "Call",
+    "Route",
     "api",
     "backend",
     "find_route",
@@ -66,6 +67,8 @@ class Call:
 
 
 Handler = Callable[[Call], dict[str, Any]]
+Route = tuple[Handler, Collection[str]]
+"""An endpoint: its handler and the fields it takes as lists."""
 
 
 def backend() -> Backend:
@@ -339,10 +342,13 @@ def dispatch(path: str) -> dict[str, Any]:
     return serve(backend(), req, request_state(), path)
 
 
-def serve(b: Backend, req: Request, state: RequestState, path: str) -> dict[str, Any]:
-    """A ``/v1`` endpoint: route, authenticate, parse, call; the answer's JSON object, or
-    a :class:`~mock_wiro.errors.WiroError` raised."""
-    route = find_route(path, b.settings)
+def serve(
+    b: Backend, req: Request, state: RequestState, path: str, route: Route | None = None
+) -> dict[str, Any]:
+    """A ``/v1`` endpoint: route (unless the caller did: ``route``), authenticate, parse,
+    call; the answer's JSON object, or a :class:`~mock_wiro.errors.WiroError` raised."""
+    if route is None:
+        route = find_route(path, b.settings)
     if route is None or req.method != "POST":
         raise UrlError()
     handler, list_fields = route
@@ -362,7 +368,7 @@ def serve(b: Backend, req: Request, state: RequestState, path: str) -> dict[str,
     return handler(Call(b, req, state, project, fields, files, lists))
 
 
-def find_route(path: str, settings: Settings) -> tuple[Handler, Collection[str]] | None:
+def find_route(path: str, settings: Settings) -> Route | None:
     """The handler of ``path`` and the fields it takes as lists; None: no such path."""
     if path.startswith("Run/"):
         model = CATALOG.find_run(path, settings.slug_case_insensitive)
