@@ -121,8 +121,9 @@ def test_a_callback_cannot_act_on_the_fake_itself(api: Api) -> None:
     api.run()  # a witness task
     before = api.state()
     since = api.mock("GET", "/journal").json()["last_seq"]
-    for url in _self_urls(api.port):
-        task = api.run(callbackUrl=url)
+    # every task first, then the waits: their retries' back-offs run side by side
+    tasks = {url: api.run(callbackUrl=url) for url in _self_urls(api.port)}
+    for url, task in tasks.items():
         done = api.mock("POST", f"/callbacks/{task}/wait", json={"timeout": WAIT}).json()
         statuses = {a["status"] for a in done["callback"]["attempts"]}
         assert done["callback"]["state"] == "failed" and statuses == {403}, (url, done)
