@@ -21,10 +21,17 @@ from urllib.parse import urlsplit, urlunsplit
 
 import websocket
 
-__all__ = ["SocketLost", "TaskSocket", "default_socket_url"]
+__all__ = ["RECV_SLICE", "SocketLost", "TaskSocket", "default_socket_url"]
 
 DEFAULT_SOCKET_URL = "wss://socket.wiro.ai/v1"
 """The real socket [seed]."""
+
+
+RECV_SLICE = 0.5
+"""Seconds one blocking read may last before :meth:`TaskSocket.receive` checks its
+deadline and reads again. The main thread then runs Python at least this often, so a
+Ctrl-C the kernel handed to another thread (rich's refresh thread, say) is acted on
+within it: Python runs signal handlers only in the main thread, between bytecodes."""
 
 
 class SocketLost(Exception):
@@ -91,11 +98,11 @@ class TaskSocket:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            self._ws.settimeout(remaining)
+            self._ws.settimeout(min(remaining, RECV_SLICE))
             try:
                 opcode, frame_data = self._ws.recv_data_frame(control_frame=True)
             except websocket.WebSocketTimeoutException:
-                return None
+                continue  # a slice over (a frame half read goes on: websocket-client keeps it)
             except (OSError, websocket.WebSocketException) as exc:
                 raise SocketLost(f"socket closed: {exc or type(exc).__name__}") from exc
             if opcode in (websocket.ABNF.OPCODE_PING, websocket.ABNF.OPCODE_PONG):

@@ -273,3 +273,53 @@ def test_token_lookup_retries_a_transient_failure(fault: dict[str, Any]) -> None
         c.close()
     assert done.succeeded
     assert len(slept) == 1 and slept[0] <= 1.0
+
+
+# ------------------------------------------------------------------ Ctrl-C on another thread
+class _Interrupted(Exception):
+    pass
+
+
+def test_a_signal_another_thread_takes_still_ends_a_socket_wait(
+    mock_wiro: MockWiroServer, mock_wiro_project: Project
+) -> None:
+    """Python runs a signal's handler only in the main thread, between bytecodes; the
+    kernel may hand the signal to another thread (rich's refresh thread, for a Ctrl-C).
+    A socket wait reads in RECV_SLICE pieces, so the main thread gets to the handler
+    long before the wait's own deadline (one read of the whole wait did not)."""
+    import signal
+    import sys
+    import time
+
+    client = make_client(mock_wiro, mock_wiro_project)
+    task = client.run(image_path(IMAGE), "p")  # manual clock: queued, no frame comes
+    main = threading.main_thread().ident
+    assert main == threading.get_ident()
+    sent: list[float] = []
+
+    def other_thread() -> None:  # once the main thread sits in the socket read
+        for _ in range(int(BOUND * 100)):
+            frame = sys._current_frames().get(main)
+            names = []
+            while frame is not None:
+                names.append(frame.f_code.co_name)
+                frame = frame.f_back
+            if "recv_data_frame" in names:
+                break
+            threading.Event().wait(0.01)
+        sent.append(time.monotonic())
+        signal.pthread_kill(threading.get_ident(), signal.SIGUSR1)  # to this thread
+
+    def handler(signum: int, frame: object) -> None:
+        raise _Interrupted
+
+    previous = signal.signal(signal.SIGUSR1, handler)
+    try:
+        threading.Thread(target=other_thread, daemon=True).start()
+        with pytest.raises(_Interrupted):
+            client.wait(task, timeout=30, via="socket")
+        late = time.monotonic() - sent[0]
+    finally:
+        signal.signal(signal.SIGUSR1, previous)
+        client.close()
+    assert late < 15, f"handled {late:.1f} s after the signal: the wait's read never let go"
