@@ -20,7 +20,7 @@ from .http.fast import FastApi
 from .http.faults import HttpFaults
 from .http.limits import HeaderLimits
 from .http.openapi import OPENAPI_PATH, build_openapi
-from .http.routes import BodyTooLarge, api
+from .http.routes import api, too_large_message
 from .http.summary import record_request
 from .push.route import MAX_INCOMING_BYTES, socket_bp
 from .settings import Settings
@@ -187,16 +187,7 @@ def _install_errors(app: Flask, settings: Settings, journal: Journal) -> None:
 
 def _too_large(exc: RequestEntityTooLarge, settings: Settings) -> Response:
     """An oversized body: a JSON or url-encoded one, or an upload over the limit."""
-    if isinstance(exc, BodyTooLarge):  # a JSON or url-encoded body: a smaller limit
-        message = exc.description or "Request body too large"
-    else:
-        limit = settings.upload_max_bytes
-        size = request.content_length
-        came = f"{size} bytes" if size is not None else "more than that"
-        message = (
-            f"Request body too large: the upload limit is {limit} bytes "
-            f"({limit / 2**20:.3g} MB); got {came}"
-        )
+    message = too_large_message(exc, settings.upload_max_bytes, request.content_length)
     response = _wire(ValidationError(message))
     response.status_code = OVERSIZE_HTTP_STATUS
     response.headers["Connection"] = "close"  # the rest of the body is never read

@@ -434,6 +434,10 @@ class Settings:
     generates one unless given."""
 
     def __post_init__(self) -> None:
+        if isinstance(self.allowed_hosts, str):
+            raise ValueError(f"allowed_hosts must be a tuple of names, not {self.allowed_hosts!r}")
+        if not isinstance(self.allowed_hosts, tuple):  # a list, say: kept as a tuple
+            object.__setattr__(self, "allowed_hosts", tuple(self.allowed_hosts))
         if not (
             isinstance(self.speed, int | float)
             and math.isfinite(self.speed)

@@ -230,8 +230,8 @@ class Scheduler:
                 log.exception("mock-wiro timer error")
                 self._report({"where": "timer", "error": repr(exc)})
         tasks = self._store.active_tasks()
-        if not tasks:  # nothing can be due: no pass (every read pumps first; most find none)
-            return
+        if not tasks and self._store.settled():  # no pass: nothing due, nothing to commit
+            return  # (every read pumps first, and most find nothing)
         with self.pass_batch():  # one commit for the pass; frames told after it
             for task in tasks:
                 if self._may_try(task):

@@ -422,6 +422,11 @@ class SqliteStore(MemoryStore):
         """Changes inside are committed together when the outermost batch ends."""
         return self._batch()
 
+    def settled(self) -> bool:
+        """Whether no write waits for a commit (none put off, none to redo)."""
+        with self._mutex:
+            return not self._dirty and not self._resync and not self._in_transaction
+
     def commit(self) -> None:
         """Commit every change made so far (after a failed write: the whole state);
         :class:`StorageError` if that fails."""

@@ -148,6 +148,11 @@ class Store(Protocol):
     def commit(self) -> None:
         """Commit every change made so far, now (also inside a batch)."""
 
+    def settled(self) -> bool:
+        """Whether nothing waits for a commit (no write put off with
+        :meth:`save_task_later`, none to redo after a failure): the engine may then skip a
+        pass that has no task to step."""
+
     def save_clock(self, now: float) -> None:
         """The fake clock reads ``now`` (a durable store resumes the clock from it)."""
 
@@ -340,6 +345,10 @@ class MemoryStore:
 
     def commit(self) -> None:
         """Nothing to commit."""
+
+    def settled(self) -> bool:
+        """Always: nothing is ever put off."""
+        return True
 
     def save_clock(self, now: float) -> None:
         """Nothing to keep: the clock does not outlive the process."""

@@ -26,14 +26,14 @@ from typing import TYPE_CHECKING, Any
 from flask import Flask
 from flask.json.provider import DefaultJSONProvider
 from werkzeug import Request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 from werkzeug.http import HTTP_STATUS_CODES
 
 from ..chaos.http_faults import FaultSet
 from ..engine.backend import Backend
 from ..errors import ValidationError, WiroError
 from .context import RequestState, record_bug
-from .routes import BodyTooLarge, Route, find_route, serve
+from .routes import Route, find_route, serve, too_large_message
 from .summary import record_request
 
 if TYPE_CHECKING:
@@ -69,6 +69,7 @@ class FastApi:
         self.backend = backend
         self.faults = faults
         provider = app.json
+        self._app, self._provider = app, provider
         # the arguments Flask's JSON provider adds when it makes a response (compact
         # unless the app is in debug mode)
         compact = getattr(provider, "compact", None)
@@ -100,6 +101,8 @@ class FastApi:
         """The endpoint the fast path serves this request at; None: Flask serves it."""
         if not self.enabled:
             return None
+        if self._app.debug or self._app.json is not self._provider:
+            return None  # Flask then indents (debug) or encodes its own way: let it
         if environ.get("REQUEST_METHOD") != "POST" or environ.get("SCRIPT_NAME"):
             return None
         path = environ.get("PATH_INFO", "")
@@ -124,9 +127,10 @@ class FastApi:
         try:
             payload = serve(self.backend, req, state, req.path[4:], route)
             code = 200
-        except BodyTooLarge as exc:  # as the app's own 413 (mock_wiro.app._too_large)
-            payload = ValidationError(exc.description or "Request body too large").to_wire()
-            code = 413
+        except RequestEntityTooLarge as exc:  # as the app's own 413 (app._too_large)
+            limit = self.backend.settings.upload_max_bytes
+            message = too_large_message(exc, limit, req.content_length)
+            payload, code = ValidationError(message).to_wire(), 413
             headers.append(("Connection", "close"))  # the rest of the body is never read
         except WiroError as exc:
             payload, code = exc.to_wire(), exc.http_status

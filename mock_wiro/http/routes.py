@@ -40,6 +40,7 @@ __all__ = [
     "read_fields",
     "read_small_body",
     "serve",
+    "too_large_message",
 ]
 
 api = Blueprint("wiro_api", __name__)
@@ -99,6 +100,20 @@ class BodyTooLarge(RequestEntityTooLarge):
         )
         self.limit = limit
         self.size = size
+
+
+def too_large_message(
+    exc: RequestEntityTooLarge, upload_max_bytes: int, content_length: int | None
+) -> str:
+    """The message of a 413: a JSON or url-encoded body over its own limit
+    (:class:`BodyTooLarge`), or any body over the upload limit."""
+    if isinstance(exc, BodyTooLarge):
+        return exc.description or "Request body too large"
+    came = f"{content_length} bytes" if content_length is not None else "more than that"
+    return (
+        f"Request body too large: the upload limit is {upload_max_bytes} bytes "
+        f"({upload_max_bytes / 2**20:.3g} MB); got {came}"
+    )
 
 
 def read_small_body(limit: int = MAX_JSON_BODY_BYTES, req: Request | None = None) -> bytes:

@@ -145,10 +145,12 @@ def record_request(
     headers = header_environ(req.environ)  # bounded by the server (MAX_HEADER_*)
     path = req.path[: ENTRY_TEXT_CHARS + 1]  # one more: the entry says it was cut
     shown = None if text is None else text[:ENTRY_TEXT_CHARS]
+    method = req.method[:ENTRY_TEXT_CHARS]  # a request line may carry 64 KiB of it
+    mimetype = req.mimetype[:ENTRY_TEXT_CHARS]
     parts: dict[str, Any] = {
-        "method": req.method,
+        "method": method,
         "path": path,
-        "mimetype": req.mimetype,
+        "mimetype": mimetype,
         "content_length": req.content_length,
         "headers": headers,
         "body": body,
@@ -159,7 +161,8 @@ def record_request(
         "extra": dict(state.journal_extra),
     }
     getsizeof = sys.getsizeof
-    size = _SUMMARY_SIZE + getsizeof(path) + getsizeof(shown) + getsizeof(req.mimetype)
+    size = _SUMMARY_SIZE + getsizeof(path) + getsizeof(shown) + getsizeof(mimetype)
+    size += getsizeof(method)
     # each name and value: its characters at the widest any of them takes (the joined
     # text's own size: latin-1 from a server, any width from the test client), plus at
     # most _STR_OWN bytes of its own; no walk over them

@@ -123,6 +123,9 @@ class ListStore:
     def commit(self) -> None:
         pass
 
+    def settled(self) -> bool:
+        return True
+
     def save_clock(self, now: float) -> None:
         pass
 

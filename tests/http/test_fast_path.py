@@ -285,3 +285,37 @@ def test_the_environ_header_check_is_the_header_check(environ: dict[str, str]) -
     """HeaderLimits reads the environ directly (no EnvironHeaders built per request): the
     same verdict as the header check on the headers werkzeug gives."""
     assert environ_header_problem(environ) == header_problem(EnvironHeaders(environ).items())
+
+
+# ---------------------------------------------------------------- found in review
+def test_a_json_body_over_a_small_upload_limit_is_the_same_413_either_way() -> None:
+    """With an upload limit under 1 MiB, a JSON body can pass its own limit and still be
+    over the app's MAX_CONTENT_LENGTH: werkzeug's 413, which both paths answer alike."""
+    with MockWiroServer(Settings(clock_mode="manual", upload_max_bytes=100_000)) as server:
+        project = server.create_project()
+        body = json.dumps({"taskid": "1", "pad": "x" * 400_000}).encode()
+        on, off = both(server, "/v1/Task/Detail", body, signed(project, **JSON))
+        assert on == off
+        assert on[0] == 413 and on[2]["connection"] == "close"
+        assert "the upload limit is 100000 bytes" in json.loads(on[3])["errors"][0]["message"]
+
+
+def test_allowed_hosts_given_as_a_list_is_kept_as_a_tuple() -> None:
+    settings = Settings(clock_mode="manual", allowed_hosts=["fake.test"])  # type: ignore[arg-type]
+    assert settings.allowed_hosts == ("fake.test",)
+    with pytest.raises(ValueError, match="allowed_hosts"):
+        Settings(allowed_hosts="fake.test")  # type: ignore[arg-type]
+    with MockWiroServer(settings) as server:
+        api = signed_session(server.create_project(), server.base_url)
+        assert api.post("Task/List", json={}).json()["result"] is True
+        assert server.app.test_client().get("/_mock/health").status_code == 200
+
+
+def test_in_debug_mode_flask_serves_and_indents() -> None:
+    """Flask indents its JSON in debug mode; the fast path steps aside then."""
+    with MockWiroServer(Settings(clock_mode="manual")) as server:
+        project = server.create_project()
+        server.app.debug = True
+        fast = fast_path(server)
+        answer = call(server, "/v1/Task/List", b"{}", signed(project, **JSON))
+        assert fast.served == 0 and b'\n  "errors"' in answer[2]

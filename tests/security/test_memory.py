@@ -330,7 +330,16 @@ def test_the_default_budget_holds_the_largest_entries_a_request_may_leave() -> N
 
 @pytest.mark.parametrize(
     "shape",
-    ["plain", "big headers", "many fields", "long path", "long answer", "non-ASCII"],
+    [
+        "plain",
+        "big headers",
+        "many fields",
+        "long path",
+        "long answer",
+        "non-ASCII",
+        "long method",
+        "long content type",
+    ],
 )
 def test_a_deferred_request_entry_counts_at_least_what_it_comes_to_hold(shape: str) -> None:
     """A request's entry is kept as its raw parts and built when read
@@ -356,7 +365,12 @@ def test_a_deferred_request_entry_counts_at_least_what_it_comes_to_hold(shape: s
         headers |= {"X-Name": "é" * 3000, "X-Wide": "😀" * 3000}  # the test client's
         fields = {"prompt": "😀" * 1000}
         text = "€" * 5000
-    environ = EnvironBuilder(path=path, method="POST", headers=headers).get_environ()
+    method = "POST"
+    if shape == "long method":  # a request line may carry 64 KiB of it (a 404, journalled)
+        method = "A" * 60_000
+    elif shape == "long content type":
+        headers |= {"Content-Type": "x/" + "c" * 8000}
+    environ = EnvironBuilder(path=path, method=method, headers=headers).get_environ()
     state = RequestState(fields=fields, journal_extra={"task": "1"})
     journal = Journal(lambda: 0.0)
     record_request(journal, Request(environ), state, 200, text=text)
@@ -366,6 +380,7 @@ def test_a_deferred_request_entry_counts_at_least_what_it_comes_to_hold(shape: s
     assert journal.bytes >= 128 + entry_size("request") + entry_size(built)
     # and not below what its raw parts hold until it is built
     raw = {
+        "method": method[:ENTRY_TEXT_CHARS],
         "headers": header_environ(environ),
         "fields": built["body"]["fields"],
         "path": path[:4097],
