@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import hmac
+import http.client
 import itertools
 import json
 import math
@@ -235,6 +236,21 @@ def access_statuses(log: str) -> Counter[tuple[str, int]]:
     return found
 
 
+def _closed_before_answering(exc: BaseException) -> bool:
+    """Whether a request failed because its (kept-alive) connection was closed before any
+    answer came: the server's idle close racing the request."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, http.client.RemoteDisconnected | ConnectionResetError):
+            return True
+        seen = (
+            seen.__cause__
+            or seen.__context__
+            or next((a for a in getattr(seen, "args", ()) if isinstance(a, BaseException)), None)
+        )
+    return False
+
+
 class Admin:
     """The control surface (``/_mock``), one session per thread."""
 
@@ -253,13 +269,26 @@ class Admin:
                 self._sessions.append(session)
         return session
 
+    def _send(self, method: str, path: str, **kwargs: Any) -> requests.Response:
+        """One control request. A kept-alive connection the server closed for idleness
+        (``--keepalive-timeout``) just as this thread reused it fails before any answer
+        ("Remote end closed connection without response"): the request never reached the
+        fake, so it is sent once more, on a fresh connection. The control surface has no
+        HTTP faults, so no other way to lose an answer can look like this."""
+        try:
+            return self._session().request(method, self.url + path, **kwargs)
+        except requests.ConnectionError as exc:
+            if not _closed_before_answering(exc):
+                raise
+        return self._session().request(method, self.url + path, **kwargs)
+
     def get(self, path: str, **params: str) -> Any:
-        response = self._session().get(self.url + path, params=params, timeout=120)
+        response = self._send("GET", path, params=params, timeout=120)
         response.raise_for_status()
         return response.json()
 
     def post(self, path: str, body: dict[str, Any] | None = None, ok: bool = True) -> Any:
-        response = self._session().post(self.url + path, json=body, timeout=360)
+        response = self._send("POST", path, json=body, timeout=360)
         if ok and response.status_code >= 300:
             raise RuntimeError(f"POST /_mock{path} {body}: {response.status_code} {response.text}")
         return response.json()
