@@ -41,6 +41,11 @@ RETRY_MIN_SECONDS = 1.0
 """Wall seconds before a task whose step raised is tried again (doubled per failure)."""
 RETRY_MAX_SECONDS = 60.0
 """The longest back-off between two attempts at a failing step."""
+TIDY_SLICE_SECONDS = 0.005
+"""How long the engine tidies (retires ended tasks, :attr:`Scheduler.tidy`) at a time."""
+TIDY_PAUSE_SECONDS = 0.001
+"""How long it lets go of the state lock between two slices, at most: the socket writers
+(on one event loop, queued before it) send the frames just told first."""
 
 
 @dataclass
@@ -107,10 +112,19 @@ class Scheduler:
         self.before_pump: Callable[[], None] | None = None
         """Called (under the state lock) at the start of every pump: the stepper's
         :meth:`~.stepper.Stepper.retry_held`."""
+        self.tidy: Callable[[float | None], bool] | None = None
+        """Work that may wait but not for long, done by the engine thread between its
+        passes in slices of :data:`TIDY_SLICE_SECONDS`, each after a pause (under the
+        state lock; the argument is the slice, 0 to ask only, None for all; True while
+        work is left), and wholly by :meth:`settle`: the stepper's
+        :meth:`~.stepper.Stepper.retire_ended`."""
         self._timers: list[tuple[float, int, Callable[[], None]]] = []  # heap on fake time
         self._timer_seq = 0
         self._thread: threading.Thread | None = None
         self.closed = False
+        self._late_at = 0.0
+        """When (on the monotonic clock) the engine's next wake-up is due: past it, the
+        engine is late (:meth:`pump_if_late`)."""
 
     # ------------------------------------------------------------ the thread
     def start(self) -> None:
@@ -131,15 +145,24 @@ class Scheduler:
             self._thread.join(timeout=5)
 
     def _engine(self) -> None:
+        paused = False  # the last wait was a pause before tidying
         with self._cond:
             while not self.closed:
                 try:
                     self.pump_locked()
                     wake = self.next_wake_locked()
+                    self._late_at = self._monotonic() + wake
+                    if self.tidy is not None and wake > 0:
+                        # a pause before each slice: the writers woken by the pass send
+                        # first (on one event loop they are queued before this thread)
+                        paused = self.tidy(TIDY_SLICE_SECONDS if paused else 0.0)
+                        if paused:
+                            wake = min(wake, TIDY_PAUSE_SECONDS)
                 except Exception as exc:  # a bug must not stop every task for good
                     log.exception("mock-wiro engine error")
                     self._report({"where": "engine", "error": repr(exc)})
                     wake = 1.0
+                    self._late_at = self._monotonic() + wake
                 self._cond.wait(wake)
 
     def _report(self, data: dict[str, Any]) -> None:
@@ -276,6 +299,26 @@ class Scheduler:
         return False
 
     # ------------------------------------------------------------ moving on
+    def pump_if_late(self) -> None:
+        """Apply the due steps now if the engine is late for them: its wake-up time has
+        passed and it has not run yet (busy, or, on one event loop, queued behind the
+        socket writers that the last pass woke). Called by a socket writer before it
+        takes its frames, so frames already due join that write instead of costing one
+        wake-up and one write each. One float comparison when the engine is on time;
+        a hint only: a wake-up time that is stale costs a pump with nothing due, or
+        leaves the pump to the engine, as before."""
+        if self.closed or self._monotonic() < self._late_at:
+            return
+        with self._cond:
+            if self.closed or self._monotonic() < self._late_at:
+                return
+            try:
+                self.pump_locked()
+                self._late_at = self._monotonic() + self.next_wake_locked()
+            except Exception:  # the engine's own pass reports it: the caller goes on
+                log.exception("mock-wiro: a catch-up pump failed")
+                self._late_at = self._monotonic() + 1.0
+
     def pump(self) -> None:
         """Apply every due step, and wake the engine to work out its next wake-up again:
         the clock may have just changed mode or speed."""
@@ -291,6 +334,8 @@ class Scheduler:
             while True:
                 self.pump_locked()
                 if not self.blocked_on_work_locked():
+                    if self.tidy is not None:
+                        self.tidy(None)
                     return
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
