@@ -122,7 +122,7 @@ class Scheduler:
         self._timer_seq = 0
         self._thread: threading.Thread | None = None
         self.closed = False
-        self._late_at = 0.0
+        self.late_at = 0.0
         """When (on the monotonic clock) the engine's next wake-up is due: past it, the
         engine is late (:meth:`pump_if_late`)."""
 
@@ -151,7 +151,7 @@ class Scheduler:
                 try:
                     self.pump_locked()
                     wake = self.next_wake_locked()
-                    self._late_at = self._monotonic() + wake
+                    self.late_at = self._monotonic() + wake
                     if self.tidy is not None and wake > 0:
                         # a pause before each slice: the writers woken by the pass send
                         # first (on one event loop they are queued before this thread)
@@ -162,7 +162,7 @@ class Scheduler:
                     log.exception("mock-wiro engine error")
                     self._report({"where": "engine", "error": repr(exc)})
                     wake = 1.0
-                    self._late_at = self._monotonic() + wake
+                    self.late_at = self._monotonic() + wake
                 self._cond.wait(wake)
 
     def _report(self, data: dict[str, Any]) -> None:
@@ -307,17 +307,17 @@ class Scheduler:
         wake-up and one write each. One float comparison when the engine is on time;
         a hint only: a wake-up time that is stale costs a pump with nothing due, or
         leaves the pump to the engine, as before."""
-        if self.closed or self._monotonic() < self._late_at:
+        if self.closed or self._monotonic() < self.late_at:
             return
         with self._cond:
-            if self.closed or self._monotonic() < self._late_at:
+            if self.closed or self._monotonic() < self.late_at:
                 return
             try:
                 self.pump_locked()
-                self._late_at = self._monotonic() + self.next_wake_locked()
+                self.late_at = self._monotonic() + self.next_wake_locked()
             except Exception:  # the engine's own pass reports it: the caller goes on
                 log.exception("mock-wiro: a catch-up pump failed")
-                self._late_at = self._monotonic() + 1.0
+                self.late_at = self._monotonic() + 1.0
 
     def pump(self) -> None:
         """Apply every due step, and wake the engine to work out its next wake-up again:
