@@ -226,16 +226,23 @@ class Scheduler:
             if wait is not None:
                 wake = min(wake, wait)
         mono = self._monotonic()
+        earliest: float | None = None  # the first due step's fake time
+        broken_tasks = self._broken
         for task in self._store.active_tasks():
-            broken = self._broken.get(task.id)
-            if broken is not None and broken.retry_at > mono:
-                wake = min(wake, broken.retry_at - mono)  # not before its back-off ends
-                continue
+            if broken_tasks:
+                broken = broken_tasks.get(task.id)
+                if broken is not None and broken.retry_at > mono:
+                    wake = min(wake, broken.retry_at - mono)  # not before its back-off ends
+                    continue
             step = task.next_step()
             if step is None or not gate_open(task, step):
                 continue
             when = due(task, step, self._clock)
-            wait = None if when is None else self._clock.wall_seconds_until(when)
+            if when is not None and (earliest is None or when < earliest):
+                earliest = when
+        if earliest is not None:
+            # one reading of the clock: the wall wait grows with the fake time
+            wait = self._clock.wall_seconds_until(earliest)
             if wait is not None:
                 wake = min(wake, wait)
         return max(wake, 0.0)
