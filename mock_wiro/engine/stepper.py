@@ -166,7 +166,7 @@ class Stepper:
         if not self._deferring:
             self._tell_held()
 
-    def _tell(self, task: Task, event: Event) -> None:
+    def _tell(self, task: Task, event: Event, *, notify: bool = True) -> None:
         for listener in self._listeners:
             try:
                 listener(task, event)
@@ -176,7 +176,8 @@ class Stepper:
             # packed later (retire_ended), off the path of the frames told with it: packing
             # costs about as much as the rest of the frame's work together
             self._ended.append(task)
-        self._cond.notify_all()
+        if notify:
+            self._cond.notify_all()
 
     def retire_ended(self, budget: float | None = None) -> bool:
         """Under the state lock: retire the tasks that were told their last frame (pack
@@ -194,7 +195,9 @@ class Stepper:
         """Tell the listeners of the frames whose commit had failed, now kept, in order."""
         held, self._held = self._held, []
         for task, event in held:
-            self._tell(task, event)
+            self._tell(task, event, notify=False)
+        if held:  # once for them all: the state lock is held throughout
+            self._cond.notify_all()
 
     def retry_held(self) -> None:
         """Under the state lock: if frames wait for a commit that failed (a data dir
