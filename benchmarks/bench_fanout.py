@@ -194,6 +194,7 @@ class Round:
     unfinished: int
     seconds: float
     peak_kib: int
+    server_cpu: float = 0.0  # the server's CPU seconds over the round (user + system)
 
     @property
     def bad(self) -> int:
@@ -308,10 +309,12 @@ def fan_out(server: Server, n: int, tag: str) -> Round:
         if registered < n:
             raise RuntimeError(f"only {registered} of {n} subscribers registered")
         manual_now = float(server.get("/_mock/clock")["now"])
+        cpu_before = _cpu_seconds(server.pid)
         started = time.monotonic()
         server.post("/_mock/clock", {"mode": "realtime"})
         _read(subs, None, time.monotonic() + ROUND_TIMEOUT)
         seconds = time.monotonic() - started
+        server_cpu = _cpu_seconds(server.pid) - cpu_before
         peak = peak_rss_kib(server.pid)
         # the clock has run on one line since the switch: any point of it maps fake time
         # to this process's clock; taken now, on an idle server, the round trips are short
@@ -372,7 +375,17 @@ def fan_out(server: Server, n: int, tag: str) -> Round:
         unfinished=sum(1 for s in subs if not s.done),
         seconds=seconds,
         peak_kib=peak,
+        server_cpu=server_cpu,
     )
+
+
+def _cpu_seconds(pid: int) -> float:
+    """A process's CPU seconds so far (user + system, from ``/proc``; 0 elsewhere)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _raise_fd_limit(wanted: int) -> None:
@@ -413,6 +426,8 @@ def run(quick: bool, subscribers: int | None = None, speed: float = 20.0) -> lis
         "subscriber_errors": big.errors,
         "unfinished": big.unfinished,
         "round_seconds": round(big.seconds, 3),
+        "server_cpu_seconds": round(big.server_cpu, 2),  # over the round
+        "load_average": [round(x, 2) for x in os.getloadavg()],  # a shared machine: noisy
         "baseline_bad_frames": sum(base.bad for base in bases),
     }
     rate = big.frames / big.seconds if big.seconds else 0.0
