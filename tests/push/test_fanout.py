@@ -88,3 +88,13 @@ def test_a_late_subscribers_replay_goes_out_in_a_few_writes_in_order(
         assert 1 <= len(writes) <= 3, writes
         journaled = server.backend.journal.entries("frame", task=run["taskid"])
         assert [e.get("type") for e in journaled] == [t for t, _ in events]
+
+
+def test_a_fake_in_the_users_process_leaves_the_garbage_collector_alone() -> None:
+    # only `mock-wiro serve`, a process of its own, tunes it (cli._tune_gc)
+    import gc
+
+    threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
+    with make_server(clock_mode="manual") as server:
+        Wiro(server, server.backend.create_project()).run()
+        assert gc.get_threshold() == threshold and gc.get_freeze_count() == frozen
