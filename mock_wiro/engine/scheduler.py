@@ -152,11 +152,14 @@ class Scheduler:
                     self.pump_locked()
                     wake = self.next_wake_locked()
                     self.late_at = self._monotonic() + wake
-                    if self.tidy is not None and wake > 0:
-                        # a pause before each slice: the writers woken by the pass send
-                        # first (on one event loop they are queued before this thread)
-                        paused = self.tidy(TIDY_SLICE_SECONDS if paused else 0.0)
-                        if paused:
+                    if self.tidy is not None:
+                        # a pause before a slice, so the writers woken by the pass send
+                        # first (on one event loop they are queued before this thread);
+                        # an engine with steps due at once (never pausing) tidies a
+                        # slice per pass, so the work never piles up under load
+                        busy = wake <= 0
+                        paused = self.tidy(TIDY_SLICE_SECONDS if paused or busy else 0.0)
+                        if paused and not busy:
                             wake = min(wake, TIDY_PAUSE_SECONDS)
                 except Exception as exc:  # a bug must not stop every task for good
                     log.exception("mock-wiro engine error")
