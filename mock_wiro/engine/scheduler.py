@@ -149,8 +149,7 @@ class Scheduler:
         with self._cond:
             while not self.closed:
                 try:
-                    self.pump_locked()
-                    wake = self.next_wake_locked()
+                    wake = self.pump_locked()
                     self.late_at = self._monotonic() + wake
                     if self.tidy is not None:
                         # a pause before a slice, so the writers woken by the pass send
@@ -223,19 +222,15 @@ class Scheduler:
     # ------------------------------------------------------------ the three questions
     def next_wake_locked(self) -> float:
         """Wall seconds until the next timer or due step (at most one)."""
-        wake = 1.0  # re-check at least every second (mode switches, etc.)
-        if self._timers:
-            wait = self._clock.wall_seconds_until(self._timers[0][0])
-            if wait is not None:
-                wake = min(wake, wait)
         mono = self._monotonic()
         earliest: float | None = None  # the first due step's fake time
+        backing_off: list[float] = []
         broken_tasks = self._broken
         for task in self._store.active_tasks():
             if broken_tasks:
                 broken = broken_tasks.get(task.id)
                 if broken is not None and broken.retry_at > mono:
-                    wake = min(wake, broken.retry_at - mono)  # not before its back-off ends
+                    backing_off.append(broken.retry_at)  # its due step waits for it
                     continue
             step = task.next_step()
             if step is None or not gate_open(task, step):
@@ -243,15 +238,13 @@ class Scheduler:
             when = due(task, step, self._clock)
             if when is not None and (earliest is None or when < earliest):
                 earliest = when
-        if earliest is not None:
-            # one reading of the clock: the wall wait grows with the fake time
-            wait = self._clock.wall_seconds_until(earliest)
-            if wait is not None:
-                wake = min(wake, wait)
-        return max(wake, 0.0)
+        return self._wake(earliest, backing_off)
 
-    def pump_locked(self) -> None:
-        """Run every due timer, then apply every due step, in order."""
+    def pump_locked(self) -> float:
+        """Run every due timer, then apply every due step, in order. Returns the wall
+        seconds until the next timer or due step, at most one: what
+        :meth:`next_wake_locked` would answer now, found in the same look at every
+        active task (the engine's, after each pass, need not look at them twice)."""
         if self.before_pump is not None:
             self.before_pump()
         now = self._clock.now()
@@ -262,19 +255,50 @@ class Scheduler:
             except Exception as exc:
                 log.exception("mock-wiro timer error")
                 self._report({"where": "timer", "error": repr(exc)})
+        earliest: float | None = None  # the next due step's fake time
+        backing_off: list[float] = []  # retry times of the tasks waiting out a back-off
+        broken_tasks = self._broken
         with self.pass_batch():  # one commit for the pass; frames told after it
             for task in self._store.active_tasks():
-                if self._may_try(task):
-                    self._pump_task(task, now)
+                when = self._pump_task(task, now) if self._may_try(task) else None
+                if when is not None and (earliest is None or when < earliest):
+                    earliest = when
+                if broken_tasks:  # before this pass, or from it
+                    broken = broken_tasks.get(task.id)
+                    if broken is not None:
+                        backing_off.append(broken.retry_at)
+        return self._wake(earliest, backing_off)
 
-    def _pump_task(self, task: Task, now: float) -> None:
+    def _wake(self, earliest: float | None, backing_off: Iterable[float]) -> float:
+        """Wall seconds until the first of: the next timer, the fake time ``earliest``
+        (a due step's), the end of a back-off (monotonic times); at most one."""
+        wake = 1.0  # re-check at least every second (mode switches, etc.)
+        if self._timers:
+            wait = self._clock.wall_seconds_until(self._timers[0][0])
+            if wait is not None:
+                wake = min(wake, wait)
+        if earliest is not None:
+            # one reading of the clock: the wall wait grows with the fake time
+            wait = self._clock.wall_seconds_until(earliest)
+            if wait is not None:
+                wake = min(wake, wait)
+        mono = self._monotonic()
+        for retry_at in backing_off:
+            if retry_at > mono:
+                wake = min(wake, retry_at - mono)  # not before its back-off ends
+        return max(wake, 0.0)
+
+    def _pump_task(self, task: Task, now: float) -> float | None:
         """Apply the task's due steps; a step that raises is put back, reported and
-        backed off (the other tasks go on)."""
+        backed off (the other tasks go on). Returns the fake time its next step is due
+        at (None: held, waiting for background work, ended, or backing off)."""
         step: Step | None = None
+        next_due: float | None = None
         try:
             while (step := task.next_step()) is not None and gate_open(task, step):
                 when = due(task, step, self._clock)
                 if when is None or when > now:
+                    next_due = when
                     break
                 task.cursor += 1
                 try:
@@ -293,8 +317,9 @@ class Scheduler:
                     raise
         except Exception as exc:
             self._step_failed(task, step.type if step is not None else "(next step)", exc)
-            return
+            return None
         self._broken.pop(task.id, None)
+        return next_due
 
     def blocked_on_work_locked(self) -> bool:
         """True if some task's due step waits for an image check or a render."""
@@ -323,8 +348,7 @@ class Scheduler:
             if self.closed or self._monotonic() < self.late_at:
                 return
             try:
-                self.pump_locked()
-                self.late_at = self._monotonic() + self.next_wake_locked()
+                self.late_at = self._monotonic() + self.pump_locked()
             except Exception:  # the engine's own pass reports it: the caller goes on
                 log.exception("mock-wiro: a catch-up pump failed")
                 self.late_at = self._monotonic() + 1.0
