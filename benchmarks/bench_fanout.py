@@ -8,7 +8,8 @@ The fake runs as ``mock-wiro serve`` in a subprocess (so its RSS is its own), on
 2. ``N`` WebSocket connections are opened (16 client threads), each sends ``task_info``
    for its own task and gets the replayed ``task_queue`` frame: every subscriber is
    registered before anything happens;
-3. the clock is switched to ``realtime``: every task now runs its whole lifecycle at
+3. once the server is idle (every image check and render done, :func:`_wait_idle`),
+   the clock is switched to ``realtime``: every task now runs its whole lifecycle at
    once (about 52 fake seconds, 2.6 wall seconds at speed 20, 22 frames each, in
    bursts of ``N`` frames due at the same instant), and one client thread reads every
    socket through ``selectors`` (one ``recv`` per ready socket, a small parser for the
