@@ -8,7 +8,8 @@ The fake runs as ``mock-wiro serve`` in a subprocess (so its RSS is its own), on
 2. ``N`` WebSocket connections are opened (16 client threads), each sends ``task_info``
    for its own task and gets the replayed ``task_queue`` frame: every subscriber is
    registered before anything happens;
-3. the clock is switched to ``realtime``: every task now runs its whole lifecycle at
+3. once the server is idle (every image check and render done, :func:`_wait_idle`),
+   the clock is switched to ``realtime``: every task now runs its whole lifecycle at
    once (about 52 fake seconds, 2.6 wall seconds at speed 20, 22 frames each, in
    bursts of ``N`` frames due at the same instant), and one client thread reads every
    socket through ``selectors`` (one ``recv`` per ready socket, a small parser for the
@@ -194,6 +195,7 @@ class Round:
     unfinished: int
     seconds: float
     peak_kib: int
+    server_cpu: float = 0.0  # the server's CPU seconds over the round (user + system)
 
     @property
     def bad(self) -> int:
@@ -307,11 +309,14 @@ def fan_out(server: Server, n: int, tag: str) -> Round:
         registered = sum(1 for s in subs if len(s.frames) >= 1)
         if registered < n:
             raise RuntimeError(f"only {registered} of {n} subscribers registered")
+        _wait_idle(server.pid)
         manual_now = float(server.get("/_mock/clock")["now"])
+        cpu_before = _cpu_seconds(server.pid)
         started = time.monotonic()
         server.post("/_mock/clock", {"mode": "realtime"})
         _read(subs, None, time.monotonic() + ROUND_TIMEOUT)
         seconds = time.monotonic() - started
+        server_cpu = _cpu_seconds(server.pid) - cpu_before
         peak = peak_rss_kib(server.pid)
         # the clock has run on one line since the switch: any point of it maps fake time
         # to this process's clock; taken now, on an idle server, the round trips are short
@@ -372,7 +377,37 @@ def fan_out(server: Server, n: int, tag: str) -> Round:
         unfinished=sum(1 for s in subs if not s.done),
         seconds=seconds,
         peak_kib=peak,
+        server_cpu=server_cpu,
     )
+
+
+def _cpu_seconds(pid: int) -> float:
+    """A process's CPU seconds so far (user + system, from ``/proc``; 0 elsewhere)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+
+
+IDLE_WINDOW = 0.2
+"""Seconds of server CPU watched before a round: below :data:`IDLE_CPU_SHARE`, idle."""
+IDLE_CPU_SHARE = 0.05
+IDLE_TIMEOUT = 60.0
+
+
+def _wait_idle(pid: int) -> None:
+    """Wait (bounded) until the server is idle: every task's image check and render
+    done. Those run in the server's worker pool after each Run; if some are still going
+    when the round starts, each one that ends wakes the engine, which looks at every
+    active task, so the round measures that (up to 5-7 CPU seconds with 1,000 tasks),
+    not the fan-out."""
+    deadline = time.monotonic() + IDLE_TIMEOUT
+    while time.monotonic() < deadline:
+        before = _cpu_seconds(pid)
+        time.sleep(IDLE_WINDOW)
+        if _cpu_seconds(pid) - before < IDLE_WINDOW * IDLE_CPU_SHARE:
+            return
 
 
 def _raise_fd_limit(wanted: int) -> None:
@@ -413,6 +448,8 @@ def run(quick: bool, subscribers: int | None = None, speed: float = 20.0) -> lis
         "subscriber_errors": big.errors,
         "unfinished": big.unfinished,
         "round_seconds": round(big.seconds, 3),
+        "server_cpu_seconds": round(big.server_cpu, 2),  # over the round
+        "load_average": [round(x, 2) for x in os.getloadavg()],  # a shared machine: noisy
         "baseline_bad_frames": sum(base.bad for base in bases),
     }
     rate = big.frames / big.seconds if big.seconds else 0.0

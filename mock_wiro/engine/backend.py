@@ -117,6 +117,7 @@ class Backend:
             self.scheduler.on_error = lambda data: self.journal.record("error", **data)
             self.scheduler.before_pump = self.stepper.retry_held
             self.scheduler.pass_batch = self.stepper.deferred
+            self.scheduler.tidy = self.stepper.retire_ended
             self._closers: list[Callable[[], None]] = []
             self.scenarios: DirectiveSource = scenarios if scenarios is not None else NoDirectives()
             """Edge cases matched at Run time (a :class:`mock_wiro.chaos.scenarios.ScenarioBook`,
@@ -422,6 +423,11 @@ class Backend:
     def pump(self) -> None:
         """Apply every step that is due on the fake clock (and wake the engine)."""
         self.scheduler.pump()
+
+    def pump_if_late(self) -> None:
+        """Apply the due steps now if the engine is late for them
+        (:meth:`Scheduler.pump_if_late`)."""
+        self.scheduler.pump_if_late()
 
     def advance(self, seconds: float, *, timeout: float = 30.0) -> float:
         """Move the clock forward and apply everything due, waiting for background work

@@ -266,6 +266,29 @@ class Journal:
         self._tell(entry)
         return entry
 
+    def record_many(self, items: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Entry]:
+        """Append several entries, ``(kind, data)`` each, in order and together (one
+        lock, one clock reading, one wake-up): a socket writer's frames of one write.
+        Bounded as :meth:`record`; the listeners hear of each, in order."""
+        sized = [
+            (kind, data, _ENTRY_OVERHEAD + entry_size(kind) + entry_size(data))
+            for kind, data in items
+        ]
+        if not sized:
+            return []
+        entries: list[Entry] = []
+        with self._cond:
+            now = self._clock()
+            for kind, data, size in sized:
+                self._seq += 1
+                entry = Entry(self._seq, now, kind, data)
+                self._keep(entry, size)
+                entries.append(entry)
+            self._cond.notify_all()
+        for entry in entries:
+            self._tell(entry)
+        return entries
+
     def _keep(self, entry: Entry, size: int) -> None:
         """Append ``entry`` (``size`` bytes), then drop the oldest past ``limit`` entries
         or ``max_bytes``, the newest always kept (under the journal's lock)."""

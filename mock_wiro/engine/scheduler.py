@@ -41,6 +41,11 @@ RETRY_MIN_SECONDS = 1.0
 """Wall seconds before a task whose step raised is tried again (doubled per failure)."""
 RETRY_MAX_SECONDS = 60.0
 """The longest back-off between two attempts at a failing step."""
+TIDY_SLICE_SECONDS = 0.005
+"""How long the engine tidies (retires ended tasks, :attr:`Scheduler.tidy`) at a time."""
+TIDY_PAUSE_SECONDS = 0.001
+"""How long it lets go of the state lock between two slices, at most: the socket writers
+(on one event loop, queued before it) send the frames just told first."""
 
 
 @dataclass
@@ -107,10 +112,19 @@ class Scheduler:
         self.before_pump: Callable[[], None] | None = None
         """Called (under the state lock) at the start of every pump: the stepper's
         :meth:`~.stepper.Stepper.retry_held`."""
+        self.tidy: Callable[[float | None], bool] | None = None
+        """Work that may wait but not for long, done by the engine thread between its
+        passes in slices of :data:`TIDY_SLICE_SECONDS`, each after a pause (under the
+        state lock; the argument is the slice, 0 to ask only, None for all; True while
+        work is left), and wholly by :meth:`settle`: the stepper's
+        :meth:`~.stepper.Stepper.retire_ended`."""
         self._timers: list[tuple[float, int, Callable[[], None]]] = []  # heap on fake time
         self._timer_seq = 0
         self._thread: threading.Thread | None = None
         self.closed = False
+        self.late_at = 0.0
+        """When (on the monotonic clock) the engine's next wake-up is due: past it, the
+        engine is late (:meth:`pump_if_late`)."""
 
     # ------------------------------------------------------------ the thread
     def start(self) -> None:
@@ -131,15 +145,26 @@ class Scheduler:
             self._thread.join(timeout=5)
 
     def _engine(self) -> None:
+        paused = False  # the last wait was a pause before tidying
         with self._cond:
             while not self.closed:
                 try:
-                    self.pump_locked()
-                    wake = self.next_wake_locked()
+                    wake = self.pump_locked()
+                    self.late_at = self._monotonic() + wake
+                    if self.tidy is not None:
+                        # a pause before a slice, so the writers woken by the pass send
+                        # first (on one event loop they are queued before this thread);
+                        # an engine with steps due at once (never pausing) tidies a
+                        # slice per pass, so the work never piles up under load
+                        busy = wake <= 0
+                        paused = self.tidy(TIDY_SLICE_SECONDS if paused or busy else 0.0)
+                        if paused and not busy:
+                            wake = min(wake, TIDY_PAUSE_SECONDS)
                 except Exception as exc:  # a bug must not stop every task for good
                     log.exception("mock-wiro engine error")
                     self._report({"where": "engine", "error": repr(exc)})
                     wake = 1.0
+                    self.late_at = self._monotonic() + wake
                 self._cond.wait(wake)
 
     def _report(self, data: dict[str, Any]) -> None:
@@ -197,28 +222,29 @@ class Scheduler:
     # ------------------------------------------------------------ the three questions
     def next_wake_locked(self) -> float:
         """Wall seconds until the next timer or due step (at most one)."""
-        wake = 1.0  # re-check at least every second (mode switches, etc.)
-        if self._timers:
-            wait = self._clock.wall_seconds_until(self._timers[0][0])
-            if wait is not None:
-                wake = min(wake, wait)
         mono = self._monotonic()
+        earliest: float | None = None  # the first due step's fake time
+        backing_off: list[float] = []
+        broken_tasks = self._broken
         for task in self._store.active_tasks():
-            broken = self._broken.get(task.id)
-            if broken is not None and broken.retry_at > mono:
-                wake = min(wake, broken.retry_at - mono)  # not before its back-off ends
-                continue
+            if broken_tasks:
+                broken = broken_tasks.get(task.id)
+                if broken is not None and broken.retry_at > mono:
+                    backing_off.append(broken.retry_at)  # its due step waits for it
+                    continue
             step = task.next_step()
             if step is None or not gate_open(task, step):
                 continue
             when = due(task, step, self._clock)
-            wait = None if when is None else self._clock.wall_seconds_until(when)
-            if wait is not None:
-                wake = min(wake, wait)
-        return max(wake, 0.0)
+            if when is not None and (earliest is None or when < earliest):
+                earliest = when
+        return self._wake(earliest, backing_off)
 
-    def pump_locked(self) -> None:
-        """Run every due timer, then apply every due step, in order."""
+    def pump_locked(self) -> float:
+        """Run every due timer, then apply every due step, in order. Returns the wall
+        seconds until the next timer or due step, at most one: what
+        :meth:`next_wake_locked` would answer now, found in the same look at every
+        active task (the engine's, after each pass, need not look at them twice)."""
         if self.before_pump is not None:
             self.before_pump()
         now = self._clock.now()
@@ -231,20 +257,51 @@ class Scheduler:
                 self._report({"where": "timer", "error": repr(exc)})
         tasks = self._store.active_tasks()
         if not tasks and self._store.settled():  # no pass: nothing due, nothing to commit
-            return  # (every read pumps first, and most find nothing)
+            return self._wake(None, ())  # (every read pumps first, and most find nothing)
+        earliest: float | None = None  # the next due step's fake time
+        backing_off: list[float] = []  # retry times of the tasks waiting out a back-off
+        broken_tasks = self._broken
         with self.pass_batch():  # one commit for the pass; frames told after it
             for task in tasks:
-                if self._may_try(task):
-                    self._pump_task(task, now)
+                when = self._pump_task(task, now) if self._may_try(task) else None
+                if when is not None and (earliest is None or when < earliest):
+                    earliest = when
+                if broken_tasks:  # before this pass, or from it
+                    broken = broken_tasks.get(task.id)
+                    if broken is not None:
+                        backing_off.append(broken.retry_at)
+        return self._wake(earliest, backing_off)
 
-    def _pump_task(self, task: Task, now: float) -> None:
+    def _wake(self, earliest: float | None, backing_off: Iterable[float]) -> float:
+        """Wall seconds until the first of: the next timer, the fake time ``earliest``
+        (a due step's), the end of a back-off (monotonic times); at most one."""
+        wake = 1.0  # re-check at least every second (mode switches, etc.)
+        if self._timers:
+            wait = self._clock.wall_seconds_until(self._timers[0][0])
+            if wait is not None:
+                wake = min(wake, wait)
+        if earliest is not None:
+            # one reading of the clock: the wall wait grows with the fake time
+            wait = self._clock.wall_seconds_until(earliest)
+            if wait is not None:
+                wake = min(wake, wait)
+        mono = self._monotonic()
+        for retry_at in backing_off:
+            if retry_at > mono:
+                wake = min(wake, retry_at - mono)  # not before its back-off ends
+        return max(wake, 0.0)
+
+    def _pump_task(self, task: Task, now: float) -> float | None:
         """Apply the task's due steps; a step that raises is put back, reported and
-        backed off (the other tasks go on)."""
+        backed off (the other tasks go on). Returns the fake time its next step is due
+        at (None: held, waiting for background work, ended, or backing off)."""
         step: Step | None = None
+        next_due: float | None = None
         try:
             while (step := task.next_step()) is not None and gate_open(task, step):
                 when = due(task, step, self._clock)
                 if when is None or when > now:
+                    next_due = when
                     break
                 task.cursor += 1
                 try:
@@ -263,8 +320,9 @@ class Scheduler:
                     raise
         except Exception as exc:
             self._step_failed(task, step.type if step is not None else "(next step)", exc)
-            return
+            return None
         self._broken.pop(task.id, None)
+        return next_due
 
     def blocked_on_work_locked(self) -> bool:
         """True if some task's due step waits for an image check or a render."""
@@ -279,6 +337,25 @@ class Scheduler:
         return False
 
     # ------------------------------------------------------------ moving on
+    def pump_if_late(self) -> None:
+        """Apply the due steps now if the engine is late for them: its wake-up time has
+        passed and it has not run yet (busy, or, on one event loop, queued behind the
+        socket writers that the last pass woke). Called by a socket writer before it
+        takes its frames, so frames already due join that write instead of costing one
+        wake-up and one write each. One float comparison when the engine is on time;
+        a hint only: a wake-up time that is stale costs a pump with nothing due, or
+        leaves the pump to the engine, as before."""
+        if self.closed or self._monotonic() < self.late_at:
+            return
+        with self._cond:
+            if self.closed or self._monotonic() < self.late_at:
+                return
+            try:
+                self.late_at = self._monotonic() + self.pump_locked()
+            except Exception:  # the engine's own pass reports it: the caller goes on
+                log.exception("mock-wiro: a catch-up pump failed")
+                self.late_at = self._monotonic() + 1.0
+
     def pump(self) -> None:
         """Apply every due step, and wake the engine to work out its next wake-up again:
         the clock may have just changed mode or speed."""
@@ -294,6 +371,8 @@ class Scheduler:
             while True:
                 self.pump_locked()
                 if not self.blocked_on_work_locked():
+                    if self.tidy is not None:
+                        self.tidy(None)
                     return
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
@@ -38,6 +40,7 @@ class Stepper:
         self._listeners: list[EventListener] = []
         self._held: list[tuple[Task, Event]] = []  # frames not told yet (kept or not)
         self._deferring = 0  # inside deferred(): frames are told when it ends
+        self._ended: deque[Task] = deque()  # told their last frame, not retired yet
 
     def add_listener(self, listener: EventListener) -> None:
         """Call ``listener(task, event)`` for every frame, under the state lock."""
@@ -163,21 +166,38 @@ class Stepper:
         if not self._deferring:
             self._tell_held()
 
-    def _tell(self, task: Task, event: Event) -> None:
+    def _tell(self, task: Task, event: Event, *, notify: bool = True) -> None:
         for listener in self._listeners:
             try:
                 listener(task, event)
             except Exception:  # one broken listener must not stall the lifecycle
                 log.exception("mock-wiro listener error")
         if task.terminal and event.type == task.status:  # its last frame, told
-            task.retire()  # packs its history (once its image check and render are done)
-        self._cond.notify_all()
+            # packed later (retire_ended), off the path of the frames told with it: packing
+            # costs about as much as the rest of the frame's work together
+            self._ended.append(task)
+        if notify:
+            self._cond.notify_all()
+
+    def retire_ended(self, budget: float | None = None) -> bool:
+        """Under the state lock: retire the tasks that were told their last frame (pack
+        their history, :meth:`Task.retire`, once their image check and render are done),
+        oldest first, for about ``budget`` seconds (None: all; 0: none, only the answer).
+        True if some are left. The engine calls it between its passes
+        (:attr:`Scheduler.tidy`)."""
+        ended = self._ended
+        deadline = None if budget is None else time.perf_counter() + budget
+        while ended and (deadline is None or time.perf_counter() < deadline):
+            ended.popleft().retire()
+        return bool(ended)
 
     def _tell_held(self) -> None:
         """Tell the listeners of the frames whose commit had failed, now kept, in order."""
         held, self._held = self._held, []
         for task, event in held:
-            self._tell(task, event)
+            self._tell(task, event, notify=False)
+        if held:  # once for them all: the state lock is held throughout
+            self._cond.notify_all()
 
     def retry_held(self) -> None:
         """Under the state lock: if frames wait for a commit that failed (a data dir

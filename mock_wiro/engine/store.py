@@ -20,8 +20,7 @@ task) and commits before any client can learn of a change.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, nullcontext
 from hashlib import blake2b
 from typing import Any, Protocol
 
@@ -29,6 +28,8 @@ from ..settings import NONCE_WINDOW, TASK_ID_START
 from .models import Folder, Project, StoredFile, Task
 
 __all__ = ["FIRST_PROJECT_ID", "MemoryStore", "Store"]
+
+_NO_BATCH: AbstractContextManager[None] = nullcontext()  # re-entrant, shared
 
 FIRST_PROJECT_ID = 699
 
@@ -335,13 +336,10 @@ class MemoryStore:
         self._files.clear()
         self._folders.clear()
 
-    @contextmanager
-    def _no_batch(self) -> Iterator[None]:
-        yield
-
     def batch(self) -> AbstractContextManager[None]:
-        """Nothing to commit: in memory, every change is kept as it is made."""
-        return self._no_batch()
+        """Nothing to commit: in memory, every change is kept as it is made (one shared
+        no-op context, re-entrant: a batch is opened per step applied)."""
+        return _NO_BATCH
 
     def commit(self) -> None:
         """Nothing to commit."""

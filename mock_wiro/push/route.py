@@ -32,10 +32,12 @@ import contextlib
 import json
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any, Final, Protocol
 
 from flask import Blueprint, current_app
 from flask_sock import ConnectionClosed, Sock
+from wsproto.events import TextMessage
 from wsproto.utilities import LocalProtocolError
 
 from ..engine.journal import Journal
@@ -43,6 +45,7 @@ from .hub import (
     CLOSE_FAULT,
     CLOSE_GOING_AWAY,
     CLOSE_TOO_SLOW,
+    Item,
     SocketHub,
     Subscriber,
     error_frame,
@@ -107,53 +110,24 @@ def handle_frame(hub: SocketHub, sub: Subscriber, data: str | bytes) -> None:
         sub.offer(error_frame("There is no task with this tasktoken.", tasktoken=token))
 
 
-def _writer(ws: Any, sub: Subscriber, journal: Journal) -> None:
+def _writer(ws: Any, sub: Subscriber, journal: Journal, catch_up: Callable[[], None]) -> None:
     """Drain one subscriber's buffer to its socket; only this thread writes to it."""
     try:
-        _drain(ws, sub, journal)
+        _drain(ws, sub, journal, catch_up)
     finally:
         ws.event.set()  # wake the connection's reader loop (_next_message): we are done
 
 
-def _drain(ws: Any, sub: Subscriber, journal: Journal) -> None:
-    while (item := sub.take()) is not None:
-        frame, task_id, kind = item
-        plan = sub.faults.plan(task_id, kind)
-        for copy in range(plan.copies):
-            try:
-                ws.send(frame)
-            except _SEND_ERRORS:
-                sub.close()
-                return
-            extra = {"duplicate": True} if copy else {}
-            journal.record("frame", connection=sub.id, task=task_id, type=kind or "server", **extra)
-        if plan.duplicated_by is not None:
-            journal.record(
-                "fault",
-                channel="socket",
-                phase="applied",
-                rule=plan.duplicated_by.id,
-                action="duplicate",
-                connection=sub.id,
-                task=task_id,
-                type=kind,
-            )
-        if plan.close_by is not None:
-            rule = plan.close_by
-            sub.faults.close = (rule.code or CLOSE_FAULT, rule.close_reason)
-            journal.record(
-                "fault",
-                channel="socket",
-                phase="applied",
-                rule=rule.id,
-                action="close",
-                connection=sub.id,
-                task=task_id,
-                after=rule.after,
-                code=sub.faults.close[0],
-                reason=rule.close_reason,
-            )
-            sub.close()
+def _drain(ws: Any, sub: Subscriber, journal: Journal, catch_up: Callable[[], None]) -> None:
+    while sub.wait_ready():
+        # Frames due now that the engine has not applied yet (it is late: busy, or, on
+        # one event loop, queued behind the writers) are applied first, so they join
+        # this write: a writer that fell behind sends what it owes in one write.
+        catch_up()
+        items = sub.take_pending()
+        if items is None:
+            break
+        if items and not _send_batch(ws, sub, journal, items):
             break
     if sub.faults.close is not None:
         code, reason = sub.faults.close
@@ -165,6 +139,88 @@ def _drain(ws: Any, sub: Subscriber, journal: Journal) -> None:
     elif sub.going_away:
         with contextlib.suppress(*_SEND_ERRORS):
             ws.close(reason=CLOSE_GOING_AWAY, message="server shutting down")
+
+
+def _send_batch(ws: Any, sub: Subscriber, journal: Journal, items: list[Item]) -> bool:
+    """Send every frame taken from the buffer in one write, then journal them (one
+    ``frame`` entry each, in one batch, with the fault entries in their places); apply
+    the ``duplicate`` and ``close`` faults frame by frame. False once the connection is
+    done (a failed send, or a ``close`` fault after one of these frames).
+
+    Each frame is still framed by the connection's own wsproto state (simple-websocket's
+    ``ws.ws``, which also applies a negotiated permessage-deflate); only the socket write
+    is shared: simple-websocket's ``send`` writes each message on its own, with ``send``
+    (not ``sendall``)."""
+    wire: list[bytes] = []
+    entries: list[tuple[str, dict[str, Any]]] = []
+    going_on = True
+    try:
+        if not ws.connected:
+            raise ConnectionClosed(ws.close_reason, ws.close_message)
+        for frame, task_id, kind in items:
+            plan = sub.faults.plan(task_id, kind)
+            data = ws.ws.send(TextMessage(data=frame))
+            frame_entry = {"connection": sub.id, "task": task_id, "type": kind or "server"}
+            wire.append(data)
+            entries.append(("frame", frame_entry))
+            if plan.copies > 1:
+                for _ in range(plan.copies - 1):
+                    wire.append(ws.ws.send(TextMessage(data=frame)))
+                    entries.append(("frame", {**frame_entry, "duplicate": True}))
+            if plan.duplicated_by is not None:
+                entries.append(
+                    (
+                        "fault",
+                        {
+                            "channel": "socket",
+                            "phase": "applied",
+                            "rule": plan.duplicated_by.id,
+                            "action": "duplicate",
+                            "connection": sub.id,
+                            "task": task_id,
+                            "type": kind,
+                        },
+                    )
+                )
+            if plan.close_by is not None:
+                rule = plan.close_by
+                sub.faults.close = (rule.code or CLOSE_FAULT, rule.close_reason)
+                entries.append(
+                    (
+                        "fault",
+                        {
+                            "channel": "socket",
+                            "phase": "applied",
+                            "rule": rule.id,
+                            "action": "close",
+                            "connection": sub.id,
+                            "task": task_id,
+                            "after": rule.after,
+                            "code": sub.faults.close[0],
+                            "reason": rule.close_reason,
+                        },
+                    )
+                )
+                sub.close()
+                going_on = False
+                break  # the frames after it are never sent
+        _send_all(ws.sock, b"".join(wire) if len(wire) > 1 else wire[0])
+    except _SEND_ERRORS:
+        sub.close()
+        return False
+    journal.record_many(entries)
+    return going_on
+
+
+def _send_all(sock: socket.socket, data: bytes) -> None:
+    """``sock.sendall(data)``, without gevent's ``sendall``, which asks the kernel for
+    the socket's buffer size (a ``getsockopt``) on every call: a frame's few hundred
+    bytes almost always go in one ``send``."""
+    sent = sock.send(data)
+    if sent < len(data):
+        view = memoryview(data)
+        while sent < len(data):
+            sent += sock.send(view[sent:])
 
 
 IDLE_CHECK_SECONDS: Final = 30.0
@@ -208,7 +264,10 @@ def task_socket(ws: Any) -> None:
     sub = Subscriber(hub.buffer_frames)
     hub.connect(sub)
     writer = threading.Thread(
-        target=_writer, args=(ws, sub, hub.backend.journal), name="mock-wiro-ws", daemon=True
+        target=_writer,
+        args=(ws, sub, hub.backend.journal, hub.backend.pump_if_late),
+        name="mock-wiro-ws",
+        daemon=True,
     )
     writer.start()
     try:

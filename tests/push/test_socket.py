@@ -430,10 +430,10 @@ def watched(monkeypatch: pytest.MonkeyPatch) -> list[_Watched]:
     monkeypatch.setattr(ws_module, "Subscriber", cls)
     real_writer = ws_module._writer
 
-    def writer(ws: Any, sub: Subscriber, journal: Any) -> None:
+    def writer(ws: Any, sub: Subscriber, *rest: Any) -> None:
         ws.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
         try:
-            real_writer(ws, sub, journal)
+            real_writer(ws, sub, *rest)
         finally:
             if isinstance(sub, _Watched):
                 sub.writer_done.set()

@@ -1,0 +1,100 @@
+"""Fan-out without a wake-up and a write per frame: a connection's writer takes every
+frame queued at once and sends them in one write, journaled together, in order.
+
+Real sockets over loopback (the threaded ``MockWiroServer``); the manual clock drives
+time; nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+import pytest
+
+from mock_wiro.engine.models import Event, Task
+from mock_wiro.push import route as ws_module
+from mock_wiro.push.hub import Subscriber, task_frame
+from tests.helpers.frames import connect, events_of, pairs, read_until_terminal, subscribe
+from tests.helpers.wiro import Wiro, make_server
+
+
+def test_a_burst_for_one_connection_costs_one_wake_up_and_is_taken_whole() -> None:
+    sub = Subscriber(8)
+    assert not sub.wait_ready(timeout=0)  # nothing yet: the writer would sleep
+    for i in range(3):
+        sub.offer(f"frame {i}", "task", "task_output")
+    assert sub.wait_ready(timeout=0)
+    assert [item[0] for item in sub.take_pending() or []] == ["frame 0", "frame 1", "frame 2"]
+    assert sub.take_pending() == [] and not sub.wait_ready(timeout=0)  # asleep again
+    sub.offer("frame 3", "task", "task_end")
+    sub.close()  # frames queued before a close are still given, then None
+    assert [item[0] for item in sub.take_pending() or []] == ["frame 3"]
+    assert sub.take_pending() is None
+
+
+def test_an_overflow_drops_the_queue_and_ends_the_writer() -> None:
+    sub = Subscriber(2)
+    for i in range(3):
+        sub.offer(f"frame {i}")
+    assert sub.overflowed and sub.wait_ready(timeout=0) and sub.take_pending() is None
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        None,
+        "Video generated; uploading output",
+        'quotes " and \\ and é and 🙂 and \n',
+        {"type": "progressGenerate", "percentage": "50", "nested": [1, 2.5, None, True]},
+        [{"url": "http://127.0.0.1/cdn/x/0.mp4", "ispublic": 0, "expiretime": None}],
+    ],
+)
+def test_a_frame_is_exactly_the_compact_json_of_its_fields(message: object) -> None:
+    task = Task.__new__(Task)
+    task.id, task.token = "12345", 'tokén"0123456789'
+    event = Event("task_output", 1.0, message)
+    fields = {"type": "task_output", "id": task.id, "tasktoken": task.token}
+    expected = json.dumps({**fields, "message": message, "result": True}, separators=(",", ":"))
+    assert task_frame(task, event) == expected
+
+
+def test_a_late_subscribers_replay_goes_out_in_a_few_writes_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    writes: list[int] = []  # bytes per write to a socket
+    real_send_all = ws_module._send_all
+    lock = threading.Lock()
+
+    def counting(sock: Any, data: bytes) -> None:
+        with lock:
+            writes.append(len(data))
+        real_send_all(sock, data)
+
+    monkeypatch.setattr(ws_module, "_send_all", counting)
+    with make_server(clock_mode="manual") as server:
+        wiro = Wiro(server, server.backend.create_project())
+        run = wiro.run()
+        server.backend.advance(200)  # the task has ended: its whole history is replayed
+        events = events_of(server, run["taskid"])
+        assert len(events) > 20
+        with connect(server.socket_url) as ws:
+            subscribe(ws, run["socketaccesstoken"])
+            frames = read_until_terminal(ws)
+        assert pairs(frames) == events  # each once, in order
+        # queued at once under the state lock, taken at once: not one write per frame
+        # (two or three if the writer woke between two offers)
+        assert 1 <= len(writes) <= 3, writes
+        journaled = server.backend.journal.entries("frame", task=run["taskid"])
+        assert [e.get("type") for e in journaled] == [t for t, _ in events]
+
+
+def test_a_fake_in_the_users_process_leaves_the_garbage_collector_alone() -> None:
+    # only `mock-wiro serve`, a process of its own, tunes it (cli._tune_gc)
+    import gc
+
+    threshold, frozen = gc.get_threshold(), gc.get_freeze_count()
+    with make_server(clock_mode="manual") as server:
+        Wiro(server, server.backend.create_project()).run()
+        assert gc.get_threshold() == threshold and gc.get_freeze_count() == frozen
