@@ -69,13 +69,18 @@ def _not_json(value: object) -> object:
 
 # json.dumps(value, separators=(",", ":")) builds its C encoder at every call; this one is
 # built once (no circular-reference check: a frame's message is never circular)
-_compact_encoder = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-    None, _not_json, _quoted, None, ":", ",", False, False, True
+_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+_compact_encoder: Any = (
+    None
+    if _make_encoder is None  # a Python without the json C accelerator
+    else _make_encoder(None, _not_json, _quoted, None, ":", ",", False, False, True)
 )
 
 
 def _compact(value: object) -> str:
     """``json.dumps(value, separators=(",", ":"))``, at a third of its cost."""
+    if _compact_encoder is None:
+        return json.dumps(value, separators=(",", ":"))
     return "".join(_compact_encoder(value, 0))
 
 
