@@ -248,13 +248,7 @@ class Scheduler:
         if self.before_pump is not None:
             self.before_pump()
         now = self._clock.now()
-        while self._timers and self._timers[0][0] <= now:
-            action = heapq.heappop(self._timers)[2]
-            try:
-                action()
-            except Exception as exc:
-                log.exception("mock-wiro timer error")
-                self._report({"where": "timer", "error": repr(exc)})
+        self._run_timers(now)
         tasks = self._store.active_tasks()
         if not tasks and self._store.settled():  # no pass: nothing due, nothing to commit
             return self._wake(None, ())  # (every read pumps first, and most find nothing)
@@ -270,7 +264,21 @@ class Scheduler:
                     broken = broken_tasks.get(task.id)
                     if broken is not None:
                         backing_off.append(broken.retry_at)
+        # the frames of the pass were told as it ended; a timer one of them set for a time
+        # already reached (a socket ``delay`` fault's frame, due at once) fires now, not at
+        # the engine's next wake-up: an advance() is over only when they have
+        self._run_timers(now)
         return self._wake(earliest, backing_off)
+
+    def _run_timers(self, now: float) -> None:
+        """Run every timer due at ``now``, in order of due time, then of setting."""
+        while self._timers and self._timers[0][0] <= now:
+            action = heapq.heappop(self._timers)[2]
+            try:
+                action()
+            except Exception as exc:
+                log.exception("mock-wiro timer error")
+                self._report({"where": "timer", "error": repr(exc)})
 
     def _wake(self, earliest: float | None, backing_off: Iterable[float]) -> float:
         """Wall seconds until the first of: the next timer, the fake time ``earliest``

@@ -122,3 +122,36 @@ def test_realtime_wake_is_when_due_says() -> None:
     manual.wall[0] = 0.8
     scheduler.pump_locked()
     assert applied == [("task_accept", START + 8)]
+
+
+def test_a_timer_a_pass_sets_for_a_time_already_reached_fires_before_advance_returns() -> None:
+    """A frame told at the end of the engine's pass may set a timer that is due at once
+    (a socket ``delay`` fault's frame whose delay the advance already covered): it fires
+    within that advance, not at the engine thread's next wake-up (here: none runs)."""
+    from mock_wiro.app import create_app
+    from mock_wiro.engine.backend import Backend
+    from mock_wiro.testing import signed_headers
+
+    backend = Backend(Settings(clock_mode="manual"))  # the engine thread is never started
+    app = create_app(backend=backend)
+    try:
+        project = backend.create_project(balance="100")
+        fired: list[str] = []
+
+        def listener(task: Task, event: object) -> None:
+            kind = getattr(event, "type", "")
+            backend.call_at(backend.clock.now() - 1, lambda: fired.append(kind))
+
+        backend.add_listener(listener)
+        made = app.test_client().post(
+            "/v1/Run/minimax/hailuo-2-3-fast",
+            headers=signed_headers(project),
+            json={"inputImageFirstUrl": "https://example.com/a.jpg"},
+        )
+        assert made.status_code == 200
+        backend.advance(300)  # the whole lifecycle, in this call
+        task = backend.task_by_id(made.get_json()["taskid"])
+        assert task is not None and task.terminal
+        assert fired == [e.type for e in task.events]  # every one, in order
+    finally:
+        backend.close()
