@@ -62,17 +62,15 @@ class _Request(Request):
 
 def _journal_request(journal: Journal, response: Response) -> None:
     """Flask's request and ``response``, in the journal (:func:`.http.summary.record_request`)."""
-    if response.mimetype == "application/json" and not response.direct_passthrough:
-        text = response.get_data(as_text=True)
-        record_request(journal, request, request_state(), response.status_code, text=text)
-    else:
-        record_request(
-            journal,
-            request,
-            request_state(),
-            response.status_code,
-            response_bytes=response.content_length,
-        )
+    json = response.mimetype == "application/json" and not response.direct_passthrough
+    record_request(
+        journal,
+        request,
+        request_state(),
+        response.status_code,
+        text=response.get_data(as_text=True) if json else None,
+        response_bytes=None if json else response.content_length,
+    )
 
 
 def _wire(exc: WiroError) -> Response:

@@ -246,34 +246,28 @@ class Journal:
         """Append an entry, drop the oldest ones past ``limit`` entries or ``max_bytes``
         (the newest is always kept), and wake anyone waiting on the journal."""
         size = _ENTRY_OVERHEAD + entry_size(kind) + entry_size(data)  # outside the lock
-        with self._cond:
-            self._seq += 1
-            entry = Entry(self._seq, self._clock(), kind, data)
-            self._keep(entry, size)
-            self._cond.notify_all()
-        self._tell(entry)
-        return entry
+        return self._append([(kind, data, size)])[0]
 
     def record_deferred(self, kind: str, build: Callable[[], dict[str, Any]], size: int) -> Entry:
         """Append an entry whose fields ``build`` makes when first read (:class:`Deferred`);
         ``size``: what the entry holds before and after, at most (the caller's estimate,
         as :func:`entry_size` would count it). Bounded and told as :meth:`record`."""
-        with self._cond:
-            self._seq += 1
-            entry = Entry(self._seq, self._clock(), kind, Deferred(build))
-            self._keep(entry, _ENTRY_OVERHEAD + size)
-            self._cond.notify_all()
-        self._tell(entry)
-        return entry
+        return self._append([(kind, Deferred(build), _ENTRY_OVERHEAD + size)])[0]
 
     def record_many(self, items: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Entry]:
         """Append several entries, ``(kind, data)`` each, in order and together (one
         lock, one clock reading, one wake-up): a socket writer's frames of one write.
         Bounded as :meth:`record`; the listeners hear of each, in order."""
-        sized = [
-            (kind, data, _ENTRY_OVERHEAD + entry_size(kind) + entry_size(data))
-            for kind, data in items
-        ]
+        return self._append(
+            [
+                (kind, data, _ENTRY_OVERHEAD + entry_size(kind) + entry_size(data))
+                for kind, data in items
+            ]
+        )
+
+    def _append(self, sized: list[tuple[str, Mapping[str, Any], int]]) -> list[Entry]:
+        """Append ``(kind, data, size)`` entries in order under one lock and one clock
+        reading, wake the waiters once, then tell the listeners of each, in order."""
         if not sized:
             return []
         entries: list[Entry] = []

@@ -18,7 +18,7 @@ from __future__ import annotations
 import http.client
 import json
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from werkzeug.datastructures import EnvironHeaders
 
@@ -79,25 +79,30 @@ def header_problem(headers: Iterable[tuple[str, str]]) -> str | None:
 
 _BODY_KEYS = frozenset(("CONTENT_TYPE", "CONTENT_LENGTH"))
 _SHADOWED = frozenset(("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"))
+HEADERS_ENVIRON = "mock_wiro.headers"
+"""Where :class:`HeaderLimits` leaves :func:`header_environ` of the request, for the
+journal entry (:mod:`.summary`) to take instead of reading the environ again."""
 
 
-def environ_header_problem(environ: Mapping[str, object]) -> str | None:
-    """:func:`header_problem` of a WSGI environ's headers, read straight from the environ:
-    the headers werkzeug's ``EnvironHeaders`` gives (``HTTP_*`` but the two it shadows,
-    and a non-empty ``CONTENT_TYPE`` / ``CONTENT_LENGTH``), each name as long as its key
-    less the ``HTTP_``, without building them."""
-    total = count = 0
-    for key, value in environ.items():
-        if key.startswith("HTTP_"):
-            if key in _SHADOWED:
-                continue
-            size = len(key) - 5
-        elif key in _BODY_KEYS and value:
-            size = len(key)
-        else:
-            continue
-        count += 1
-        total += size + len(str(value)) + 4  # "name: value\r\n"
+def header_environ(environ: Mapping[str, Any]) -> dict[str, str]:
+    """The part of a WSGI environ werkzeug's ``EnvironHeaders`` reads the headers from
+    (``HTTP_*`` but the two it shadows, and a non-empty ``CONTENT_TYPE`` /
+    ``CONTENT_LENGTH``), in order: ``EnvironHeaders`` of it gives the same headers as of
+    the whole environ."""
+    return {
+        k: v
+        for k, v in environ.items()
+        if (k.startswith("HTTP_") and k not in _SHADOWED) or (k in _BODY_KEYS and v)
+    }
+
+
+def environ_header_problem(headers: Mapping[str, str]) -> str | None:
+    """:func:`header_problem` of the headers in ``headers`` (:func:`header_environ` of a
+    request), without building them: each name is as long as its key less the ``HTTP_``."""
+    total = 0
+    for count, (key, value) in enumerate(headers.items(), 1):
+        size = len(key) - 5 if key.startswith("HTTP_") else len(key)
+        total += size + len(value) + 4  # "name: value\r\n"
         if count > MAX_HEADER_COUNT:
             return COUNT_MESSAGE
         if total > MAX_HEADER_BYTES:
@@ -203,10 +208,11 @@ class HeaderLimits:
         self.journal = journal
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        problem = environ_header_problem(environ)
+        found = environ[HEADERS_ENVIRON] = header_environ(environ)
+        problem = environ_header_problem(found)
         if problem is None:
             return self.app(environ, start_response)
-        headers = EnvironHeaders(environ)
+        headers = EnvironHeaders(found)
         body = envelope(problem)
         status = HEADER_FIELDS_TOO_LARGE_STATUS
         start_response(

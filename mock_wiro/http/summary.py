@@ -30,25 +30,14 @@ from ..engine.journal import (
     masked_headers,
 )
 from .context import RequestState
+from .limits import HEADERS_ENVIRON, header_environ
 
 __all__ = ["record_request", "request_summary"]
 
-_BODY_KEYS = frozenset(("CONTENT_TYPE", "CONTENT_LENGTH"))
-_SHADOWED = frozenset(("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"))
 _SLOT = 64  # as journal._SLOT: per dict item, beyond its key's and value's own size
 _STR_OWN = max(sys.getsizeof(c) for c in ("a", "\xff", "\u0100", "\U0001f600"))
 """The most bytes a string holds beyond its characters, and then some (80 on CPython
 3.11, for a one-character string of the widest kind)."""
-
-
-def header_environ(environ: Mapping[str, Any]) -> dict[str, str]:
-    """The part of a WSGI environ werkzeug's ``EnvironHeaders`` reads the headers from,
-    in order: ``EnvironHeaders`` of it gives the same headers as of the whole environ."""
-    return {
-        k: v
-        for k, v in environ.items()
-        if (k.startswith("HTTP_") and k not in _SHADOWED) or (k in _BODY_KEYS and v)
-    }
 
 
 def request_summary(
@@ -67,7 +56,7 @@ def request_summary(
 ) -> dict[str, object]:
     """A request entry's fields, from the raw parts: secrets masked, every part bounded
     (``ENTRY_*`` in :mod:`mock_wiro.engine.journal`); ``truncated`` names the parts cut
-    or left out, when any was. ``headers``: :func:`header_environ` of the request's
+    or left out, when any was. ``headers``: :func:`.limits.header_environ` of the request's
     environ; ``body``: the clipped fields and files, and the names of what was cut
     (None: the body was not read); ``text``: a JSON answer's text, clipped (``text_cut``:
     it was), else ``response_bytes``, the length of what was sent (None: unknown)."""
@@ -142,7 +131,10 @@ def record_request(
             state.files.items(), items=ENTRY_MAX_FIELDS, chars=ENTRY_FIELD_CHARS
         )
         body = (fields, files, ["fields"] * cut + ["files"] * cut_files)
-    headers = header_environ(req.environ)  # bounded by the server (MAX_HEADER_*)
+    # bounded by the server and by HeaderLimits (MAX_HEADER_*), which read them already
+    headers = req.environ.get(HEADERS_ENVIRON)
+    if not isinstance(headers, dict):
+        headers = header_environ(req.environ)
     path = req.path[: ENTRY_TEXT_CHARS + 1]  # one more: the entry says it was cut
     shown = None if text is None else text[:ENTRY_TEXT_CHARS]
     method = req.method[:ENTRY_TEXT_CHARS]  # a request line may carry 64 KiB of it

@@ -18,9 +18,7 @@ from typing import Any
 
 import pytest
 import requests
-from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import Select, WebDriverWait
@@ -30,11 +28,9 @@ from mock_wiro.engine.models import Project
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import Settings
 from mock_wiro_fixtures import image_path
+from tests.helpers.browser import chromium
 from tests.helpers.client import make_client, no_sleep
 from tests.helpers.frames import connect, read_until_terminal, register
-from tests.helpers.serve import clean_env
-from tests.helpers.wiro import require_tool
-from tests.push.test_browser import CHROMIUM_FLAGS
 
 WAIT = 30.0  # generous: only a hang fails it
 IMAGE = "landscape_16x9.jpg"
@@ -54,29 +50,12 @@ def project(server: MockWiroServer) -> Project:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WebDriver]:
-    """Headless Debian Chromium through Debian's chromedriver (as tests/push/test_browser)."""
-    chromium = require_tool("chromium")
-    chromedriver = require_tool("chromedriver")
+    """Headless Debian Chromium through Debian's chromedriver (tests/helpers/browser.py)."""
     tmp = tmp_path_factory.mktemp("dashboard-browser")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    options.add_argument("--window-size=1400,1000")
-    options.add_argument("--autoplay-policy=no-user-gesture-required")
-    options.add_argument(f"--user-data-dir={tmp / 'profile'}")
-    options.unhandled_prompt_behavior = "dismiss"
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = Service(
-        executable_path=chromedriver, log_output=str(tmp / "chromedriver.log"), env=clean_env(tmp)
-    )
-    driver = webdriver.Chrome(options=options, service=service)
-    try:
-        driver.set_page_load_timeout(WAIT)
-        driver.set_script_timeout(WAIT)
+    with chromium(
+        tmp, "--window-size=1400,1000", "--autoplay-policy=no-user-gesture-required", wait=WAIT
+    ) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 @pytest.fixture

@@ -9,8 +9,11 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import pytest
 
 from tests.helpers import REPO
 
@@ -122,3 +125,20 @@ def start_serve(
         proc.wait(timeout=STOP_TIMEOUT)
         served.close()
         raise
+
+
+SERVERS = ("werkzeug", "gevent")
+"""``mock-wiro serve --server`` choices, for a fixture parametrised over them."""
+
+
+def serve_on(server: str, tmp: Path, *args: str) -> Iterator[Served]:
+    """``mock-wiro serve --server SERVER`` (manual clock, ``args`` more) for a fixture's
+    ``yield from``; it must stop cleanly (exit 0) when the fixture ends. gevent missing:
+    the test is skipped."""
+    if server == "gevent":
+        pytest.importorskip("gevent")
+    found = start_serve(tmp, "--clock", "manual", "--server", server, *args)
+    try:
+        yield found
+    finally:
+        assert found.stop() == 0, found.stderr()

@@ -21,7 +21,7 @@ from werkzeug.datastructures import EnvironHeaders
 
 from mock_wiro.engine.models import Project
 from mock_wiro.http.fast import FAST_PATH_EXTENSION, FastApi
-from mock_wiro.http.limits import environ_header_problem, header_problem
+from mock_wiro.http.limits import environ_header_problem, header_environ, header_problem
 from mock_wiro.server import MockWiroServer
 from mock_wiro.settings import (
     MAX_HEADER_BYTES,
@@ -284,7 +284,9 @@ def _near_a_bound(draw: st.DrawFn) -> dict[str, str]:
 def test_the_environ_header_check_is_the_header_check(environ: dict[str, str]) -> None:
     """HeaderLimits reads the environ directly (no EnvironHeaders built per request): the
     same verdict as the header check on the headers werkzeug gives."""
-    assert environ_header_problem(environ) == header_problem(EnvironHeaders(environ).items())
+    found = header_environ(environ)
+    assert environ_header_problem(found) == header_problem(EnvironHeaders(environ).items())
+    assert list(EnvironHeaders(found).items()) == list(EnvironHeaders(environ).items())
 
 
 # ---------------------------------------------------------------- found in review

@@ -38,9 +38,7 @@ from typing import Any
 
 import pytest
 import requests
-from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.chrome.webdriver import WebDriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions
@@ -48,8 +46,8 @@ from selenium.webdriver.support.ui import WebDriverWait
 
 from contract_tests.contract import FROM_END, UNTIL_START
 from mock_wiro_fixtures import image_bytes, seed_page_text
-from tests.helpers.serve import STOP_TIMEOUT, Served, clean_env, start_serve
-from tests.helpers.wiro import require_tool
+from tests.helpers.browser import chromium
+from tests.helpers.serve import STOP_TIMEOUT, Served, start_serve
 
 SEED = seed_page_text()
 SEED_SOCKET = "wss://socket.wiro.ai/v1"
@@ -58,17 +56,6 @@ KEY = "browserKey4Fh8Qrs"
 SECRET = "browserSecret2Lm7Tuv"
 IMAGE = "landscape_16x9.jpg"
 WAIT = 60.0  # generous: only a hang fails it
-CHROMIUM_FLAGS = (
-    "--headless=new",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
 FRAME_KEYS = {"type", "id", "tasktoken", "message", "result"}  # the contract's frame shape
 # a successful task's frame types, consecutive repeats (task_output) collapsed [docs]
 SUCCESS_TYPES = [*UNTIL_START, "task_output", "task_output_full", *FROM_END]
@@ -192,29 +179,8 @@ def served(tmp_path: Path) -> Iterator[Served]:
 @pytest.fixture
 def browser(tmp_path: Path) -> Iterator[WebDriver]:
     """Headless Debian Chromium through Debian's chromedriver (no selenium-manager)."""
-    chromium = require_tool("chromium")
-    chromedriver = require_tool("chromedriver")
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for flag in CHROMIUM_FLAGS:
-        options.add_argument(flag)
-    profile = tmp_path / "chromium-profile"
-    profile.mkdir()
-    options.add_argument(f"--user-data-dir={profile}")
-    options.unhandled_prompt_behavior = "dismiss"  # an alert never wedges a command
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    service = Service(
-        executable_path=chromedriver,
-        log_output=str(tmp_path / "chromedriver.log"),
-        env=clean_env(tmp_path),
-    )
-    driver = webdriver.Chrome(options=options, service=service)
-    try:
-        driver.set_page_load_timeout(WAIT)
-        driver.set_script_timeout(WAIT)
+    with chromium(tmp_path, wait=WAIT) as driver:
         yield driver
-    finally:
-        driver.quit()
 
 
 # ---------------------------------------------------------------- reading the page

@@ -18,7 +18,7 @@ import pytest
 from mock_wiro.cli import build_parser, main
 from mock_wiro.settings import KEEPALIVE_IDLE_TIMEOUT, MAX_CONNECTIONS
 from tests.helpers.rawhttp import read_response
-from tests.helpers.serve import Served, start_serve
+from tests.helpers.serve import SERVERS, Served, serve_on, start_serve
 
 TIMEOUT = 30.0  # only a hang reaches it
 
@@ -58,18 +58,11 @@ def _assert_envelope(
     return str(answer["errors"][0]["message"])
 
 
-@pytest.fixture(scope="module", params=["werkzeug", "gevent"])
+@pytest.fixture(scope="module", params=SERVERS)
 def served(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Served]:
-    if request.param == "gevent":
-        pytest.importorskip("gevent")
-    tmp = tmp_path_factory.mktemp(request.param)
-    found = start_serve(tmp, "--clock", "manual", "--server", request.param)
-    try:
-        yield found
-    finally:
-        assert found.stop() == 0, found.stderr()
+    yield from serve_on(request.param, tmp_path_factory.mktemp(request.param))
 
 
 @pytest.mark.parametrize(

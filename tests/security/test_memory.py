@@ -41,7 +41,7 @@ from mock_wiro.settings import (
     Settings,
 )
 from mock_wiro.testing import sign, signed_headers
-from tests.helpers.serve import Served, start_serve
+from tests.helpers.serve import SERVERS, Served, serve_on, start_serve
 
 MIB = 1024 * 1024
 BURST = 30
@@ -78,20 +78,13 @@ def served(tmp_path: Path) -> Iterator[Served]:
         assert served.stop() == 0, served.stderr()
 
 
-@pytest.fixture(scope="module", params=["werkzeug", "gevent"])
+@pytest.fixture(scope="module", params=SERVERS)
 def served_on(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Served]:
     """One ``mock-wiro serve`` on each of its servers (``--server``), for the module: the
     header bounds are read by the server's own request handler."""
-    if request.param == "gevent":
-        pytest.importorskip("gevent")
-    tmp = tmp_path_factory.mktemp(request.param)
-    served = start_serve(tmp, "--clock", "manual", "--server", request.param)
-    try:
-        yield served
-    finally:
-        assert served.stop() == 0, served.stderr()
+    yield from serve_on(request.param, tmp_path_factory.mktemp(request.param))
 
 
 @pytest.fixture
@@ -348,7 +341,8 @@ def test_a_deferred_request_entry_counts_at_least_what_it_comes_to_hold(shape: s
     from werkzeug.test import EnvironBuilder
 
     from mock_wiro.http.context import RequestState
-    from mock_wiro.http.summary import header_environ, record_request
+    from mock_wiro.http.limits import header_environ
+    from mock_wiro.http.summary import record_request
 
     headers = {"x-api-key": "k" * 40, "x-signature": "s" * 64, "x-nonce": "1"}
     fields = {"taskid": "1"}
