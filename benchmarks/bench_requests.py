@@ -86,7 +86,8 @@ API_SECRET = "bench-secret-0123456789abcdef0123456789ab"
 IMAGE_URL = "https://example.com/cat.jpg"  # not fetched: a placeholder 1280x720 JPEG
 CONNECTIONS = 8
 """Concurrent client connections, for every target (gunicorn gets as many threads)."""
-THROUGHPUT_TARGET = 0.7
+THROUGHPUT_TARGET = 0.8
+"""Issue 14: a signed Task/Detail at >= 0.8x a bare Flask endpoint on the same server."""
 PYTHON_CLIENT = "the Python client (one thread, selectors)"
 """The fallback driver's name, as the rows say it."""
 STARTUP_TIMEOUT = 90.0
@@ -452,6 +453,7 @@ def _mock_wiro_cmd() -> list[str]:
 
 GROUP_LABELS = {
     "serve": "gevent pywsgi",
+    "plain": "plain gevent pywsgi (no access log, no bounds)",
     "werkzeug": "werkzeug threaded",
     "gthread": f"gunicorn gthread (1 worker, {CONNECTIONS} threads)",
     "gevent": "gunicorn gevent (1 worker)",
@@ -459,12 +461,16 @@ GROUP_LABELS = {
 
 
 def server_groups(quick: bool, notes: list[str]) -> list[str]:
-    """The Python server set-ups to measure: gevent pywsgi (what ``mock-wiro serve``
-    runs) and werkzeug (``--server werkzeug``, and ``MockWiroServer`` in a test process);
-    in the full run also gunicorn gthread and gevent, when installed."""
+    """The Python server set-ups to measure: gevent pywsgi as ``mock-wiro serve`` runs it
+    (its handler, bounds and access log; the bare baseline on the same) and werkzeug
+    (``--server werkzeug``, and ``MockWiroServer`` in a test process); in the full run
+    also plain gevent pywsgi (the fake's app and the bare one with none of the serve
+    handler's work: what the app alone costs) and gunicorn gthread and gevent, when
+    installed."""
     groups = ["serve", "werkzeug"]
     if quick:  # the issue's figures only; the choice of server is the full run's
         return groups
+    groups.append("plain")
     if importlib.util.find_spec("gunicorn") is None:
         notes.append("gunicorn not installed: no gunicorn figures")
         return groups
@@ -476,9 +482,13 @@ def server_groups(quick: bool, notes: list[str]) -> list[str]:
     return groups
 
 
+_PORT = ["--port", "{port}"]
+
+
 def python_target(group: str, kind: str) -> Target:
     """The fake (instant clock, one project with API_KEY/API_SECRET) or the bare Flask app
-    on one server set-up; the fake on werkzeug is ``mock-wiro serve`` itself."""
+    on one server set-up; the fake on werkzeug and on gevent is ``mock-wiro serve`` itself,
+    and the bare app on gevent runs on ``mock-wiro serve``'s own server (``--as-serve``)."""
     label = f"{'fake' if kind == 'fake' else 'bare Flask'}, {GROUP_LABELS[group]}"
     if group in ("serve", "werkzeug"):
         if kind == "fake":
@@ -502,9 +512,15 @@ def python_target(group: str, kind: str) -> Target:
                 " = mock-wiro serve" if group == "serve" else " = mock-wiro serve --server werkzeug"
             )
             return Target(label + shown, group, kind, cmd)
-        bare = "benchmarks.peers.pywsgi_server" if group == "serve" else "benchmarks.peers.servers"
-        cmd = [sys.executable, "-m", bare, "bare", "--port", "{port}"]
+        if group == "serve":  # the same server: mock-wiro serve's pywsgi handler
+            cmd = [sys.executable, "-m", "benchmarks.peers.pywsgi_server", "bare", "--as-serve"]
+            return Target(label + ", as mock-wiro serve runs it", group, kind, cmd + _PORT)
+        cmd = [sys.executable, "-m", "benchmarks.peers.servers", "bare", *_PORT]
         return Target(label, group, kind, cmd)
+    if group == "plain":
+        cmd = [sys.executable, "-m", "benchmarks.peers.pywsgi_server", kind, *_PORT]
+        env = {"BENCH_API_KEY": API_KEY, "BENCH_API_SECRET": API_SECRET}
+        return Target(label, group, kind, cmd, env)
     threads = ["--threads", str(CONNECTIONS)] if group == "gthread" else []
     app = "fake_app()" if kind == "fake" else "bare_app()"
     cmd = [
@@ -737,7 +753,7 @@ def rows_for(
                 extra={"fake": _extra(fake), "bare": _extra(bare)},
             )
         )
-        for peer in peers:
+        for peer in peers if group != "plain" else ():  # plain: the app's share only
             cold = quick  # the peers' JIT compilers (JVM, V8) are not warm yet
             rows.append(
                 Row(

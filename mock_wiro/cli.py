@@ -38,7 +38,7 @@ from .settings import (
 )
 from .settings import env as _env
 
-__all__ = ["build_parser", "main"]
+__all__ = ["build_parser", "main", "serve_process_setup"]
 
 # [seed] the Run call's sample values
 SEED_PROMPT = (
@@ -465,6 +465,14 @@ def _tune_gc() -> None:
     gc.set_threshold(GC_GEN0_THRESHOLD, *gc.get_threshold()[1:])
 
 
+def serve_process_setup() -> None:
+    """What `mock-wiro serve` sets in its own process once the app is built: the access
+    log on stderr, the garbage collector tuned (public for the benchmarks' bare Flask
+    baseline on the same server)."""
+    _log_access_to_stderr()
+    _tune_gc()
+
+
 def _limit_malloc_arenas() -> None:
     """Cap glibc's malloc arenas (no-op elsewhere, or if MALLOC_ARENA_MAX is already set)."""
     if os.environ.get("MALLOC_ARENA_MAX") or not sys.platform.startswith("linux"):
@@ -665,8 +673,7 @@ def serve(args: argparse.Namespace, argv: Sequence[str] = ()) -> int:
         print(f"mock-wiro: {exc.message}", file=sys.stderr)
         return 2
     stop = _StopSignals()
-    _log_access_to_stderr()
-    _tune_gc()
+    serve_process_setup()
     server.start()
     generated = server.admin_token is not None and not args.admin_token
     banner = _banner(

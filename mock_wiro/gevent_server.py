@@ -53,11 +53,11 @@ from gevent.pool import Pool
 from gevent.pywsgi import WSGIHandler, WSGIServer
 
 from .http.faults import DROPPED_ENVIRON, SOCKET_ENVIRON
-from .http.limits import BoundedHeaderReader, HeadersTooLarge, envelope
+from .http.limits import HeadersTooLarge, envelope, parse_header_block, read_header_block
 from .server import MockWiroServer, access_log, journal_header_refusal
 from .settings import KEEPALIVE_IDLE_TIMEOUT, MAX_HEADER_BYTES
 
-__all__ = ["IDLE_TIMEOUT", "REFUSING_AT_ONCE", "STOP_TIMEOUT", "GeventWiroServer"]
+__all__ = ["IDLE_TIMEOUT", "REFUSING_AT_ONCE", "STOP_TIMEOUT", "GeventWiroServer", "wsgi_server"]
 
 IDLE_TIMEOUT = KEEPALIVE_IDLE_TIMEOUT
 """Seconds a keep-alive connection may wait for its next request line before it is
@@ -150,8 +150,10 @@ class _Handler(WSGIHandler):  # type: ignore[misc]  # gevent's classes are untyp
         return str(line)
 
     def MessageClass(self, fp: Any, *args: Any) -> Any:
-        """The header block, read through the bounds: :class:`HeadersTooLarge` past one."""
-        return super().MessageClass(BoundedHeaderReader(fp), *args)
+        """The header block, read through the bounds (:class:`HeadersTooLarge` past one),
+        parsed as pywsgi's own ``headers_factory`` parses it, plain lines without the
+        ``email`` parser (:func:`~mock_wiro.http.limits.parse_header_block`)."""
+        return parse_header_block(read_header_block(fp), pywsgi.OldMessage)
 
     def handle_one_request(self) -> Any:
         if self.refuse:
@@ -263,6 +265,27 @@ class _Server(WSGIServer):  # type: ignore[misc]
         gevent.killall(list(self.idle), block=True, timeout=STOP_TIMEOUT)
 
 
+def wsgi_server(
+    app: Any, host: str, port: int, *, idle_timeout: float, max_connections: int
+) -> WSGIServer:
+    """The pywsgi server ``mock-wiro serve`` runs ``app`` on: this module's handler (Nagle
+    off, the idle timeout, the header bounds, the envelope on its own errors, the access
+    log) and the connection bound. Not yet listening: ``init_socket()`` binds it.
+    (``benchmarks/peers/pywsgi_server.py --as-serve`` puts the bare Flask baseline on it,
+    so "bare Flask on the same server" is this server.)"""
+    # a pool (unbounded: the bound is _Server.handle's) keeps track of the connections,
+    # so stop() can end them
+    return _Server(
+        (host, port),
+        app,
+        handler_class=_Handler,
+        spawn=Pool(),
+        idle_timeout=idle_timeout,
+        max_connections=max_connections,
+        log=access_log,
+    )
+
+
 def _captured(fn: Callable[..., Any], args: tuple[Any, ...]) -> tuple[bool, Any]:
     """``fn(*args)`` in a native thread: (True, its result) or (False, what it raised),
     so a refused image is not printed as the thread pool's error."""
@@ -319,16 +342,12 @@ class GeventWiroServer(MockWiroServer):
                 file=sys.stderr,
                 flush=True,
             )
-        # a pool (unbounded: the bound is _Server.handle's) keeps track of the
-        # connections, so stop() can end them
-        self._pywsgi = _Server(
-            (host, port),
+        self._pywsgi = wsgi_server(
             self.app,
-            handler_class=_Handler,
-            spawn=Pool(),
+            host,
+            port,
             idle_timeout=self.settings.keepalive_timeout,
             max_connections=bound,
-            log=access_log,
         )
         self._pywsgi.init_socket()  # bind now: the port is known, a busy one fails here
         self.backend.preparer.offload = _offload

@@ -65,13 +65,36 @@ def main() -> None:
         action="store_true",
         help="run the MP4 render and the image check in gevent's pool of native threads",
     )
+    parser.add_argument(
+        "--as-serve",
+        action="store_true",
+        help="serve the app on mock-wiro serve's own server: its pywsgi handler (idle "
+        "timeout, header bounds, connection bound, access log on stderr) and its process "
+        "set-up (the garbage collector tuned): the bare Flask baseline on the same server",
+    )
     args = parser.parse_args()
     from benchmarks.peers.servers import bare_app, fake_app
 
     app = bare_app() if args.app == "bare" else fake_app()
     if args.native_render and args.app == "fake":
         _native_render(app)
-    server = WSGIServer((args.host, args.port), app, handler_class=_QuietHandler, log=None)
+    server: WSGIServer
+    if args.as_serve:
+        from mock_wiro.cli import serve_process_setup
+        from mock_wiro.gevent_server import wsgi_server
+        from mock_wiro.settings import Settings
+
+        defaults = Settings()
+        server = wsgi_server(
+            app,
+            args.host,
+            args.port,
+            idle_timeout=defaults.keepalive_timeout,
+            max_connections=defaults.max_connections,
+        )
+        serve_process_setup()
+    else:
+        server = WSGIServer((args.host, args.port), app, handler_class=_QuietHandler, log=None)
     server.start()
     print(f"  REST:      http://{args.host}:{server.server_port}/v1", flush=True)
 

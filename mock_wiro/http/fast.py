@@ -17,6 +17,7 @@ request while an HTTP fault rule exists (the fault hooks live in Flask's hooks).
 from __future__ import annotations
 
 import functools
+import itertools
 import json
 import logging
 import re
@@ -35,6 +36,7 @@ from ..errors import ValidationError, WiroError
 from .context import RequestState, record_bug
 from .routes import Route, find_route, serve, too_large_message
 from .summary import record_request
+from .wire import SharedItem
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -51,6 +53,10 @@ FAST_PATH_EXTENSION = "mock_wiro.fast_path"
 _JSON_TYPES = frozenset(("application/json", ""))
 """The content types (their media type, lower-cased) the fast path takes: JSON, or none
 (a call without a body)."""
+
+
+_ENCODERS = itertools.count()
+"""Each fast path's own key for the texts shared items keep (never reused, unlike an id)."""
 
 
 def _status(code: int) -> str:
@@ -86,12 +92,36 @@ class FastApi:
                 sort_keys=provider.sort_keys,
                 **dump_args,
             ).encode
+        self._splice = dump_args.get("separators") == (",", ":")
+        """Whether a shared tasklist item's kept text may be spliced into the answer
+        (compact JSON: the item's text is the same inside the answer as on its own)."""
         self._max_content_length: int | None = app.config["MAX_CONTENT_LENGTH"]
+        self._key = next(_ENCODERS)  # a shared item's text for this app's encoder
         self.enabled = backend.settings.fast_path
         """Off: every request goes to Flask (``Settings.fast_path``)."""
         self.served = 0
         """Requests this path served (a count for tests and benchmarks)."""
         app.extensions[FAST_PATH_EXTENSION] = self
+
+    def encode(self, payload: dict[str, Any]) -> str:
+        """The answer's JSON text, as Flask's provider writes it. A tasklist of shared
+        items (:class:`~.wire.SharedItem`: finished tasks, unchanged) is spliced in from
+        the texts they keep, each encoded once by this app: ``"tasklist":[]`` is written
+        with the rest, then filled (the key's own quotes are never those of an escaped
+        string's, so only the key matches)."""
+        items = payload.get("tasklist")
+        if not (self._splice and items and type(items) is list):
+            return self._dumps(payload)
+        texts: list[str] = []
+        for item in items:
+            if type(item) is not SharedItem:
+                return self._dumps(payload)
+            text = item.texts.get(self._key)
+            if text is None:
+                text = item.texts[self._key] = self._dumps(item)
+            texts.append(text)
+        head = self._dumps({**payload, "tasklist": []})
+        return head.replace('"tasklist":[]', f'"tasklist":[{",".join(texts)}]', 1)
 
     def takes(self, environ: WSGIEnvironment) -> bool:
         """Whether the fast path serves this request (else Flask does)."""
@@ -145,7 +175,7 @@ class FastApi:
                 "errors": [{"code": 0, "message": f"Internal error: {exc!r}"}],
             }
             code = 500
-        text = f"{self._dumps(payload)}\n"
+        text = f"{self.encode(payload)}\n"
         body = text.encode()
         record_request(self.backend.journal, req, state, code, text=text)
         req.close()

@@ -258,7 +258,7 @@ def _run(model: ModelSpec, c: Call) -> dict[str, Any]:
 
 def _tasklist(b: Backend, tasks: list[Task]) -> list[dict[str, Any]]:
     with b.state_lock:  # a consistent picture of a running task
-        return [wire.task_detail(task, b.url_for) for task in tasks]
+        return [wire.task_detail_shared(task, b.url_for) for task in tasks]
 
 
 def _detail(c: Call) -> dict[str, Any]:

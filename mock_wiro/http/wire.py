@@ -29,7 +29,16 @@ from ..engine.models import (
 )
 from ..settings import MODEL_ID, MODEL_SLUG_OWNER, MODEL_SLUG_PROJECT, SEED_CATEGORIES
 
-__all__ = ["OUTPUT_FIELDS", "UrlFor", "file_item", "folder_item", "output", "task_detail"]
+__all__ = [
+    "OUTPUT_FIELDS",
+    "SharedItem",
+    "UrlFor",
+    "file_item",
+    "folder_item",
+    "output",
+    "task_detail",
+    "task_detail_shared",
+]
 
 UrlFor = Callable[[StoredFile], str]
 output = output_record
@@ -126,6 +135,66 @@ def task_detail(task: Task, url_for: UrlFor) -> dict[str, Any]:
         "modelslugowner": MODEL_SLUG_OWNER,
         "modelslugproject": MODEL_SLUG_PROJECT,
     }
+
+
+class SharedItem(dict[str, Any]):
+    """A retired task's tasklist item, shared by every read that finds the task unchanged
+    (:func:`task_detail_shared`): read-only. ``texts`` keeps its JSON text for each
+    encoder that wrote it (the fast path's, :mod:`.fast`), so a finished task polled
+    again is not encoded again either."""
+
+    __slots__ = ("texts",)
+
+    def __init__(self, fields: dict[str, Any]) -> None:
+        super().__init__(fields)
+        self.texts: dict[int, str] = {}
+
+
+SHARED_CACHE_SIZE = 1024
+"""Retired tasks whose whole tasklist item (and its JSON text) is kept, the most recently
+read: a test suite or a load test polling finished tasks gets them without building or
+encoding them again."""
+_shared: OrderedDict[str, tuple[tuple[Any, ...], SharedItem]] = OrderedDict()
+_shared_lock = threading.Lock()
+
+
+def task_detail_shared(task: Task, url_for: UrlFor) -> dict[str, Any]:
+    """:func:`task_detail` of ``task``; a retired task's is a :class:`SharedItem` kept
+    (bounded, :data:`SHARED_CACHE_SIZE`) under everything it is made of that could still
+    change or differ between fakes in one process: the packed record, the status, exit,
+    elapsed time and costs, the outputs and their URLs (a public URL set later changes
+    them), the deleted-files flag, the task's own ids. Read-only: a caller that changes
+    the item must copy it."""
+    packed = task.packed
+    if packed is None:  # running: it changes under every read
+        return task_detail(task, url_for)
+    outputs = () if task.files_deleted else tuple(task.outputs)
+    key = (
+        packed,
+        task.uuid,
+        task.token,
+        task.project_id,
+        task.status,
+        task.pexit,
+        task.elapsed,
+        task.cps,
+        task.totalcost,
+        task.files_deleted,
+        outputs,
+        tuple(url_for(o) for o in outputs),
+    )
+    with _shared_lock:
+        hit = _shared.get(task.id)
+        if hit is not None and hit[0] == key:
+            _shared.move_to_end(task.id)
+            return hit[1]
+    item = SharedItem(task_detail(task, url_for))
+    with _shared_lock:
+        _shared[task.id] = (key, item)
+        _shared.move_to_end(task.id)
+        while len(_shared) > SHARED_CACHE_SIZE:
+            _shared.popitem(last=False)
+    return item
 
 
 def file_item(stored: StoredFile, url_for: UrlFor) -> dict[str, Any]:
