@@ -606,6 +606,18 @@ class _AccessFormatter(logging.Formatter):
     def __init__(self, colour: bool) -> None:
         super().__init__("%(asctime)s %(message)s", datefmt="%H:%M:%S")
         self.colour = colour
+        self._second = -1
+        self._stamp = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        """The record's time, formatted once per second (a line a request)."""
+        second = int(record.created)
+        if second != self._second or datefmt != self.datefmt:
+            stamp = super().formatTime(record, datefmt)
+            if datefmt != self.datefmt:
+                return stamp
+            self._second, self._stamp = second, stamp
+        return self._stamp
 
     def formatMessage(self, record: logging.LogRecord) -> str:
         args = record.args

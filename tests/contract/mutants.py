@@ -56,6 +56,7 @@ def numeric_ids(mp: pytest.MonkeyPatch) -> None:
         return wire
 
     mp.setattr(mock_wiro.http.wire, "task_detail", task_detail)
+    mp.setattr(mock_wiro.http.wire, "task_detail_shared", task_detail)  # built each read
 
 
 def skip_preprocess_start(mp: pytest.MonkeyPatch) -> None:
@@ -120,6 +121,7 @@ def money_moves_after_the_end(mp: pytest.MonkeyPatch) -> None:
         return wire
 
     mp.setattr(mock_wiro.http.wire, "task_detail", task_detail)
+    mp.setattr(mock_wiro.http.wire, "task_detail_shared", task_detail)  # built each read
 
 
 def output_uuid_not_the_tasks(mp: pytest.MonkeyPatch) -> None:

@@ -4,13 +4,17 @@ serve`` keeps a readable access log on stderr, with no colour codes in a file.""
 
 from __future__ import annotations
 
+import logging
 import os
 import pty
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
+from typing import Any
 
+import pytest
 import requests
 
 from mock_wiro.server import ACCESS_LOG
@@ -108,3 +112,35 @@ def test_serve_colours_the_status_on_a_terminal(tmp_path: Path) -> None:
             proc.stdout.close()
         os.close(main)
     assert b'"POST /v1/Nope HTTP/1.1" \x1b[33m404\x1b[0m -' in seen
+
+
+def test_the_access_log_time_is_formatted_once_a_second(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``mock-wiro serve`` writes a line a request: the time is formatted once per second
+    and stays the record's own (a new second, another format)."""
+    from mock_wiro.cli import _AccessFormatter
+
+    formatter = _AccessFormatter(colour=False)
+    calls: list[float] = []
+    real = logging.Formatter.formatTime
+
+    def counted(self: logging.Formatter, record: logging.LogRecord, datefmt: Any = None) -> str:
+        calls.append(record.created)
+        return real(self, record, datefmt)
+
+    monkeypatch.setattr(logging.Formatter, "formatTime", counted)
+
+    def line(created: float) -> str:
+        record = logging.LogRecord("mock_wiro.access", logging.INFO, "", 0, "x %s", ("y",), None)
+        record.created = created
+        return formatter.format(record)
+
+    base = 1_765_000_000.0
+    first = [line(base + 0.1), line(base + 0.9)]
+    assert first == [first[0]] * 2 and len(calls) == 1
+    later = line(base + 1.2)
+    assert len(calls) == 2 and later.endswith(" x y")
+    expected = time.strftime("%H:%M:%S", time.localtime(base + 1.2))
+    assert later == f"{expected} x y"
+    other = logging.LogRecord("x", logging.INFO, "", 0, "m", (), None)
+    other.created = base + 1.5
+    assert formatter.formatTime(other, "%Y") == time.strftime("%Y", time.localtime(base + 1.5))
