@@ -8,6 +8,15 @@ questions asked of it: what to apply now (:meth:`Scheduler.pump_locked`), when t
 (:meth:`Scheduler.next_wake_locked`), and whether a due step waits for background work
 (:meth:`Scheduler.blocked_on_work_locked`).
 
+The first two are answered from an index: each active task's next due step, kept in a
+heap on fake time, and looked at again only when something may have changed it (the
+task stepped, or was told of by :meth:`Scheduler.touch`: a new task, an image check or a
+render done, a hold, a release, a push; every task after :meth:`Scheduler.rescan`: a
+reset, a snapshot, a restore; and after the clock changed mode). A wake-up costs in
+proportion to what changed, not a look at every active task (with 1,000 tasks, 1,000
+image checks ending one by one cost 1,000 looks at 1,000 tasks). :attr:`Scheduler.looks`
+counts the looks.
+
 The engine never dies of a step: an exception while applying one task's step (or in a
 timer) is logged, handed to :attr:`Scheduler.on_error` (the backend journals it as kind
 ``error``) and the other tasks go on. The failed step is tried again later, after a
@@ -120,6 +129,17 @@ class Scheduler:
         :meth:`~.stepper.Stepper.retire_ended`."""
         self._timers: list[tuple[float, int, Callable[[], None]]] = []  # heap on fake time
         self._timer_seq = 0
+        # the index: (due fake time, entry number, task), a heap; an entry is live while
+        # its number is the task's in _entry (a newer look leaves the older one stale)
+        self._index: list[tuple[float, int, Task]] = []
+        self._entry: dict[str, int] = {}  # task id -> its live entry's number
+        self._entry_seq = 0
+        self._unsure: dict[str, Task] = {}  # to look at again before the next pass
+        self._all_unsure = True  # every active task to look at again (at start: all)
+        self._indexed_mode: str | None = None  # the clock mode the index was built in
+        self.looks = 0
+        """How many times a task was looked at to find its next due step (the index's
+        cost: a wake-up after one task changed costs about one look, not one per task)."""
         self._thread: threading.Thread | None = None
         self.closed = False
         self.late_at = 0.0
@@ -218,57 +238,112 @@ class Scheduler:
         with self._cond:
             self._timers.clear()
             self._broken.clear()
+            self._all_unsure = True
+
+    # ------------------------------------------------------------ the index
+    def touch(self, task: Task) -> None:
+        """Under the state lock: ``task``'s next due step may have changed (a new task,
+        its image check or render done, its plan grown, a hold or a release): it is
+        looked at again before the next pass. The caller notifies the state lock."""
+        self._unsure[task.id] = task
+
+    def rescan(self) -> None:
+        """Under the state lock: the tasks themselves may have changed (a reset, a
+        snapshot installed, a restore): every active task is looked at again."""
+        self._all_unsure = True
+
+    def _look(self, task: Task) -> None:
+        """Index ``task``'s next due step (if it has one that is not held, not waiting
+        for background work and not backing off); its older entry goes stale."""
+        self.looks += 1
+        self._entry.pop(task.id, None)
+        if task.terminal:
+            return
+        broken = self._broken.get(task.id)
+        if broken is not None and broken.retry_at > self._monotonic():
+            return  # looked at again when its back-off ends (_refresh)
+        step = task.next_step()
+        if step is None or not gate_open(task, step):
+            return  # told of again when its gate opens (touch)
+        when = due(task, step, self._clock)
+        if when is None:
+            return  # held: told of again on release
+        self._entry_seq += 1
+        self._entry[task.id] = self._entry_seq
+        heapq.heappush(self._index, (when, self._entry_seq, task))
+
+    def _refresh(self) -> None:
+        """Bring the index up to date: look again at what may have changed."""
+        mode = self._clock.mode
+        if self._all_unsure or mode != self._indexed_mode:
+            # due() reads the clock's mode (a realtime gate, an instant clock's scale)
+            self._all_unsure, self._indexed_mode = False, mode
+            self._index.clear()
+            self._entry.clear()
+            self._unsure.clear()
+            for task in self._store.active_tasks():
+                self._look(task)
+            return
+        if self._unsure:
+            unsure, self._unsure = self._unsure, {}
+            for task in unsure.values():
+                self._look(task)
+        if self._broken:  # a back-off that ended: its task's step is tried again
+            mono = self._monotonic()
+            for task_id, broken in list(self._broken.items()):
+                if broken.retry_at <= mono and task_id not in self._entry:
+                    found = self._store.task(task_id)
+                    if found is not None:
+                        self._look(found)
+        if len(self._index) > 2 * len(self._entry) + 64:  # mostly stale: rebuilt
+            entry = self._entry
+            self._index = [e for e in self._index if entry.get(e[2].id) == e[1]]
+            heapq.heapify(self._index)
+
+    def _earliest(self) -> float | None:
+        """The fake time of the first live entry of the index (stale ones dropped)."""
+        index, entry = self._index, self._entry
+        while index and entry.get(index[0][2].id) != index[0][1]:
+            heapq.heappop(index)
+        return index[0][0] if index else None
+
+    def _backing_off(self) -> list[float]:
+        return [broken.retry_at for broken in self._broken.values()]
 
     # ------------------------------------------------------------ the three questions
     def next_wake_locked(self) -> float:
         """Wall seconds until the next timer or due step (at most one)."""
-        mono = self._monotonic()
-        earliest: float | None = None  # the first due step's fake time
-        backing_off: list[float] = []
-        broken_tasks = self._broken
-        for task in self._store.active_tasks():
-            if broken_tasks:
-                broken = broken_tasks.get(task.id)
-                if broken is not None and broken.retry_at > mono:
-                    backing_off.append(broken.retry_at)  # its due step waits for it
-                    continue
-            step = task.next_step()
-            if step is None or not gate_open(task, step):
-                continue
-            when = due(task, step, self._clock)
-            if when is not None and (earliest is None or when < earliest):
-                earliest = when
-        return self._wake(earliest, backing_off)
+        self._refresh()
+        return self._wake(self._earliest(), self._backing_off())
 
     def pump_locked(self) -> float:
-        """Run every due timer, then apply every due step, in order. Returns the wall
-        seconds until the next timer or due step, at most one: what
-        :meth:`next_wake_locked` would answer now, found in the same look at every
-        active task (the engine's, after each pass, need not look at them twice)."""
+        """Run every due timer, then apply every due step, in order of due time (each
+        task's due steps together). Returns the wall seconds until the next timer or due
+        step, at most one: what :meth:`next_wake_locked` would answer now. Looks only at
+        the tasks that changed and the tasks due (the index, above)."""
         if self.before_pump is not None:
             self.before_pump()
         now = self._clock.now()
         self._run_timers(now)
-        tasks = self._store.active_tasks()
-        if not tasks and self._store.settled():  # no pass: nothing due, nothing to commit
-            return self._wake(None, ())  # (every read pumps first, and most find nothing)
-        earliest: float | None = None  # the next due step's fake time
-        backing_off: list[float] = []  # retry times of the tasks waiting out a back-off
-        broken_tasks = self._broken
+        self._refresh()
+        earliest = self._earliest()
+        if (earliest is None or earliest > now) and self._store.settled():
+            return self._wake(earliest, self._backing_off())  # no pass: nothing due
+        index, entry = self._index, self._entry
         with self.pass_batch():  # one commit for the pass; frames told after it
-            for task in tasks:
-                when = self._pump_task(task, now) if self._may_try(task) else None
-                if when is not None and (earliest is None or when < earliest):
-                    earliest = when
-                if broken_tasks:  # before this pass, or from it
-                    broken = broken_tasks.get(task.id)
-                    if broken is not None:
-                        backing_off.append(broken.retry_at)
+            while index and index[0][0] <= now:
+                _, number, task = heapq.heappop(index)
+                if entry.get(task.id) != number:
+                    continue  # stale: the task was looked at again since
+                if self._may_try(task):
+                    self._pump_task(task, now)
+                self._look(task)  # its next due step, if any
         # the frames of the pass were told as it ended; a timer one of them set for a time
         # already reached (a socket ``delay`` fault's frame, due at once) fires now, not at
         # the engine's next wake-up: an advance() is over only when they have
         self._run_timers(now)
-        return self._wake(earliest, backing_off)
+        self._refresh()  # what the frames' listeners touched
+        return self._wake(self._earliest(), self._backing_off())
 
     def _run_timers(self, now: float) -> None:
         """Run every timer due at ``now``, in order of due time, then of setting."""
@@ -423,6 +498,7 @@ class Scheduler:
             if task.validated.is_set() and stage not in (s.type for s in task.plan[task.cursor :]):
                 raise StateError(f"task {task.id} will not reach {stage} ({task.status})")
             task.hold_at = stage
+            self.touch(task)
             self._store.save_task(task)  # a held task stays held across a restart
             self._cond.notify_all()
             return task
@@ -434,6 +510,7 @@ class Scheduler:
             if stage is not None:
                 task.hold_at = None
                 task.not_before = max(task.not_before, self._clock.now())
+                self.touch(task)
                 self._store.save_task(task)
                 self.pump_locked()
                 self._cond.notify_all()
@@ -471,6 +548,7 @@ class Scheduler:
                 if task.hold_at == step.type:
                     task.hold_at = None  # an explicit push passes a hold
                 task.cursor += 1
+                self.touch(task)
                 with self._store.batch():  # a step's changes are kept together
                     self._apply(task, step, max(self._clock.now(), task.last_time))
             return task
