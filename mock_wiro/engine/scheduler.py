@@ -53,8 +53,12 @@ RETRY_MAX_SECONDS = 60.0
 TIDY_SLICE_SECONDS = 0.005
 """How long the engine tidies (retires ended tasks, :attr:`Scheduler.tidy`) at a time."""
 TIDY_PAUSE_SECONDS = 0.001
-"""How long it lets go of the state lock between two slices, at most: the socket writers
-(on one event loop, queued before it) send the frames just told first."""
+"""How long it lets go of the state lock between two slices, at least: the socket writers
+(on one event loop, queued before it) send the frames just told first. A slice waits
+until no writer has woken for this long (:attr:`Scheduler.writers_at`)..."""
+TIDY_MAX_WAIT_SECONDS = 0.05
+"""...or until this long has passed since the last slice: under a steady stream of
+frames the tidying still gets a slice every 50 ms (a tenth of the loop), never starved."""
 
 
 @dataclass
@@ -143,6 +147,11 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self.closed = False
         self.late_at = 0.0
+        self.writers_at = 0.0
+        """When (on the monotonic clock) a socket writer last woke (:meth:`pump_if_late`):
+        the engine's tidying waits for a pause with none (:meth:`tidy_between_passes`)."""
+        self._tidy_waiting = False  # tidy work was left after the last pass
+        self._tidied_at = 0.0  # the last slice (or the start of the wait for the first)
         """When (on the monotonic clock) the engine's next wake-up is due: past it, the
         engine is late (:meth:`pump_if_late`)."""
 
@@ -165,27 +174,49 @@ class Scheduler:
             self._thread.join(timeout=5)
 
     def _engine(self) -> None:
-        paused = False  # the last wait was a pause before tidying
         with self._cond:
             while not self.closed:
                 try:
                     wake = self.pump_locked()
                     self.late_at = self._monotonic() + wake
                     if self.tidy is not None:
-                        # a pause before a slice, so the writers woken by the pass send
-                        # first (on one event loop they are queued before this thread);
-                        # an engine with steps due at once (never pausing) tidies a
-                        # slice per pass, so the work never piles up under load
-                        busy = wake <= 0
-                        paused = self.tidy(TIDY_SLICE_SECONDS if paused or busy else 0.0)
-                        if paused and not busy:
-                            wake = min(wake, TIDY_PAUSE_SECONDS)
+                        wake = self.tidy_between_passes(wake)
                 except Exception as exc:  # a bug must not stop every task for good
                     log.exception("mock-wiro engine error")
                     self._report({"where": "engine", "error": repr(exc)})
                     wake = 1.0
                     self.late_at = self._monotonic() + wake
                 self._cond.wait(wake)
+
+    def tidy_between_passes(self, wake: float) -> float:
+        """Under the state lock, after a pass whose next wake-up is ``wake`` seconds away:
+        do a slice of :attr:`tidy` if it is time, and return the wait before the next
+        pass (shortened to a pause while tidy work is left).
+
+        A slice comes only after a pause in which no socket writer woke (they send the
+        frames just told first: on one event loop they are queued before this thread,
+        and a burst's 1,000 writes take longer than one pause), or once
+        :data:`TIDY_MAX_WAIT_SECONDS` have passed since the last slice; an engine with
+        steps due at once (never pausing) tidies a slice per pass. Either way the work
+        never piles up under load."""
+        assert self.tidy is not None
+        busy = wake <= 0
+        mono = self._monotonic()
+        ready = busy or (
+            self._tidy_waiting
+            and (
+                mono - self.writers_at >= TIDY_PAUSE_SECONDS
+                or mono - self._tidied_at >= TIDY_MAX_WAIT_SECONDS
+            )
+        )
+        if ready:
+            self._tidied_at = mono
+        elif not self._tidy_waiting:
+            self._tidied_at = mono  # the wait for the first slice starts now
+        self._tidy_waiting = self.tidy(TIDY_SLICE_SECONDS if ready else 0.0)
+        if self._tidy_waiting and not busy:
+            wake = min(wake, TIDY_PAUSE_SECONDS)
+        return wake
 
     def _report(self, data: dict[str, Any]) -> None:
         """Hand a survived exception to :attr:`on_error` (which must not fail the engine)."""
@@ -427,8 +458,10 @@ class Scheduler:
         takes its frames, so frames already due join that write instead of costing one
         wake-up and one write each. One float comparison when the engine is on time;
         a hint only: a wake-up time that is stale costs a pump with nothing due, or
-        leaves the pump to the engine, as before."""
-        if self.closed or self._monotonic() < self.late_at:
+        leaves the pump to the engine, as before. Notes the writer's wake-up
+        (:attr:`writers_at`)."""
+        mono = self.writers_at = self._monotonic()
+        if self.closed or mono < self.late_at:
             return
         with self._cond:
             if self.closed or self._monotonic() < self.late_at:
