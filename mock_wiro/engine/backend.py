@@ -348,6 +348,7 @@ class Backend:
             if task.status not in CANCELLABLE_STATUSES or refused:
                 raise StateError("Task is not in a cancellable state.")  # [docs]
             self.stepper.stop(task, pexit="0")
+            self.scheduler.touch(task)  # ended: its entry in the engine's index goes
             return task
 
     def kill(self, project: Project, ref: TaskRef) -> Task:
@@ -360,6 +361,7 @@ class Backend:
             if task.scenario is not None and task.scenario.kill_refused is not None:
                 raise StateError(f"Task could not be killed: {task.scenario.kill_refused}")
             self.stepper.stop(task, pexit=KILLED_PEXIT)
+            self.scheduler.touch(task)  # ended: its entry in the engine's index goes
             return task
 
     def list_tasks(

@@ -147,13 +147,13 @@ class Scheduler:
         self._thread: threading.Thread | None = None
         self.closed = False
         self.late_at = 0.0
+        """When (on the monotonic clock) the engine's next wake-up is due: past it, the
+        engine is late (:meth:`pump_if_late`)."""
         self.writers_at = 0.0
         """When (on the monotonic clock) a socket writer last woke (:meth:`pump_if_late`):
         the engine's tidying waits for a pause with none (:meth:`tidy_between_passes`)."""
         self._tidy_waiting = False  # tidy work was left after the last pass
         self._tidied_at = 0.0  # the last slice (or the start of the wait for the first)
-        """When (on the monotonic clock) the engine's next wake-up is due: past it, the
-        engine is late (:meth:`pump_if_late`)."""
 
     # ------------------------------------------------------------ the thread
     def start(self) -> None:
