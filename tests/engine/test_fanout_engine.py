@@ -174,3 +174,20 @@ def test_the_engine_tidies_after_the_writers_not_between_them() -> None:
     assert left[0] == 0
     # nothing left: the engine sleeps its full wake-up
     assert scheduler.tidy_between_passes(0.7) == 0.7
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "progressGenerate", "percentage": "50", "speed": "0.25", "elapsedTime": "20s"},
+        {"nested": [1, 2.5, None, True, {"é": '🙂 " \\ \n'}], "big": 10**20, "f": 1e-7},
+        [],
+        3.5,
+    ],
+)
+def test_an_output_line_is_json_dumps_text(message: object) -> None:
+    import json
+
+    from mock_wiro.engine.stepper import output_line
+
+    assert output_line(message) == json.dumps(message)
