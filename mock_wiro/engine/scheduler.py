@@ -366,9 +366,14 @@ class Scheduler:
                 _, number, task = heapq.heappop(index)
                 if entry.get(task.id) != number:
                     continue  # stale: the task was looked at again since
-                if self._may_try(task):
-                    self._pump_task(task, now)
-                self._look(task)  # its next due step, if any
+                when = self._pump_task(task, now) if self._may_try(task) else None
+                if when is None:
+                    self._look(task)  # held, gated, ended, backing off: see what it is
+                else:  # its next step's due time, found by the pump: indexed as _look would
+                    self.looks += 1
+                    self._entry_seq += 1
+                    entry[task.id] = self._entry_seq
+                    heapq.heappush(index, (when, self._entry_seq, task))
         # the frames of the pass were told as it ended; a timer one of them set for a time
         # already reached (a socket ``delay`` fault's frame, due at once) fires now, not at
         # the engine's next wake-up: an advance() is over only when they have
