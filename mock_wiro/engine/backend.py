@@ -118,6 +118,7 @@ class Backend:
             self.scheduler.before_pump = self.stepper.retry_held
             self.scheduler.pass_batch = self.stepper.deferred
             self.scheduler.tidy = self.stepper.retire_ended
+            self.preparer.touch = self.scheduler.touch
             self._closers: list[Callable[[], None]] = []
             self.scenarios: DirectiveSource = scenarios if scenarios is not None else NoDirectives()
             """Edge cases matched at Run time (a :class:`mock_wiro.chaos.scenarios.ScenarioBook`,
@@ -133,6 +134,7 @@ class Backend:
         uploads, bytes no kept file names are removed (a write a crash cut short), and
         every active task whose image check or render was not done is prepared again."""
         with self._cond:
+            self.scheduler.rescan()  # every kept task is looked at
             self.files.recount()
             if not isinstance(self.store, SqliteStore):
                 return
@@ -301,6 +303,7 @@ class Backend:
         made.append(task)
         self.preparer.begin(task)
         self.stepper.emit(task, "task_queue", now, None)
+        self.scheduler.touch(task)  # a new task: the engine looks at it
         if task.scenario is not None:
             behaviour = task.scenario.behaviour()
             self.journal.record(
@@ -345,6 +348,7 @@ class Backend:
             if task.status not in CANCELLABLE_STATUSES or refused:
                 raise StateError("Task is not in a cancellable state.")  # [docs]
             self.stepper.stop(task, pexit="0")
+            self.scheduler.touch(task)  # ended: its entry in the engine's index goes
             return task
 
     def kill(self, project: Project, ref: TaskRef) -> Task:
@@ -357,6 +361,7 @@ class Backend:
             if task.scenario is not None and task.scenario.kill_refused is not None:
                 raise StateError(f"Task could not be killed: {task.scenario.kill_refused}")
             self.stepper.stop(task, pexit=KILLED_PEXIT)
+            self.scheduler.touch(task)  # ended: its entry in the engine's index goes
             return task
 
     def list_tasks(
@@ -460,6 +465,7 @@ class Backend:
             for project in self.store.projects():
                 self.files.add_root_folder(project)
             self.scheduler.clear_timers()
+            self.scheduler.rescan()
             self.journal.clear()
             self._cond.notify_all()
 
@@ -501,6 +507,7 @@ class Backend:
                     install_blobs(loaded, self.data_dir, sync=not self._own_data_dir)
                     self.store.replace(loaded.store)
                     self.scheduler.clear_timers()
+                    self.scheduler.rescan()  # the snapshot's tasks
                     self.journal.clear()
                     if loaded.fake_time is not None:
                         self.clock.set_time(loaded.fake_time)

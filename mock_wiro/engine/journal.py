@@ -254,14 +254,27 @@ class Journal:
         as :func:`entry_size` would count it). Bounded and told as :meth:`record`."""
         return self._append([(kind, Deferred(build), _ENTRY_OVERHEAD + size)])[0]
 
-    def record_many(self, items: Iterable[tuple[str, Mapping[str, Any]]]) -> list[Entry]:
+    def record_many(
+        self,
+        items: Iterable[tuple[str, Mapping[str, Any]]],
+        sizes: Iterable[int] | None = None,
+    ) -> list[Entry]:
         """Append several entries, ``(kind, data)`` each, in order and together (one
         lock, one clock reading, one wake-up): a socket writer's frames of one write.
-        Bounded as :meth:`record`; the listeners hear of each, in order."""
+        Bounded as :meth:`record`; the listeners hear of each, in order. ``sizes``, if
+        given: each entry's ``entry_size(data)``, known to the caller (a socket frame's
+        entry has a fixed shape: counted once, not walked per frame)."""
+        if sizes is None:
+            return self._append(
+                [
+                    (kind, data, _ENTRY_OVERHEAD + entry_size(kind) + entry_size(data))
+                    for kind, data in items
+                ]
+            )
         return self._append(
             [
-                (kind, data, _ENTRY_OVERHEAD + entry_size(kind) + entry_size(data))
-                for kind, data in items
+                (kind, data, _ENTRY_OVERHEAD + sys.getsizeof(kind) + size)
+                for (kind, data), size in zip(items, sizes, strict=True)
             ]
         )
 
@@ -279,8 +292,9 @@ class Journal:
                 self._keep(entry, size)
                 entries.append(entry)
             self._cond.notify_all()
-        for entry in entries:
-            self._tell(entry)
+        if self._listeners:  # (a dashboard's feed)
+            for entry in entries:
+                self._tell(entry)
         return entries
 
     def _keep(self, entry: Entry, size: int) -> None:

@@ -59,6 +59,10 @@ def plan_for(task: Task, error: str | None = None) -> Plan:
     )
 
 
+def _untouched(task: Task) -> None:
+    """No scheduler told (a preparer on its own)."""
+
+
 class Preparer:
     """Checks input images and renders output videos on a worker pool."""
 
@@ -74,6 +78,10 @@ class Preparer:
         """How the CPU work (the image check, the MP4 render: pure calls that touch no
         state) is run: called in place by default; under gevent, in its pool of native
         threads, so an encode never stalls the event loop (``mock_wiro.gevent_server``)."""
+        self.touch: Callable[[Task], None] = _untouched
+        """Told (under the state lock) of a task whose gate opened or whose plan grew: the
+        scheduler's :meth:`~.scheduler.Scheduler.touch` (its next due step is looked at
+        again)."""
 
     def begin(self, task: Task) -> None:
         """Give a new task (under the state lock) its plan up to the image check, and
@@ -92,6 +100,7 @@ class Preparer:
         task.validated_at = task.rendered_at = task.last_time
         task.validated.set()
         task.rendered.set()
+        self.touch(task)
 
     def resume(self, task: Task) -> None:
         """Carry on with the preparation of an active task a durable store kept (at
@@ -137,6 +146,7 @@ class Preparer:
             task.failure = task.failure or f"Internal error while preparing the task: {exc!r}"
             task.rendered_at = self._clock.now()
             task.rendered.set()
+            self.touch(task)
             self._cond.notify_all()
         if not isinstance(exc, Exception):
             raise exc
@@ -176,6 +186,7 @@ class Preparer:
             task.validated.set()
             if plan.failure or task.terminal:
                 task.rendered.set()
+            self.touch(task)
             # kept with the next commit (a crash before it: the check is done again)
             self._store.save_task_later(task)
             self._cond.notify_all()
@@ -200,6 +211,7 @@ class Preparer:
                 task.failure = failure
             task.rendered_at = self._clock.now()
             task.rendered.set()
+            self.touch(task)
             self._store.save_task_later(task)  # as above: rendered again if lost
             self._cond.notify_all()
 

@@ -8,6 +8,15 @@ questions asked of it: what to apply now (:meth:`Scheduler.pump_locked`), when t
 (:meth:`Scheduler.next_wake_locked`), and whether a due step waits for background work
 (:meth:`Scheduler.blocked_on_work_locked`).
 
+The first two are answered from an index: each active task's next due step, kept in a
+heap on fake time, and looked at again only when something may have changed it (the
+task stepped, or was told of by :meth:`Scheduler.touch`: a new task, an image check or a
+render done, a hold, a release, a push; every task after :meth:`Scheduler.rescan`: a
+reset, a snapshot, a restore; and after the clock changed mode). A wake-up costs in
+proportion to what changed, not a look at every active task (with 1,000 tasks, 1,000
+image checks ending one by one cost 1,000 looks at 1,000 tasks). :attr:`Scheduler.looks`
+counts the looks.
+
 The engine never dies of a step: an exception while applying one task's step (or in a
 timer) is logged, handed to :attr:`Scheduler.on_error` (the backend journals it as kind
 ``error``) and the other tasks go on. The failed step is tried again later, after a
@@ -44,8 +53,12 @@ RETRY_MAX_SECONDS = 60.0
 TIDY_SLICE_SECONDS = 0.005
 """How long the engine tidies (retires ended tasks, :attr:`Scheduler.tidy`) at a time."""
 TIDY_PAUSE_SECONDS = 0.001
-"""How long it lets go of the state lock between two slices, at most: the socket writers
-(on one event loop, queued before it) send the frames just told first."""
+"""How long it lets go of the state lock between two slices, at least: the socket writers
+(on one event loop, queued before it) send the frames just told first. A slice waits
+until no writer has woken for this long (:attr:`Scheduler.writers_at`)..."""
+TIDY_MAX_WAIT_SECONDS = 0.05
+"""...or until this long has passed since the last slice: under a steady stream of
+frames the tidying still gets a slice every 50 ms (a tenth of the loop), never starved."""
 
 
 @dataclass
@@ -120,11 +133,27 @@ class Scheduler:
         :meth:`~.stepper.Stepper.retire_ended`."""
         self._timers: list[tuple[float, int, Callable[[], None]]] = []  # heap on fake time
         self._timer_seq = 0
+        # the index: (due fake time, entry number, task), a heap; an entry is live while
+        # its number is the task's in _entry (a newer look leaves the older one stale)
+        self._index: list[tuple[float, int, Task]] = []
+        self._entry: dict[str, int] = {}  # task id -> its live entry's number
+        self._entry_seq = 0
+        self._unsure: dict[str, Task] = {}  # to look at again before the next pass
+        self._all_unsure = True  # every active task to look at again (at start: all)
+        self._indexed_mode: str | None = None  # the clock mode the index was built in
+        self.looks = 0
+        """How many times a task was looked at to find its next due step (the index's
+        cost: a wake-up after one task changed costs about one look, not one per task)."""
         self._thread: threading.Thread | None = None
         self.closed = False
         self.late_at = 0.0
         """When (on the monotonic clock) the engine's next wake-up is due: past it, the
         engine is late (:meth:`pump_if_late`)."""
+        self.writers_at = 0.0
+        """When (on the monotonic clock) a socket writer last woke (:meth:`pump_if_late`):
+        the engine's tidying waits for a pause with none (:meth:`tidy_between_passes`)."""
+        self._tidy_waiting = False  # tidy work was left after the last pass
+        self._tidied_at = 0.0  # the last slice (or the start of the wait for the first)
 
     # ------------------------------------------------------------ the thread
     def start(self) -> None:
@@ -145,27 +174,49 @@ class Scheduler:
             self._thread.join(timeout=5)
 
     def _engine(self) -> None:
-        paused = False  # the last wait was a pause before tidying
         with self._cond:
             while not self.closed:
                 try:
                     wake = self.pump_locked()
                     self.late_at = self._monotonic() + wake
                     if self.tidy is not None:
-                        # a pause before a slice, so the writers woken by the pass send
-                        # first (on one event loop they are queued before this thread);
-                        # an engine with steps due at once (never pausing) tidies a
-                        # slice per pass, so the work never piles up under load
-                        busy = wake <= 0
-                        paused = self.tidy(TIDY_SLICE_SECONDS if paused or busy else 0.0)
-                        if paused and not busy:
-                            wake = min(wake, TIDY_PAUSE_SECONDS)
+                        wake = self.tidy_between_passes(wake)
                 except Exception as exc:  # a bug must not stop every task for good
                     log.exception("mock-wiro engine error")
                     self._report({"where": "engine", "error": repr(exc)})
                     wake = 1.0
                     self.late_at = self._monotonic() + wake
                 self._cond.wait(wake)
+
+    def tidy_between_passes(self, wake: float) -> float:
+        """Under the state lock, after a pass whose next wake-up is ``wake`` seconds away:
+        do a slice of :attr:`tidy` if it is time, and return the wait before the next
+        pass (shortened to a pause while tidy work is left).
+
+        A slice comes only after a pause in which no socket writer woke (they send the
+        frames just told first: on one event loop they are queued before this thread,
+        and a burst's 1,000 writes take longer than one pause), or once
+        :data:`TIDY_MAX_WAIT_SECONDS` have passed since the last slice; an engine with
+        steps due at once (never pausing) tidies a slice per pass. Either way the work
+        never piles up under load."""
+        assert self.tidy is not None
+        busy = wake <= 0
+        mono = self._monotonic()
+        ready = busy or (
+            self._tidy_waiting
+            and (
+                mono - self.writers_at >= TIDY_PAUSE_SECONDS
+                or mono - self._tidied_at >= TIDY_MAX_WAIT_SECONDS
+            )
+        )
+        if ready:
+            self._tidied_at = mono
+        elif not self._tidy_waiting:
+            self._tidied_at = mono  # the wait for the first slice starts now
+        self._tidy_waiting = self.tidy(TIDY_SLICE_SECONDS if ready else 0.0)
+        if self._tidy_waiting and not busy:
+            wake = min(wake, TIDY_PAUSE_SECONDS)
+        return wake
 
     def _report(self, data: dict[str, Any]) -> None:
         """Hand a survived exception to :attr:`on_error` (which must not fail the engine)."""
@@ -218,57 +269,117 @@ class Scheduler:
         with self._cond:
             self._timers.clear()
             self._broken.clear()
+            self._all_unsure = True
+
+    # ------------------------------------------------------------ the index
+    def touch(self, task: Task) -> None:
+        """Under the state lock: ``task``'s next due step may have changed (a new task,
+        its image check or render done, its plan grown, a hold or a release): it is
+        looked at again before the next pass. The caller notifies the state lock."""
+        self._unsure[task.id] = task
+
+    def rescan(self) -> None:
+        """Under the state lock: the tasks themselves may have changed (a reset, a
+        snapshot installed, a restore): every active task is looked at again."""
+        self._all_unsure = True
+
+    def _look(self, task: Task) -> None:
+        """Index ``task``'s next due step (if it has one that is not held, not waiting
+        for background work and not backing off); its older entry goes stale."""
+        self.looks += 1
+        self._entry.pop(task.id, None)
+        if task.terminal:
+            return
+        broken = self._broken.get(task.id)
+        if broken is not None and broken.retry_at > self._monotonic():
+            return  # looked at again when its back-off ends (_refresh)
+        step = task.next_step()
+        if step is None or not gate_open(task, step):
+            return  # told of again when its gate opens (touch)
+        when = due(task, step, self._clock)
+        if when is None:
+            return  # held: told of again on release
+        self._entry_seq += 1
+        self._entry[task.id] = self._entry_seq
+        heapq.heappush(self._index, (when, self._entry_seq, task))
+
+    def _refresh(self) -> None:
+        """Bring the index up to date: look again at what may have changed."""
+        mode = self._clock.mode
+        if self._all_unsure or mode != self._indexed_mode:
+            # due() reads the clock's mode (a realtime gate, an instant clock's scale)
+            self._all_unsure, self._indexed_mode = False, mode
+            self._index.clear()
+            self._entry.clear()
+            self._unsure.clear()
+            for task in self._store.active_tasks():
+                self._look(task)
+            return
+        if self._unsure:
+            unsure, self._unsure = self._unsure, {}
+            for task in unsure.values():
+                self._look(task)
+        if self._broken:  # a back-off that ended: its task's step is tried again
+            mono = self._monotonic()
+            for task_id, broken in list(self._broken.items()):
+                if broken.retry_at <= mono and task_id not in self._entry:
+                    found = self._store.task(task_id)
+                    if found is not None:
+                        self._look(found)
+        if len(self._index) > 2 * len(self._entry) + 64:  # mostly stale: rebuilt
+            entry = self._entry
+            self._index = [e for e in self._index if entry.get(e[2].id) == e[1]]
+            heapq.heapify(self._index)
+
+    def _earliest(self) -> float | None:
+        """The fake time of the first live entry of the index (stale ones dropped)."""
+        index, entry = self._index, self._entry
+        while index and entry.get(index[0][2].id) != index[0][1]:
+            heapq.heappop(index)
+        return index[0][0] if index else None
+
+    def _backing_off(self) -> list[float]:
+        return [broken.retry_at for broken in self._broken.values()]
 
     # ------------------------------------------------------------ the three questions
     def next_wake_locked(self) -> float:
         """Wall seconds until the next timer or due step (at most one)."""
-        mono = self._monotonic()
-        earliest: float | None = None  # the first due step's fake time
-        backing_off: list[float] = []
-        broken_tasks = self._broken
-        for task in self._store.active_tasks():
-            if broken_tasks:
-                broken = broken_tasks.get(task.id)
-                if broken is not None and broken.retry_at > mono:
-                    backing_off.append(broken.retry_at)  # its due step waits for it
-                    continue
-            step = task.next_step()
-            if step is None or not gate_open(task, step):
-                continue
-            when = due(task, step, self._clock)
-            if when is not None and (earliest is None or when < earliest):
-                earliest = when
-        return self._wake(earliest, backing_off)
+        self._refresh()
+        return self._wake(self._earliest(), self._backing_off())
 
     def pump_locked(self) -> float:
-        """Run every due timer, then apply every due step, in order. Returns the wall
-        seconds until the next timer or due step, at most one: what
-        :meth:`next_wake_locked` would answer now, found in the same look at every
-        active task (the engine's, after each pass, need not look at them twice)."""
+        """Run every due timer, then apply every due step, in order of due time (each
+        task's due steps together). Returns the wall seconds until the next timer or due
+        step, at most one: what :meth:`next_wake_locked` would answer now. Looks only at
+        the tasks that changed and the tasks due (the index, above)."""
         if self.before_pump is not None:
             self.before_pump()
         now = self._clock.now()
         self._run_timers(now)
-        tasks = self._store.active_tasks()
-        if not tasks and self._store.settled():  # no pass: nothing due, nothing to commit
-            return self._wake(None, ())  # (every read pumps first, and most find nothing)
-        earliest: float | None = None  # the next due step's fake time
-        backing_off: list[float] = []  # retry times of the tasks waiting out a back-off
-        broken_tasks = self._broken
+        self._refresh()
+        earliest = self._earliest()
+        if (earliest is None or earliest > now) and self._store.settled():
+            return self._wake(earliest, self._backing_off())  # no pass: nothing due
+        index, entry = self._index, self._entry
         with self.pass_batch():  # one commit for the pass; frames told after it
-            for task in tasks:
+            while index and index[0][0] <= now:
+                _, number, task = heapq.heappop(index)
+                if entry.get(task.id) != number:
+                    continue  # stale: the task was looked at again since
                 when = self._pump_task(task, now) if self._may_try(task) else None
-                if when is not None and (earliest is None or when < earliest):
-                    earliest = when
-                if broken_tasks:  # before this pass, or from it
-                    broken = broken_tasks.get(task.id)
-                    if broken is not None:
-                        backing_off.append(broken.retry_at)
+                if when is None:
+                    self._look(task)  # held, gated, ended, backing off: see what it is
+                else:  # its next step's due time, found by the pump: indexed as _look would
+                    self.looks += 1
+                    self._entry_seq += 1
+                    entry[task.id] = self._entry_seq
+                    heapq.heappush(index, (when, self._entry_seq, task))
         # the frames of the pass were told as it ended; a timer one of them set for a time
         # already reached (a socket ``delay`` fault's frame, due at once) fires now, not at
         # the engine's next wake-up: an advance() is over only when they have
         self._run_timers(now)
-        return self._wake(earliest, backing_off)
+        self._refresh()  # what the frames' listeners touched
+        return self._wake(self._earliest(), self._backing_off())
 
     def _run_timers(self, now: float) -> None:
         """Run every timer due at ``now``, in order of due time, then of setting."""
@@ -352,8 +463,10 @@ class Scheduler:
         takes its frames, so frames already due join that write instead of costing one
         wake-up and one write each. One float comparison when the engine is on time;
         a hint only: a wake-up time that is stale costs a pump with nothing due, or
-        leaves the pump to the engine, as before."""
-        if self.closed or self._monotonic() < self.late_at:
+        leaves the pump to the engine, as before. Notes the writer's wake-up
+        (:attr:`writers_at`)."""
+        mono = self.writers_at = self._monotonic()
+        if self.closed or mono < self.late_at:
             return
         with self._cond:
             if self.closed or self._monotonic() < self.late_at:
@@ -423,6 +536,7 @@ class Scheduler:
             if task.validated.is_set() and stage not in (s.type for s in task.plan[task.cursor :]):
                 raise StateError(f"task {task.id} will not reach {stage} ({task.status})")
             task.hold_at = stage
+            self.touch(task)
             self._store.save_task(task)  # a held task stays held across a restart
             self._cond.notify_all()
             return task
@@ -434,6 +548,7 @@ class Scheduler:
             if stage is not None:
                 task.hold_at = None
                 task.not_before = max(task.not_before, self._clock.now())
+                self.touch(task)
                 self._store.save_task(task)
                 self.pump_locked()
                 self._cond.notify_all()
@@ -471,6 +586,7 @@ class Scheduler:
                 if task.hold_at == step.type:
                     task.hold_at = None  # an explicit push passes a hold
                 task.cursor += 1
+                self.touch(task)
                 with self._store.batch():  # a step's changes are kept together
                     self._apply(task, step, max(self._clock.now(), task.last_time))
             return task

@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
+from typing import Any
 
 from ..errors import StorageError
 from .admission import price_of
@@ -28,6 +29,30 @@ log = logging.getLogger("mock_wiro")
 FAILED_PEXIT = "1"  # [A] pexit of a task that failed (any non-zero value is a failure)
 _ZERO = Decimal(0)  # Decimals are immutable: every task with no rate shares this one
 EventListener = Callable[[Task, Event], None]
+
+
+def _not_json(value: object) -> object:
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+# json.dumps(value) builds its C encoder at every call (a few µs: every progress frame's
+# output line); this one is built once, with json.dumps's separators (no circular-reference
+# check: a step's message is never circular). The same text.
+_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
+_line_encoder: Any = (
+    None
+    if _make_encoder is None  # a Python without the json C accelerator
+    else _make_encoder(
+        None, _not_json, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True
+    )
+)
+
+
+def output_line(message: object) -> str:
+    """A non-text message as the task's output line: ``json.dumps(message)``'s text."""
+    if _line_encoder is None:
+        return json.dumps(message)
+    return "".join(_line_encoder(message, 0))
 
 
 class Stepper:
@@ -55,7 +80,7 @@ class Stepper:
         """Apply ``step`` (the task's cursor is already past it) at fake time ``when``."""
         message = step.message
         if step.type == "task_output":
-            task.stdout.append(message if isinstance(message, str) else json.dumps(message))
+            task.stdout.append(message if isinstance(message, str) else output_line(message))
         elif step.type == "task_error":
             task.stderr.append(str(message))
         elif step.type == "task_output_full":

@@ -163,6 +163,11 @@ class Subscriber:
             if self._frames:
                 items = list(self._frames)
                 self._frames.clear()
+                if not self.closed:
+                    # emptied: the writer sleeps after this write (no second look, which
+                    # cost each socket a lock and a loop per burst); the next offer finds
+                    # the buffer empty and sets it again. A close keeps it set.
+                    self._ready.clear()
                 return items
             if self.closed:
                 return None

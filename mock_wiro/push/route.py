@@ -33,6 +33,7 @@ import json
 import socket
 import threading
 from collections.abc import Callable
+from sys import getsizeof
 from typing import Any, Final, Protocol
 
 from flask import Blueprint, current_app
@@ -40,7 +41,7 @@ from flask_sock import ConnectionClosed, Sock
 from wsproto.events import TextMessage
 from wsproto.utilities import LocalProtocolError
 
-from ..engine.journal import Journal
+from ..engine.journal import Journal, entry_size
 from .hub import (
     CLOSE_FAULT,
     CLOSE_GOING_AWAY,
@@ -50,6 +51,7 @@ from .hub import (
     Subscriber,
     error_frame,
 )
+from .wire import plain_connection, text_frame
 
 __all__ = [
     "FAKE_EXTENSION",
@@ -147,60 +149,65 @@ def _send_batch(ws: Any, sub: Subscriber, journal: Journal, items: list[Item]) -
     the ``duplicate`` and ``close`` faults frame by frame. False once the connection is
     done (a failed send, or a ``close`` fault after one of these frames).
 
-    Each frame is still framed by the connection's own wsproto state (simple-websocket's
-    ``ws.ws``, which also applies a negotiated permessage-deflate); only the socket write
-    is shared: simple-websocket's ``send`` writes each message on its own, with ``send``
-    (not ``sendall``)."""
+    A connection with no extension negotiated (:func:`.wire.plain_connection`) has its
+    frames written by :func:`.wire.text_frame` (the bytes wsproto would write); one with
+    an extension (a negotiated permessage-deflate) by its own wsproto state
+    (simple-websocket's ``ws.ws``), as before. Only the socket write is shared:
+    simple-websocket's ``send`` writes each message on its own, with ``send`` (not
+    ``sendall``)."""
     wire: list[bytes] = []
     entries: list[tuple[str, dict[str, Any]]] = []
+    sizes: list[int] = []  # entry_size of each entry's fields, for the journal's bound
+    frame_base = _FRAME_ENTRY_BASE + getsizeof(sub.id)
     going_on = True
     try:
         if not ws.connected:
             raise ConnectionClosed(ws.close_reason, ws.close_message)
+        # a plain connection (no extension, the usual case) is framed by hand, the same
+        # bytes at a fraction of the cost; otherwise (permessage-deflate) by wsproto
+        plain = plain_connection(ws.ws) is not None
         for frame, task_id, kind in items:
             plan = sub.faults.plan(task_id, kind)
-            data = ws.ws.send(TextMessage(data=frame))
-            frame_entry = {"connection": sub.id, "task": task_id, "type": kind or "server"}
+            data = text_frame(frame) if plain else ws.ws.send(TextMessage(data=frame))
+            type_ = kind or "server"
+            frame_entry = {"connection": sub.id, "task": task_id, "type": type_}
             wire.append(data)
             entries.append(("frame", frame_entry))
+            sizes.append(frame_base + getsizeof(task_id) + getsizeof(type_))
             if plan.copies > 1:
                 for _ in range(plan.copies - 1):
-                    wire.append(ws.ws.send(TextMessage(data=frame)))
-                    entries.append(("frame", {**frame_entry, "duplicate": True}))
+                    wire.append(data if plain else ws.ws.send(TextMessage(data=frame)))
+                    copy = {**frame_entry, "duplicate": True}
+                    entries.append(("frame", copy))
+                    sizes.append(entry_size(copy))
             if plan.duplicated_by is not None:
-                entries.append(
-                    (
-                        "fault",
-                        {
-                            "channel": "socket",
-                            "phase": "applied",
-                            "rule": plan.duplicated_by.id,
-                            "action": "duplicate",
-                            "connection": sub.id,
-                            "task": task_id,
-                            "type": kind,
-                        },
-                    )
-                )
+                fault = {
+                    "channel": "socket",
+                    "phase": "applied",
+                    "rule": plan.duplicated_by.id,
+                    "action": "duplicate",
+                    "connection": sub.id,
+                    "task": task_id,
+                    "type": kind,
+                }
+                entries.append(("fault", fault))
+                sizes.append(entry_size(fault))
             if plan.close_by is not None:
                 rule = plan.close_by
                 sub.faults.close = (rule.code or CLOSE_FAULT, rule.close_reason)
-                entries.append(
-                    (
-                        "fault",
-                        {
-                            "channel": "socket",
-                            "phase": "applied",
-                            "rule": rule.id,
-                            "action": "close",
-                            "connection": sub.id,
-                            "task": task_id,
-                            "after": rule.after,
-                            "code": sub.faults.close[0],
-                            "reason": rule.close_reason,
-                        },
-                    )
-                )
+                fault = {
+                    "channel": "socket",
+                    "phase": "applied",
+                    "rule": rule.id,
+                    "action": "close",
+                    "connection": sub.id,
+                    "task": task_id,
+                    "after": rule.after,
+                    "code": sub.faults.close[0],
+                    "reason": rule.close_reason,
+                }
+                entries.append(("fault", fault))
+                sizes.append(entry_size(fault))
                 sub.close()
                 going_on = False
                 break  # the frames after it are never sent
@@ -208,8 +215,16 @@ def _send_batch(ws: Any, sub: Subscriber, journal: Journal, items: list[Item]) -
     except _SEND_ERRORS:
         sub.close()
         return False
-    journal.record_many(entries)
+    journal.record_many(entries, sizes)
     return going_on
+
+
+_FRAME_ENTRY_BASE: Final = entry_size({"connection": 0, "task": "", "type": ""}) - (
+    getsizeof(0) + 2 * getsizeof("")
+)
+""":func:`~mock_wiro.engine.journal.entry_size` of a ``frame`` entry's fields less its
+three values' own sizes (the dict, its slots, its keys): a frame's entry is counted as
+``entry_size`` would count it, with three ``getsizeof`` calls instead of a walk."""
 
 
 def _send_all(sock: socket.socket, data: bytes) -> None:

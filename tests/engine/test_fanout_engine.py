@@ -123,3 +123,71 @@ def test_random_tokens_are_alphanumeric_of_the_length_asked_and_differ() -> None
     assert len(random_token(32)) == 32 and len(random_token(1)) == 1
     # every character of the alphabet comes up (60,000 draws: each about 970 times)
     assert set("".join(tokens)) == set(string.ascii_letters + string.digits)
+
+
+def test_the_engine_tidies_after_the_writers_not_between_them() -> None:
+    """Packing ended tasks waits for a pause with no socket writer waking (they send the
+    frames just told first), or for TIDY_MAX_WAIT_SECONDS since the last slice; with steps
+    due at once, a slice per pass. The monotonic clock is moved by hand."""
+    from pathlib import Path
+    from threading import Condition, RLock
+
+    from mock_wiro.engine import scheduler as sched
+    from mock_wiro.engine.context import Context
+    from mock_wiro.engine.store import MemoryStore
+
+    mono = [100.0]
+    ctx = Context(Settings(), MemoryStore(), Condition(RLock()), Clock("manual"), Path("/x"))
+    scheduler = sched.Scheduler(ctx, lambda *_: None, monotonic=lambda: mono[0])
+    slices: list[float | None] = []
+    left = [3]  # slices of work left
+
+    def tidy(budget: float | None) -> bool:
+        slices.append(budget)
+        if budget:
+            left[0] -= 1
+        return left[0] > 0
+
+    scheduler.tidy = tidy
+    pause, slice_ = sched.TIDY_PAUSE_SECONDS, sched.TIDY_SLICE_SECONDS
+    # the pass that ended the tasks: asked only, then a pause
+    assert scheduler.tidy_between_passes(1.0) == pause and slices == [0.0]
+    # writers woke during the pause: no slice yet, another pause
+    mono[0] += pause
+    scheduler.pump_if_late()  # a writer wakes (the engine is not late: nothing applied)
+    mono[0] += pause / 2
+    assert scheduler.tidy_between_passes(1.0) == pause and slices[-1] == 0.0
+    # a whole pause with no writer: a slice
+    mono[0] += pause
+    assert scheduler.tidy_between_passes(1.0) == pause and slices[-1] == slice_
+    # writers keep waking: the next slice waits for TIDY_MAX_WAIT_SECONDS, not for them
+    waited = 0.0
+    while slices[-1] == 0.0 or waited == 0.0:
+        mono[0] += pause
+        waited += pause
+        scheduler.pump_if_late()
+        scheduler.tidy_between_passes(1.0)
+    assert waited == pytest.approx(sched.TIDY_MAX_WAIT_SECONDS, abs=pause)
+    # steps due at once (never pausing): a slice per pass, writers or not
+    scheduler.pump_if_late()
+    assert scheduler.tidy_between_passes(0.0) == 0.0 and slices[-1] == slice_
+    assert left[0] == 0
+    # nothing left: the engine sleeps its full wake-up
+    assert scheduler.tidy_between_passes(0.7) == 0.7
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        {"type": "progressGenerate", "percentage": "50", "speed": "0.25", "elapsedTime": "20s"},
+        {"nested": [1, 2.5, None, True, {"é": '🙂 " \\ \n'}], "big": 10**20, "f": 1e-7},
+        [],
+        3.5,
+    ],
+)
+def test_an_output_line_is_json_dumps_text(message: object) -> None:
+    import json
+
+    from mock_wiro.engine.stepper import output_line
+
+    assert output_line(message) == json.dumps(message)

@@ -106,6 +106,7 @@ def test_pump_wake_and_blocked_agree_with_due() -> None:
     task.hold_at = None
     task.validated_at = clock.now()
     task.validated.set()
+    scheduler.touch(task)  # as the preparer does when a gate opens
     assert not scheduler.blocked_on_work_locked()
     scheduler.pump_locked()
     assert applied[-1] == ("task_preprocess_end", START + 3.0)
@@ -118,6 +119,7 @@ def test_realtime_wake_is_when_due_says() -> None:
     scheduler, applied = _scheduler(task, manual.clock)
     assert scheduler.next_wake_locked() == pytest.approx(0.5)
     task.not_before = START + 8  # a release pushes it later, and the wake with it
+    scheduler.touch(task)  # (as release does)
     assert scheduler.next_wake_locked() == pytest.approx(0.8)
     manual.wall[0] = 0.8
     scheduler.pump_locked()

@@ -8,11 +8,13 @@ time; nothing sleeps.
 from __future__ import annotations
 
 import json
+import sys
 import threading
 from typing import Any
 
 import pytest
 
+from mock_wiro.engine.journal import Journal, entry_size
 from mock_wiro.engine.models import Event, Task
 from mock_wiro.push import route as ws_module
 from mock_wiro.push.hub import Subscriber, task_frame
@@ -27,10 +29,15 @@ def test_a_burst_for_one_connection_costs_one_wake_up_and_is_taken_whole() -> No
         sub.offer(f"frame {i}", "task", "task_output")
     assert sub.wait_ready(timeout=0)
     assert [item[0] for item in sub.take_pending() or []] == ["frame 0", "frame 1", "frame 2"]
+    # emptied: the writer sleeps after its write, with no second look at the buffer
+    assert not sub.wait_ready(timeout=0)
     assert sub.take_pending() == [] and not sub.wait_ready(timeout=0)  # asleep again
+    sub.offer("frame 2b", "task", "task_output")  # the next offer wakes it again
+    assert sub.wait_ready(timeout=0) and len(sub.take_pending() or []) == 1
     sub.offer("frame 3", "task", "task_end")
     sub.close()  # frames queued before a close are still given, then None
     assert [item[0] for item in sub.take_pending() or []] == ["frame 3"]
+    assert sub.wait_ready(timeout=0)  # a close keeps the writer awake, to end
     assert sub.take_pending() is None
 
 
@@ -98,3 +105,37 @@ def test_a_fake_in_the_users_process_leaves_the_garbage_collector_alone() -> Non
     with make_server(clock_mode="manual") as server:
         Wiro(server, server.backend.create_project()).run()
         assert gc.get_threshold() == threshold and gc.get_freeze_count() == frozen
+
+
+def test_a_writers_journal_entries_are_counted_as_entry_size_counts_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # the writer counts a frame entry's size from its fixed shape (no walk per frame):
+    # the journal's byte bound must see exactly what entry_size would have counted
+    calls: list[tuple[list[Any], list[int]]] = []
+    real = Journal.record_many
+
+    def checking(self: Journal, items: Any, sizes: Any = None) -> Any:
+        items = list(items)
+        calls.append((items, list(sizes or [])))
+        return real(self, items, sizes)
+
+    monkeypatch.setattr(Journal, "record_many", checking)
+    with make_server(clock_mode="manual") as server:
+        wiro = Wiro(server, server.backend.create_project())
+        run = wiro.run()
+        server.backend.advance(200)
+        with connect(server.socket_url) as ws:
+            subscribe(ws, run["socketaccesstoken"])
+            read_until_terminal(ws)
+            ws.send(json.dumps({"type": "nonsense"}))  # a frame of no task: type "server"
+            assert json.loads(ws.recv())["type"] == "error"
+    entries = [entry for items, _ in calls for entry in items]
+    assert len(entries) > 20 and any(data["type"] == "server" for _, data in entries)
+    assert [size for _, sizes in calls for size in sizes] == [
+        entry_size(data) for _, data in entries
+    ]
+    for connection in (1, 2**31, 2**70):  # ints of every size the ids may reach
+        data = {"connection": connection, "task": "é" * 9, "type": "task_output"}
+        counted = ws_module._FRAME_ENTRY_BASE + sum(map(sys.getsizeof, data.values()))
+        assert counted == entry_size(data)

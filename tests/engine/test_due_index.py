@@ -1,0 +1,69 @@
+"""The engine's index of due steps: a wake-up costs in proportion to what changed, not a
+look at every active task (:attr:`Scheduler.looks` counts the looks; never timed).
+
+The clock runs on a wall clock the test moves by hand; the engine thread is not started,
+so nothing happens unless the test makes it happen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from tests.engine.test_fanout_engine import Fake
+
+N = 120
+
+
+@pytest.fixture
+def fake() -> Iterator[Fake]:
+    made = Fake()
+    try:
+        yield made
+    finally:
+        made.backend.close()
+
+
+def test_image_checks_ending_one_by_one_cost_a_look_each_not_one_per_task(fake: Fake) -> None:
+    scheduler = fake.backend.scheduler
+    tasks = [fake.run() for _ in range(N)]
+    fake.backend.pump()
+    before = scheduler.looks
+    # each check and render that ends wakes the engine: N wake-ups over N active tasks
+    for task in tasks:
+        assert task.validated.wait(10) and task.rendered.wait(10)
+        fake.backend.pump()
+    # looking at every active task per wake-up would be N * N = 14,400 looks
+    assert scheduler.looks - before <= 3 * N
+    looks = scheduler.looks
+    for _ in range(10):  # wake-ups with nothing changed and nothing due: no look at all
+        fake.backend.pump()
+    assert scheduler.looks == looks
+
+
+def test_a_hold_a_release_and_due_steps_are_looked_at_and_nothing_else(fake: Fake) -> None:
+    scheduler = fake.backend.scheduler
+    tasks = [fake.run() for _ in range(N)]
+    assert all(t.validated.wait(10) and t.rendered.wait(10) for t in tasks)
+    fake.backend.pump()
+    looks = scheduler.looks
+    held = tasks[7]
+    fake.backend.hold(held, "task_accept")
+    fake.backend.pump()
+    assert scheduler.looks - looks <= 2  # the held task, not the N others
+    fake.wall += 0.1  # 2 fake seconds: every task's task_accept is due, but the held one's
+    looks = scheduler.looks
+    fake.backend.pump()
+    assert scheduler.looks - looks <= 2 * N  # each due task: applied, then its next step
+    events = [[e.type for e in t.events] for t in tasks]
+    assert events[7] == ["task_queue"]
+    assert all(e[:2] == ["task_queue", "task_accept"] for i, e in enumerate(events) if i != 7)
+    looks = scheduler.looks
+    fake.backend.release(held)  # due at once: applied by the release's own pass
+    assert [e.type for e in held.events][-1] == "task_accept"
+    assert scheduler.looks - looks <= 3
+    # and the whole lifecycle still runs to its end for every task, held one included
+    fake.wall += 20.0
+    fake.backend.settle(timeout=10)
+    assert all(t.terminal and t.status == "task_postprocess_end" for t in tasks)
