@@ -146,7 +146,7 @@ class Preparer:
             task.failure = task.failure or f"Internal error while preparing the task: {exc!r}"
             task.rendered_at = self._clock.now()
             task.rendered.set()
-            self.touch(task)
+            self.touch(task)  # (not if a reset forgot it meanwhile: its id may be reused)
             self._cond.notify_all()
         if not isinstance(exc, Exception):
             raise exc
@@ -211,6 +211,8 @@ class Preparer:
                 task.failure = failure
             task.rendered_at = self._clock.now()
             task.rendered.set()
+            if self._store.task(task.id) is not task:
+                return  # forgotten by a reset while it rendered: its id may be reused
             self.touch(task)
             self._store.save_task_later(task)  # as above: rendered again if lost
             self._cond.notify_all()

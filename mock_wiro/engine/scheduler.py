@@ -275,8 +275,11 @@ class Scheduler:
     def touch(self, task: Task) -> None:
         """Under the state lock: ``task``'s next due step may have changed (a new task,
         its image check or render done, its plan grown, a hold or a release): it is
-        looked at again before the next pass. The caller notifies the state lock."""
-        self._unsure[task.id] = task
+        looked at again before the next pass. The caller notifies the state lock. A task
+        the store no longer holds (forgotten by a reset or a snapshot while a worker still
+        held it) is never indexed: its id may be a live task's now."""
+        if self._store.task(task.id) is task:
+            self._unsure[task.id] = task
 
     def rescan(self) -> None:
         """Under the state lock: the tasks themselves may have changed (a reset, a
@@ -287,8 +290,11 @@ class Scheduler:
         """Index ``task``'s next due step (if it has one that is not held, not waiting
         for background work and not backing off); its older entry goes stale."""
         self.looks += 1
+        if self._store.task(task.id) is not task:
+            return  # forgotten meanwhile: the id (and its entry) may be a live task's
         self._entry.pop(task.id, None)
         if task.terminal:
+            self._broken.pop(task.id, None)  # its back-off ends with it
             return
         broken = self._broken.get(task.id)
         if broken is not None and broken.retry_at > self._monotonic():

@@ -7,10 +7,14 @@ so nothing happens unless the test makes it happen.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from mock_wiro.engine.models import Task
 from tests.engine.test_fanout_engine import Fake
 
 N = 120
@@ -67,3 +71,53 @@ def test_a_hold_a_release_and_due_steps_are_looked_at_and_nothing_else(fake: Fak
     fake.wall += 20.0
     fake.backend.settle(timeout=10)
     assert all(t.terminal and t.status == "task_postprocess_end" for t in tasks)
+
+
+def _restored_while_a_worker_holds_the_old_task(
+    fake: Fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> tuple[Task, Task, threading.Event]:
+    """Task A's worker is held (in its render, or its image check about to raise); a
+    snapshot taken before A is installed (A forgotten) and task B runs: the snapshot's
+    id counter gives B A's id. Returns (A, B, the gate that lets A's worker go on)."""
+    backend = fake.backend
+    path = str(tmp_path / "before.snapshot")
+    backend.save_snapshot(path)
+    gate, first = threading.Event(), [True]
+    real = getattr(backend.preparer, where)
+
+    def held(*args: Any) -> Any:
+        if first[0]:
+            first[0] = False
+            assert gate.wait(10)
+            if where == "_check_image":
+                raise RuntimeError("an image library bug")
+        return real(*args)
+
+    monkeypatch.setattr(backend.preparer, where, held)
+    old = fake.run()
+    if where == "_render":
+        assert old.validated.wait(10)
+    backend.install_snapshot(backend.read_snapshot(path))
+    new = fake.run()
+    assert new.id == old.id  # the case that matters
+    assert new.validated.wait(10) and new.rendered.wait(10)
+    backend.pump()  # the new task is indexed
+    return old, new, gate
+
+
+@pytest.mark.parametrize("where", ["_render", "_check_image"])
+def test_a_task_a_restore_forgot_never_unindexes_or_steps_in_place_of_a_live_one(
+    fake: Fake, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str
+) -> None:
+    """The forgotten task's worker ends after the restore (a render done, or an error
+    that fails it): it must not drop the live task with its id from the index, nor be
+    stepped itself (its frames, its save) [review of the index]."""
+    old, new, gate = _restored_while_a_worker_holds_the_old_task(fake, tmp_path, monkeypatch, where)
+    gate.set()
+    assert old.rendered.wait(10)
+    fake.backend.pump()
+    fake.wall += 60.0  # the whole lifecycle is due
+    fake.backend.settle(timeout=5)
+    assert fake.backend.task_by_id(new.id) is new
+    assert new.status == "task_postprocess_end"
+    assert [e.type for e in old.events] == ["task_queue"]  # never stepped after the restore
