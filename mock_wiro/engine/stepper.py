@@ -6,19 +6,18 @@ callback dispatcher) are told of every frame, and must not block.
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
-from typing import Any
 
 from ..errors import StorageError
 from .admission import price_of
 from .context import Context
 from .files import FileStore
+from .jsontext import dumps_with
 from .lifecycle import OUTPUTS, STATUS_IGNORED_TYPES, TIMESTAMP_FIELDS, Step
 from .models import Event, StoredFile, Task, hex_id, output_record, random_token
 from .preparer import Preparer
@@ -31,28 +30,12 @@ _ZERO = Decimal(0)  # Decimals are immutable: every task with no rate shares thi
 EventListener = Callable[[Task, Event], None]
 
 
-def _not_json(value: object) -> object:
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-# json.dumps(value) builds its C encoder at every call (a few µs: every progress frame's
-# output line); this one is built once, with json.dumps's separators (no circular-reference
-# check: a step's message is never circular). The same text.
-_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
-_line_encoder: Any = (
-    None
-    if _make_encoder is None  # a Python without the json C accelerator
-    else _make_encoder(
-        None, _not_json, json.encoder.encode_basestring_ascii, None, ": ", ", ", False, False, True
-    )
-)
+_line_text = dumps_with(", ", ": ")  # json.dumps(value)'s own separators
 
 
 def output_line(message: object) -> str:
     """A non-text message as the task's output line: ``json.dumps(message)``'s text."""
-    if _line_encoder is None:
-        return json.dumps(message)
-    return "".join(_line_encoder(message, 0))
+    return _line_text(message)
 
 
 class Stepper:

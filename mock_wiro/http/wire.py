@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from ..engine.models import (
     OUTPUT_FIELDS,
@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 UrlFor = Callable[[StoredFile], str]
+V = TypeVar("V")
 output = output_record
 """An output object [seed]: ``output(stored, task_uuid, url)``."""
 
@@ -60,11 +61,42 @@ def _money(value: Decimal) -> str:
     return f"{value:.12f}" if value else "0"  # [seed] 12 decimals; [contract] a failure's "0"
 
 
+class _Kept(Generic[V]):
+    """A bounded map of task id to (what it was made of, the value made), the most
+    recently read kept (``bound()`` of them: read at each store, so a test can lower
+    it); a value is found only while what it was made of is the same."""
+
+    def __init__(self, bound: Callable[[], int]) -> None:
+        self._items: OrderedDict[str, tuple[Any, V]] = OrderedDict()
+        self._lock = threading.Lock()
+        self._bound = bound
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(list(self._items))
+
+    def get(self, task_id: str, made_of: Any) -> V | None:
+        with self._lock:
+            hit = self._items.get(task_id)
+            if hit is None or not (hit[0] is made_of or hit[0] == made_of):
+                return None
+            self._items.move_to_end(task_id)
+            return hit[1]
+
+    def put(self, task_id: str, made_of: Any, value: V) -> None:
+        with self._lock:
+            self._items[task_id] = (made_of, value)
+            self._items.move_to_end(task_id)
+            while len(self._items) > self._bound():
+                self._items.popitem(last=False)
+
+
 RETIRED_CACHE_SIZE = 1024
 """Retired tasks whose history-derived Task/Detail fields are kept (the most recently
 read), so a finished task polled again is not decompressed again."""
-_retired: OrderedDict[str, tuple[bytes, dict[str, Any]]] = OrderedDict()
-_retired_lock = threading.Lock()
+_retired: _Kept[dict[str, Any]] = _Kept(lambda: RETIRED_CACHE_SIZE)
 
 
 def _history_fields(task: Task) -> dict[str, Any]:
@@ -72,12 +104,8 @@ def _history_fields(task: Task) -> dict[str, Any]:
     history. A retired task's are cached (bounded, :data:`RETIRED_CACHE_SIZE`) under its
     packed bytes: decompressed once per change, not once per read. Read-only."""
     packed = task.packed
-    if packed is not None:
-        with _retired_lock:
-            hit = _retired.get(task.id)
-            if hit is not None and hit[0] is packed:
-                _retired.move_to_end(task.id)
-                return hit[1]
+    if packed is not None and (hit := _retired.get(task.id, packed)) is not None:
+        return hit
     params, image, history = task.snapshot()  # one unpacking, if it was retired
     times = history.times
     fields = {
@@ -90,11 +118,7 @@ def _history_fields(task: Task) -> dict[str, Any]:
         **{name: stamp(times.get(name)) for name in _TIME_FIELDS},
     }
     if packed is not None:
-        with _retired_lock:
-            _retired[task.id] = (packed, fields)
-            _retired.move_to_end(task.id)
-            while len(_retired) > RETIRED_CACHE_SIZE:
-                _retired.popitem(last=False)
+        _retired.put(task.id, packed, fields)
     return fields
 
 
@@ -154,8 +178,7 @@ SHARED_CACHE_SIZE = 1024
 """Retired tasks whose whole tasklist item (and its JSON text) is kept, the most recently
 read: a test suite or a load test polling finished tasks gets them without building or
 encoding them again."""
-_shared: OrderedDict[str, tuple[tuple[Any, ...], SharedItem]] = OrderedDict()
-_shared_lock = threading.Lock()
+_shared: _Kept[SharedItem] = _Kept(lambda: SHARED_CACHE_SIZE)
 
 
 def task_detail_shared(task: Task, url_for: UrlFor) -> dict[str, Any]:
@@ -183,17 +206,10 @@ def task_detail_shared(task: Task, url_for: UrlFor) -> dict[str, Any]:
         outputs,
         tuple(url_for(o) for o in outputs),
     )
-    with _shared_lock:
-        hit = _shared.get(task.id)
-        if hit is not None and hit[0] == key:
-            _shared.move_to_end(task.id)
-            return hit[1]
-    item = SharedItem(task_detail(task, url_for))
-    with _shared_lock:
-        _shared[task.id] = (key, item)
-        _shared.move_to_end(task.id)
-        while len(_shared) > SHARED_CACHE_SIZE:
-            _shared.popitem(last=False)
+    item = _shared.get(task.id, key)
+    if item is None:
+        item = SharedItem(task_detail(task, url_for))
+        _shared.put(task.id, key, item)
     return item
 
 

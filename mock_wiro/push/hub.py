@@ -37,6 +37,7 @@ from typing import Any, Final, Literal
 
 from ..chaos.push_faults import DEFAULT_CLOSE_CODE, ConnectionFaults, PushFaultBook
 from ..engine.backend import Backend
+from ..engine.jsontext import dumps_with, quoted
 from ..engine.models import Event, Task
 
 __all__ = [
@@ -60,28 +61,8 @@ CLOSE_GOING_AWAY: Final = 1001  # the server is shutting down
 CLOSE_FAULT: Final = DEFAULT_CLOSE_CODE  # an injected socket fault's default close code
 
 
-_quoted = json.encoder.encode_basestring_ascii  # what json.dumps writes for a str (C)
-
-
-def _not_json(value: object) -> object:
-    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
-
-
-# json.dumps(value, separators=(",", ":")) builds its C encoder at every call; this one is
-# built once (no circular-reference check: a frame's message is never circular)
-_make_encoder: Any = getattr(json.encoder, "c_make_encoder", None)
-_compact_encoder: Any = (
-    None
-    if _make_encoder is None  # a Python without the json C accelerator
-    else _make_encoder(None, _not_json, _quoted, None, ":", ",", False, False, True)
-)
-
-
-def _compact(value: object) -> str:
-    """``json.dumps(value, separators=(",", ":"))``, at a third of its cost."""
-    if _compact_encoder is None:
-        return json.dumps(value, separators=(",", ":"))
-    return "".join(_compact_encoder(value, 0))
+_quoted = quoted  # what json.dumps writes for a str (C)
+_compact = dumps_with(",", ":")  # json.dumps(value, separators=(",", ":"))
 
 
 def task_frame(task: Task, event: Event) -> str:
