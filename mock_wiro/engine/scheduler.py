@@ -373,8 +373,11 @@ class Scheduler:
                 if entry.get(task.id) != number:
                     continue  # stale: the task was looked at again since
                 when = self._pump_task(task, now) if self._may_try(task) else None
-                if when is None:
-                    self._look(task)  # held, gated, ended, backing off: see what it is
+                if when is None or task.terminal:
+                    # held, gated, ended, backing off: see what it is (a task that ended is
+                    # not stepped again, even with steps left in its plan, as before the
+                    # index: an ended task leaves the store's active tasks)
+                    self._look(task)
                 else:  # its next step's due time, found by the pump: indexed as _look would
                     self.looks += 1
                     self._entry_seq += 1

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from mock_wiro.engine import lifecycle
 from mock_wiro.engine.models import Task
 from tests.engine.test_fanout_engine import Fake
 
@@ -121,3 +122,28 @@ def test_a_task_a_restore_forgot_never_unindexes_or_steps_in_place_of_a_live_one
     assert fake.backend.task_by_id(new.id) is new
     assert new.status == "task_postprocess_end"
     assert [e.type for e in old.events] == ["task_queue"]  # never stepped after the restore
+
+
+def test_a_task_that_ended_is_not_stepped_again(
+    fake: Fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As before the index: a task that reaches a terminal status leaves the active tasks
+    and gets no more steps, even with steps left in its plan (a plan with a step after
+    its terminal one, the contract suite's mutant ``postprocess_end_before_task_end``),
+    when that step is due in a later pass."""
+    tail = {s.type: s for s in lifecycle.SUCCESS_TAIL}
+    order = ("task_output_full", "task_postprocess_start", "task_postprocess_end", "task_end")
+    monkeypatch.setattr(lifecycle, "SUCCESS_TAIL", tuple(tail[s] for s in order))
+    task = fake.run()
+    assert task.validated.wait(10) and task.rendered.wait(10)
+    for _ in range(20_000):  # a pass every 5 ms of wall time (0.1 s of fake time)
+        fake.wall += 0.005
+        fake.backend.pump()
+        if task.terminal:
+            break
+    assert task.status == "task_postprocess_end"
+    for _ in range(200):
+        fake.wall += 0.005
+        fake.backend.pump()
+    assert task.status == "task_postprocess_end"
+    assert [e.type for e in task.events][-1] == "task_postprocess_end"
