@@ -8,7 +8,6 @@ so nothing happens unless the test makes it happen.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +15,12 @@ import pytest
 
 from mock_wiro.engine import lifecycle
 from mock_wiro.engine.models import Task
-from tests.engine.test_fanout_engine import Fake
+from tests.engine.test_fanout_engine import Fake, fake_backend
 
 N = 120
 
 
-@pytest.fixture
-def fake() -> Iterator[Fake]:
-    made = Fake()
-    try:
-        yield made
-    finally:
-        made.backend.close()
+_fake = pytest.fixture(name="fake")(fake_backend)
 
 
 def test_image_checks_ending_one_by_one_cost_a_look_each_not_one_per_task(fake: Fake) -> None:

@@ -55,13 +55,17 @@ class Fake:
         return task
 
 
-@pytest.fixture
-def fake() -> Iterator[Fake]:
+def fake_backend() -> Iterator[Fake]:
+    """A :class:`Fake`, closed at teardown: the ``fake`` fixture of the engine tests on a
+    hand-moved clock (this module's and ``test_due_index``'s)."""
     made = Fake()
     try:
         yield made
     finally:
         made.backend.close()
+
+
+_fake = pytest.fixture(name="fake")(fake_backend)
 
 
 def test_a_writer_applies_the_steps_due_when_the_engine_is_late(fake: Fake) -> None:
