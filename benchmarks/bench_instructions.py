@@ -57,23 +57,12 @@ import hashlib, hmac, json, logging, os, socket, subprocess, sys
 sys.path.insert(0, os.environ["ROOT"])
 os.environ.setdefault("BENCH_API_KEY", os.environ["KEY"])
 os.environ.setdefault("BENCH_API_SECRET", os.environ["SECRET"])
-from gevent.pywsgi import WSGIServer, WSGIHandler
+from benchmarks.peers.pywsgi_server import make_server
 from benchmarks.peers.servers import bare_app, fake_app
 server_kind, app_kind, n, conns = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 app = bare_app() if app_kind == "bare" else fake_app()
-if server_kind == "plain":
-    class Handler(WSGIHandler):
-        def __init__(self, sock, *args):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            super().__init__(sock, *args)
-        def log_request(self):
-            pass
-    srv = WSGIServer(("127.0.0.1", 0), app, handler_class=Handler, log=None)
-else:
-    from mock_wiro.cli import serve_process_setup
-    from mock_wiro.gevent_server import wsgi_server
-    srv = wsgi_server(app, "127.0.0.1", 0, idle_timeout=1e6, max_connections=4096)
-    serve_process_setup()
+srv = make_server(app, "127.0.0.1", 0, as_serve=server_kind == "serve")
+if server_kind == "serve":  # the access log's cost counted, its output not kept
     logging.getLogger("mock_wiro.access").handlers[-1].stream = open(os.devnull, "w")
 srv.start()
 port = srv.server_port

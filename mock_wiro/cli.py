@@ -202,21 +202,21 @@ def _add_behaviour_options(serve: argparse.ArgumentParser) -> None:
     serve.add_argument(
         "--strict",
         action="store_true",
-        default=_env("MOCK_WIRO_STRICT") in ("1", "true", "yes"),
+        default=_env_says("MOCK_WIRO_STRICT", _YES),
         help="MOCK_WIRO_STRICT=1: bare-hex signatures only (the seed's labelled openssl "
         "line is refused)",
     )
     serve.add_argument(
         "--reject-reused-nonces",
         action="store_true",
-        default=_env("MOCK_WIRO_REJECT_REUSED_NONCES") in ("1", "true", "yes"),
+        default=_env_says("MOCK_WIRO_REJECT_REUSED_NONCES", _YES),
         help="MOCK_WIRO_REJECT_REUSED_NONCES=1: a nonce a project already used is refused "
         "(off by default: the seed and the n8n node reuse one nonce)",
     )
     serve.add_argument(
         "--no-fast-path",
         action="store_true",
-        default=_env("MOCK_WIRO_FAST_PATH") in ("0", "false", "no"),
+        default=_env_says("MOCK_WIRO_FAST_PATH", _NO),
         help="MOCK_WIRO_FAST_PATH=0: serve every call through Flask's machinery (by default "
         "signed JSON /v1 calls skip it, with the same answers: a way to rule it out)",
     )
@@ -317,6 +317,17 @@ def _add_storage_and_admin_options(serve: argparse.ArgumentParser) -> None:
         "accept from local clients, beyond loopback names, IP addresses and --public-url's "
         "host (repeatable; guards against DNS rebinding)",
     )
+
+
+_YES = ("1", "true", "yes")
+_NO = ("0", "false", "no")
+
+
+def _env_says(name: str, words: tuple[str, ...]) -> bool:
+    """Whether the environment variable ``name`` holds one of ``words`` (any case): a flag
+    option's default (``--strict`` from ``MOCK_WIRO_STRICT=1``, ``--no-fast-path`` from
+    ``MOCK_WIRO_FAST_PATH=0``)."""
+    return (_env(name) or "").strip().lower() in words
 
 
 def _settings(args: argparse.Namespace) -> Settings:

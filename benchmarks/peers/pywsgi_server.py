@@ -54,6 +54,29 @@ def _native_render(app: Any) -> None:
     preparer.inspect_image = lambda *a: pool.apply(inspect, a)
 
 
+def make_server(app: Any, host: str, port: int, *, as_serve: bool) -> WSGIServer:
+    """``app`` on plain pywsgi (no access log, Nagle off), or, ``as_serve``, on
+    ``mock-wiro serve``'s own server and process set-up (its handler: idle timeout, header
+    bounds, connection bound, the access log on stderr; the collector tuned). Not
+    started. (``bench_instructions`` builds its servers here too.)"""
+    if not as_serve:
+        return WSGIServer((host, port), app, handler_class=_QuietHandler, log=None)
+    from mock_wiro.cli import serve_process_setup
+    from mock_wiro.gevent_server import wsgi_server
+    from mock_wiro.settings import Settings
+
+    defaults = Settings()
+    server = wsgi_server(
+        app,
+        host,
+        port,
+        idle_timeout=defaults.keepalive_timeout,
+        max_connections=defaults.max_connections,
+    )
+    serve_process_setup()
+    return server
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="serve a benchmark app with gevent.pywsgi")
     parser.add_argument("app", choices=("bare", "fake"))
@@ -78,23 +101,7 @@ def main() -> None:
     app = bare_app() if args.app == "bare" else fake_app()
     if args.native_render and args.app == "fake":
         _native_render(app)
-    server: WSGIServer
-    if args.as_serve:
-        from mock_wiro.cli import serve_process_setup
-        from mock_wiro.gevent_server import wsgi_server
-        from mock_wiro.settings import Settings
-
-        defaults = Settings()
-        server = wsgi_server(
-            app,
-            args.host,
-            args.port,
-            idle_timeout=defaults.keepalive_timeout,
-            max_connections=defaults.max_connections,
-        )
-        serve_process_setup()
-    else:
-        server = WSGIServer((args.host, args.port), app, handler_class=_QuietHandler, log=None)
+    server = make_server(app, args.host, args.port, as_serve=args.as_serve)
     server.start()
     print(f"  REST:      http://{args.host}:{server.server_port}/v1", flush=True)
 

@@ -21,7 +21,7 @@ import http.client
 import json
 import re
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from werkzeug.datastructures import EnvironHeaders
 
@@ -184,7 +184,7 @@ the same to the standard library's parser (the ``email`` package's, through
 ``http.client.parse_headers``) on its own: no folding, no line break it would see inside
 it, no ``From`` line."""
 
-_M = Any  # the message class: an email.message.Message subclass (pywsgi's OldMessage)
+_M = TypeVar("_M", bound=email.message.Message)  # pywsgi's OldMessage, say
 
 
 def parse_header_block(lines: list[bytes], message_class: type[_M]) -> _M:
@@ -195,7 +195,7 @@ def parse_header_block(lines: list[bytes], message_class: type[_M]) -> _M:
     byte outside printable ASCII) goes through the standard library's parser, as before.
     ``tests/http/test_header_block.py`` holds the two to the same result."""
     match = _PLAIN_FIELD.fullmatch
-    fields = []
+    fields: list[tuple[str, str]] = []
     for line in lines:
         found = match(line)
         if found is None:  # the general case: the standard library's own parser
@@ -203,7 +203,8 @@ def parse_header_block(lines: list[bytes], message_class: type[_M]) -> _M:
             return email.parser.Parser(_class=message_class).parsestr(text)
         fields.append((found[1].decode("ascii"), found[2].decode("ascii")))
     message = message_class()
-    message._headers = fields  # what the parser's set_raw builds, one field at a time
+    for name, value in fields:
+        message.set_raw(name, value)  # as the parser sets each field
     message.set_payload("")  # the parser's: the (empty) text after the blank line
     return message
 

@@ -128,3 +128,21 @@ def test_two_fakes_with_the_same_task_id_share_nothing() -> None:
     assert a["uuid"] != b["uuid"] and a["socketaccesstoken"] != b["socketaccesstoken"]
     assert a["outputs"][0]["url"].startswith(url_a.rsplit("/v1", 1)[0])
     assert b["outputs"][0]["url"].startswith(url_b.rsplit("/v1", 1)[0])
+
+
+def test_a_new_base_url_gives_new_output_urls(
+    served: tuple[MockWiroServer, Project, requests.Session],
+) -> None:
+    """The same finished task, its files named under another base URL (a public URL set
+    later): the shared item is not the one kept for the old URLs."""
+    server, _, api = served
+    [taskid] = _finished(server, api)
+    task = server.backend.task_by_id(taskid)
+    assert task is not None
+    with server.backend.state_lock:
+        first = wire.task_detail_shared(task, lambda o: f"http://a.test/{o.name}")
+        again = wire.task_detail_shared(task, lambda o: f"http://a.test/{o.name}")
+        moved = wire.task_detail_shared(task, lambda o: f"http://b.test/{o.name}")
+    assert again is first  # unchanged: shared
+    assert first["outputs"][0]["url"].startswith("http://a.test/")
+    assert moved["outputs"][0]["url"].startswith("http://b.test/")
