@@ -427,6 +427,8 @@ class Scheduler:
         next_due: float | None = None
         try:
             while (step := task.next_step()) is not None and gate_open(task, step):
+                if task.terminal:  # its last frame was sent: nothing comes after it
+                    break
                 when = due(task, step, self._clock)
                 if when is None or when > now:
                     next_due = when

@@ -117,20 +117,22 @@ def test_a_task_a_restore_forgot_never_unindexes_or_steps_in_place_of_a_live_one
     assert [e.type for e in old.events] == ["task_queue"]  # never stepped after the restore
 
 
+@pytest.mark.parametrize("wall_step", [0.005, 10.0], ids=["a-later-pass", "the-same-pass"])
 def test_a_task_that_ended_is_not_stepped_again(
-    fake: Fake, monkeypatch: pytest.MonkeyPatch
+    fake: Fake, monkeypatch: pytest.MonkeyPatch, wall_step: float
 ) -> None:
     """As before the index: a task that reaches a terminal status leaves the active tasks
     and gets no more steps, even with steps left in its plan (a plan with a step after
     its terminal one, the contract suite's mutant ``postprocess_end_before_task_end``),
-    when that step is due in a later pass."""
+    whether that step falls due in a later pass or in the pass that ended the task (the
+    whole lifecycle due at once: the CI run where the mutant's task ended at task_end)."""
     tail = {s.type: s for s in lifecycle.SUCCESS_TAIL}
     order = ("task_output_full", "task_postprocess_start", "task_postprocess_end", "task_end")
     monkeypatch.setattr(lifecycle, "SUCCESS_TAIL", tuple(tail[s] for s in order))
     task = fake.run()
     assert task.validated.wait(10) and task.rendered.wait(10)
-    for _ in range(20_000):  # a pass every 5 ms of wall time (0.1 s of fake time)
-        fake.wall += 0.005
+    for _ in range(20_000):  # a pass every ``wall_step`` (5 ms: 0.1 s of fake time)
+        fake.wall += wall_step
         fake.backend.pump()
         if task.terminal:
             break
