@@ -51,6 +51,7 @@ import gevent
 from gevent import pywsgi
 from gevent.pool import Pool
 from gevent.pywsgi import WSGIHandler, WSGIServer
+from gevent.socket import socket as GeventSocket
 
 from .http.faults import DROPPED_ENVIRON, SOCKET_ENVIRON
 from .http.limits import HeadersTooLarge, envelope, parse_header_block, read_header_block
@@ -99,6 +100,21 @@ def _error_response(code: int, message: str, *, head_only: bool = False) -> byte
     return head.encode("latin-1") + (b"" if head_only else body)
 
 
+class _Connection(GeventSocket):  # type: ignore[misc]
+    """An accepted connection's socket, which cannot be duplicated. Under gevent,
+    simple-websocket duplicates the socket a WebSocket is accepted on (``sock.dup()``)
+    unless ``dup`` raises ``NotImplementedError``: without the duplicate, a WebSocket
+    holds one file descriptor, not two, so the fd limit bounds twice as many sockets.
+    simple-websocket then reads and writes the handler's own socket, which is idle
+    meanwhile (its greenlet is inside the WebSocket route), and the handler ends the
+    connection once the route returns (:meth:`_Handler.run_application`)."""
+
+    __slots__ = ()
+
+    def dup(self) -> Any:
+        raise NotImplementedError("one descriptor per connection: shared, not duplicated")
+
+
 class _Handler(WSGIHandler):  # type: ignore[misc]  # gevent's classes are untyped
     """pywsgi's handler with Nagle off, the idle timeout, the header bounds and the
     API's envelope on every error it answers itself."""
@@ -113,6 +129,14 @@ class _Handler(WSGIHandler):  # type: ignore[misc]  # gevent's classes are untyp
         environ: dict[str, Any] = super().get_environ()
         environ[SOCKET_ENVIRON] = self.socket
         return environ
+
+    def run_application(self) -> None:
+        """The app; after a WebSocket (an upgrade the app took without an HTTP answer)
+        the connection ends: simple-websocket closed it, and nothing may be read or
+        written on it as HTTP again."""
+        super().run_application()
+        if self.status is None and self.environ.get("HTTP_UPGRADE", "").lower() == "websocket":
+            self.close_connection = True
 
     def log_request(self) -> None:
         """The access log line; none for a request a ``reset`` fault dropped (nothing was
@@ -240,6 +264,18 @@ class _Server(WSGIServer):  # type: ignore[misc]
         """Connections being served (not counting those being refused)."""
         self.refusing = 0
 
+    def do_read(self) -> tuple[_Connection, Any] | None:
+        """Accept a connection (gevent's ``StreamServer.do_read``), as a
+        :class:`_Connection`."""
+        listener = self.socket
+        try:
+            fd, address = listener._accept()
+        except BlockingIOError:
+            if not listener.timeout:
+                return None
+            raise
+        return _Connection(listener.family, listener.type, listener.proto, fileno=fd), address
+
     def handle(self, sock: socket.socket, address: Any) -> None:
         """Serve the connection, or refuse it past the bound (never leave it waiting)."""
         if self.serving >= self.max_connections:
@@ -304,9 +340,9 @@ def _offload(fn: Callable[..., Any], *args: Any) -> Any:
     return value
 
 
-FDS_PER_CONNECTION = 2
-"""File descriptors one connection may hold: its socket, and for a WebSocket the
-duplicate simple-websocket makes of it under gevent (``sock.dup()``)."""
+FDS_PER_CONNECTION = 1
+"""File descriptors one connection holds: its socket, a WebSocket's included (it is not
+duplicated: :class:`_Connection`)."""
 
 
 def _connection_bound(wanted: int) -> int:

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -323,4 +324,54 @@ def test_a_refused_image_fails_its_task_through_the_native_pool(served: Served) 
     requests.post(f"{served.control}/tasks/{run['taskid']}/wait", timeout=60).raise_for_status()
     detail = json.dumps(requests.get(f"{served.control}/tasks/{run['taskid']}", timeout=30).json())
     assert "aspect ratio" in detail, detail[:500]
+    assert "Traceback" not in served.stderr(), served.stderr()
+
+
+def _fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_a_websocket_holds_one_descriptor_and_gives_it_back(served: Served) -> None:
+    """Under gevent, simple-websocket duplicates the socket it accepts unless told it
+    cannot (two descriptors per socket: half the sockets the fd limit allows). 30 open
+    sockets hold about 30 more descriptors, not 60; a socket closed by its client gets
+    its close frame back and then the end of the connection, nothing more (no HTTP
+    answer written after it); once all are closed every descriptor is given back."""
+    pid = served.proc.pid
+    run = requests.post(
+        served.rest + "/Run/minimax/hailuo-2-3-fast",
+        headers=_headers(),
+        data={"inputImageFirstUrl": "https://example.com/a.jpg", "prompt": "waves"},
+        timeout=30,
+    ).json()
+    requests.post(f"{served.control}/tasks/{run['taskid']}/wait", timeout=60).raise_for_status()
+    subscribe = json.dumps({"type": "task_info", "tasktoken": run["socketaccesstoken"]})
+    requests.get(f"{served.control}/health", timeout=30).raise_for_status()
+    before = _fds(pid)
+    sockets = []
+    for _ in range(30):
+        ws = websocket.create_connection(served.fields["WebSocket"], timeout=30)
+        ws.send(subscribe)
+        assert json.loads(ws.recv())["id"] == run["taskid"]  # the route holds the socket
+        sockets.append(ws)
+    held = _fds(pid) - before
+    assert 30 <= held <= 34, held  # duplicated, it would be 60
+
+    first = sockets.pop()
+    first.send_close()
+    opcode, _ = first.recv_data(control_frame=True)
+    while opcode != websocket.ABNF.OPCODE_CLOSE:  # the task's other frames, then the close
+        opcode, _ = first.recv_data(control_frame=True)
+    assert first.sock is not None
+    rest = b""
+    while chunk := first.sock.recv(4096):
+        rest += chunk
+    assert rest == b"", rest[:200]  # the connection ended: no HTTP answer after the close
+    first.shutdown()
+    for ws in sockets:
+        ws.close()
+    deadline = time.monotonic() + 30
+    while _fds(pid) > before:
+        assert time.monotonic() < deadline, (_fds(pid), before)
+        time.sleep(0.05)  # the server ends each connection on its own time: nothing to await
     assert "Traceback" not in served.stderr(), served.stderr()
