@@ -114,6 +114,16 @@ class _Connection(GeventSocket):  # type: ignore[misc]
     def dup(self) -> Any:
         raise NotImplementedError("one descriptor per connection: shared, not duplicated")
 
+    def try_send(self, data: bytes) -> int:
+        """Send what fits without waiting (the socket hub's flush writes from the engine's
+        greenlet, which must never wait on a client): the bytes sent, 0 if none fit."""
+        try:
+            # the native socket under gevent's (non-blocking, as gevent keeps it): one
+            # call, not gevent's send and its timeout handling, which would wait
+            return int(self._sock.send(data))
+        except BlockingIOError:
+            return 0
+
 
 class _Handler(WSGIHandler):  # type: ignore[misc]  # gevent's classes are untyped
     """pywsgi's handler with Nagle off, the idle timeout, the header bounds and the

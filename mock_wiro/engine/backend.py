@@ -167,9 +167,13 @@ class Backend:
         """Run ``action`` when the backend closes (before the workers stop)."""
         self._closers.append(action)
 
-    def add_listener(self, listener: EventListener) -> None:
-        """Call ``listener(task, event)`` for every frame, under the state lock (never blocking)."""
-        self.stepper.add_listener(listener)
+    def add_listener(
+        self, listener: EventListener, *, flush: Callable[[], None] | None = None
+    ) -> None:
+        """Call ``listener(task, event)`` for every frame, under the state lock (never
+        blocking); and ``flush()``, if given, once a group of frames has been told (the
+        end of the engine's pass, or a frame told on its own), also under the lock."""
+        self.stepper.add_listener(listener, flush=flush)
 
     @property
     def state_lock(self) -> threading.Condition:

@@ -46,14 +46,20 @@ class Stepper:
         self._files = files
         self._preparer = preparer
         self._listeners: list[EventListener] = []
+        self._flushes: list[Callable[[], None]] = []  # after a group of frames is told
         self._held: list[tuple[Task, Event]] = []  # frames not told yet (kept or not)
         self._deferring = 0  # inside deferred(): frames are told when it ends
         self._ended: deque[Task] = deque()  # told their last frame, not retired yet
 
-    def add_listener(self, listener: EventListener) -> None:
-        """Call ``listener(task, event)`` for every frame, under the state lock."""
+    def add_listener(
+        self, listener: EventListener, *, flush: Callable[[], None] | None = None
+    ) -> None:
+        """Call ``listener(task, event)`` for every frame, under the state lock, and
+        ``flush()`` (if given) once the frames told together have all been told."""
         with self._cond:
             self._listeners.append(listener)
+            if flush is not None:
+                self._flushes.append(flush)
 
     def outputs(self, task: Task) -> list[dict[str, object]]:
         """The task's output objects, as the task_postprocess_end frame carries them."""
@@ -156,6 +162,7 @@ class Stepper:
             raise
         self._tell_held()
         self._tell(task, event)
+        self._flush()
 
     @contextmanager
     def deferred(self) -> Iterator[None]:
@@ -202,10 +209,22 @@ class Stepper:
     def _tell_held(self) -> None:
         """Tell the listeners of the frames whose commit had failed, now kept, in order."""
         held, self._held = self._held, []
-        for task, event in held:
-            self._tell(task, event, notify=False)
-        if held:  # once for them all: the state lock is held throughout
-            self._cond.notify_all()
+        if not held:
+            return
+        try:
+            for task, event in held:
+                self._tell(task, event, notify=False)
+        finally:
+            self._flush()
+        self._cond.notify_all()  # once for them all: the state lock is held throughout
+
+    def _flush(self) -> None:
+        """The listeners' flushes, once the frames told together have been told."""
+        for flush in self._flushes:
+            try:
+                flush()
+            except Exception:  # as a listener's: never stalls the lifecycle
+                log.exception("mock-wiro listener flush error")
 
     def retry_held(self) -> None:
         """Under the state lock: if frames wait for a commit that failed (a data dir

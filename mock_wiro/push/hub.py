@@ -10,10 +10,23 @@ Design:
 - The hub listens to the backend's events. Each frame is serialised once and
   *offered* to every subscriber's bounded buffer; the hub never writes to a
   socket, so it holds the state lock only for an append.
-- Each connection has its own writer thread draining its buffer to the socket,
-  so a slow or dead client delays nobody but itself. It is woken once when its buffer
-  goes from empty to not empty, takes everything queued and sends it in one write
+- The engine's frames are sent by the engine itself, once it has told them: the hub
+  notes each subscriber whose buffer they made not empty, and when the engine has told
+  its frames (the end of its pass, or one frame told on its own) :meth:`SocketHub.flush`
+  writes each such buffer to its socket in one *non-blocking* write. No thread or
+  greenlet is woken for them, so a burst of 1,000 frames for 1,000 sockets costs 1,000
+  writes and no wake-up (each socket's own writer, woken once per burst, cost most of
+  a burst's time).
+- Each connection also has its own writer thread, for everything else: the frames a
+  flush could not write without blocking (a client that reads slowly: the rest of the
+  write is handed to it), frames queued outside the engine's pass (a pong, an error
+  frame, a registration's replay, a delayed frame), and the closing handshake. So a
+  slow or dead client delays nobody but itself. It is woken once when its buffer goes
+  from empty to not empty, takes everything queued and sends it in one write
   (:meth:`Subscriber.take_pending`), so a writer that fell behind catches up in one write.
+  Only one of them writes to a socket at a time (:meth:`Subscriber.take_pending` and
+  :meth:`Subscriber.send_queued` claim it), and a write is never begun while the bytes
+  of an earlier one are still unsent, so frames keep their order.
 - Registering happens under the state lock: the task's past frames (with the
   ``history`` replay policy) are queued before any later frame, so a late
   subscriber sees every frame once, in order, with no gap.
@@ -31,8 +44,10 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import threading
 from collections import deque
+from collections.abc import Callable
 from typing import Any, Final, Literal
 
 from ..chaos.push_faults import DEFAULT_CLOSE_CODE, ConnectionFaults, PushFaultBook
@@ -90,6 +105,10 @@ def error_frame(message: str, **extra: Any) -> str:
 
 Item = tuple[str, str, str]
 """A queued frame: (JSON text, task id, frame type); the last two for the journal."""
+Sender = Callable[[list[Item]], tuple[bool, bytes]]
+"""A connection's non-blocking send of frames (:attr:`Subscriber.sender`): (whether the
+connection goes on, the bytes it could not write without blocking)."""
+log = logging.getLogger("mock_wiro")
 
 
 class Subscriber:
@@ -112,6 +131,11 @@ class Subscriber:
         self.tokens: set[str] = set()
         self.id = next(_connection_ids)  # for the journal
         self.faults = ConnectionFaults()  # socket faults bound to this connection
+        self.sender: Sender | None = None
+        """The connection's non-blocking send, for :meth:`send_queued` (set by the
+        route; None: the writer sends everything)."""
+        self._sending = False  # someone (the writer, or a flush) is writing to the socket
+        self._unsent = b""  # what a flush could not write without blocking: sent first
 
     def offer(self, frame: str, task_id: str = "", kind: str = "") -> None:
         """Queue a frame (with its task id and type, for the journal); on overflow mark
@@ -129,32 +153,100 @@ class Subscriber:
                     return  # the writer was woken by the first one and has not taken it
         self._ready.set()
 
+    def queue(self, frame: str, task_id: str, kind: str) -> bool:
+        """Queue an engine frame without waking the writer: True if the hub's flush must
+        send this buffer (it was empty), False if someone already will (it was not, or
+        the subscriber is closed or overflowed, and then the writer is woken as by
+        :meth:`offer`)."""
+        with self._lock:
+            if self.closed or self.overflowed:
+                return False
+            frames = self._frames
+            if len(frames) >= self.limit:
+                self.overflowed = True
+                frames.clear()
+            else:
+                frames.append((frame, task_id, kind))
+                return len(frames) == 1
+        self._ready.set()
+        return False
+
+    def send_queued(self) -> None:
+        """The hub's flush: write every frame queued with :attr:`sender`, without
+        blocking, if nobody else is writing and nothing is left unsent; what cannot be
+        written now (or at all, without a sender) is left to the writer, woken for it."""
+        sender = self.sender
+        with self._lock:
+            claim = (
+                sender is not None
+                and not self._sending
+                and not self._unsent
+                and not self.closed
+                and not self.overflowed
+                and bool(self._frames)
+            )
+            if claim:
+                items = list(self._frames)
+                self._frames.clear()
+                self._sending = True
+        if not claim:
+            self._ready.set()  # the writer looks (it finds nothing to do if nothing is)
+            return
+        assert sender is not None
+        rest = b""
+        try:
+            _, rest = sender(items)  # a connection that ends is closed by the sender
+        except Exception:  # never the engine's problem: this connection ends
+            log.exception("mock-wiro socket send error")
+            self.close()
+        finally:
+            self.done_sending(rest)
+
+    def done_sending(self, unsent: bytes = b"") -> None:
+        """The end of a write by whoever claimed the socket (:meth:`take_pending` or
+        :meth:`send_queued`), with what it left unsent; the writer is woken if there is
+        anything left to do (unsent bytes, frames queued meanwhile, a close)."""
+        with self._lock:
+            self._sending = False
+            self._unsent = unsent
+            wake = bool(unsent or self._frames) or self.closed or self.overflowed
+        if wake:
+            self._ready.set()
+
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Wait until there is something to take, or the subscriber is closed or
         overflowed (False after ``timeout``)."""
         return self._ready.wait(timeout)
 
-    def take_pending(self) -> list[Item] | None:
-        """Every frame queued, oldest first, without waiting ([] if none); None once
-        overflowed, or closed with nothing left. Frames queued before a close are still
-        given; an overflow drops them."""
+    def take_pending(self) -> tuple[bytes, list[Item]] | None:
+        """For the writer: the bytes a flush left unsent and every frame queued, oldest
+        first, without waiting, with the right to write them (then :meth:`done_sending`
+        ends it); ``(b"", [])`` if there is nothing, or a flush is writing (it wakes the
+        writer when it is done); None once overflowed, or closed with nothing left.
+        Frames queued before a close are still given; an overflow drops them."""
         with self._lock:
+            if self._sending:
+                self._ready.clear()  # done_sending sets it again if anything is left
+                return b"", []
             if self.overflowed:
                 return None
-            if self._frames:
+            unsent = self._unsent
+            if self._frames or unsent:
                 items = list(self._frames)
                 self._frames.clear()
+                self._unsent = b""
+                self._sending = True
                 if not self.closed:
                     # emptied: the writer sleeps after this write (no second look, which
                     # cost each socket a lock and a loop per burst); the next offer finds
                     # the buffer empty and sets it again. A close keeps it set.
                     self._ready.clear()
-                return items
+                return unsent, items
             if self.closed:
                 return None
             # cleared under the lock: the next offer finds the buffer empty and sets it
             self._ready.clear()
-            return []
+            return b"", []
 
     def take(self, timeout: float | None = None) -> Item | None:
         """The next (frame, task id, type), or None when closed, overflowed, or after
@@ -198,26 +290,60 @@ class SocketHub:
         self.buffer_frames = buffer_frames
         self._subs: dict[str, list[Subscriber]] = {}  # task id -> subscribers
         self._connected: set[Subscriber] = set()
+        self._dirty: list[Subscriber] = []  # given engine frames, not flushed yet
+        self._sent: tuple[list[tuple[str, dict[str, Any]]], list[int]] = ([], [])
+        """The journal entries (and their sizes) of the flush's writes, journalled
+        together when it ends (:meth:`note_sent`)."""
         self.faults = PushFaultBook("socket")
         """Socket fault rules (:mod:`mock_wiro.chaos.push_faults`)."""
-        backend.add_listener(self._on_event)
+        backend.add_listener(self._on_event, flush=self.flush)
         backend.on_close(self.close_all)
 
     def _on_event(self, task: Task, event: Event) -> None:
-        # called by the backend under its state lock: serialise once, append, return
+        # called by the backend under its state lock: serialise once, queue, return (the
+        # frames are written by flush, once the engine has told them all)
         subs = self._subs.get(task.id)
         if not subs:
             return
         frame = task_frame(task, event)
         for sub in subs:
-            self._offer(sub, task, event, frame)
+            self._offer(sub, task, event, frame, flushed=True)
 
-    def _offer(self, sub: Subscriber, task: Task, event: Event, frame: str) -> None:
-        """Offer a frame now, or (a ``delay`` fault) through the engine's timers once the
-        fake clock reaches its event time + the delay. Under the state lock; never blocks."""
+    def flush(self) -> None:
+        """Write the engine's frames told since the last flush: each subscriber they
+        went to, in one non-blocking write (:meth:`Subscriber.send_queued`). Called by
+        the engine under the state lock once it has told a group of frames."""
+        dirty = self._dirty
+        if not dirty:
+            return
+        self._dirty = []
+        try:
+            for sub in dirty:
+                sub.send_queued()
+        finally:
+            entries, sizes = self._sent
+            if entries:
+                self._sent = ([], [])
+                self.backend.journal.record_many(entries, sizes)
+
+    def note_sent(self, entries: list[tuple[str, dict[str, Any]]], sizes: list[int]) -> None:
+        """A flush's write, sent: its journal entries, kept for the end of the flush
+        (one journal lock, clock reading and wake-up for the whole burst)."""
+        self._sent[0].extend(entries)
+        self._sent[1].extend(sizes)
+
+    def _offer(
+        self, sub: Subscriber, task: Task, event: Event, frame: str, *, flushed: bool = False
+    ) -> None:
+        """Offer a frame now (``flushed``: queued for :meth:`flush`), or (a ``delay``
+        fault) through the engine's timers once the fake clock reaches its event time +
+        the delay. Under the state lock; never blocks."""
         delayed = sub.faults.delay(task.id, event.type)
         if delayed is None:
-            sub.offer(frame, task.id, event.type)
+            if not flushed:
+                sub.offer(frame, task.id, event.type)
+            elif sub.queue(frame, task.id, event.type):
+                self._dirty.append(sub)
             return
         rule, seconds = delayed
         due = event.time + seconds

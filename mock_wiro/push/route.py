@@ -41,6 +41,7 @@ from flask_sock import ConnectionClosed, Sock
 from wsproto.events import TextMessage
 from wsproto.utilities import LocalProtocolError
 
+from ..chaos.push_faults import ConnectionFaults
 from ..engine.journal import Journal, entry_size
 from .hub import (
     CLOSE_FAULT,
@@ -113,7 +114,9 @@ def handle_frame(hub: SocketHub, sub: Subscriber, data: str | bytes) -> None:
 
 
 def _writer(ws: Any, sub: Subscriber, journal: Journal, catch_up: Callable[[], None]) -> None:
-    """Drain one subscriber's buffer to its socket; only this thread writes to it."""
+    """Drain one subscriber's buffer to its socket: what the hub's flush could not write
+    without blocking, frames queued outside the engine's pass, and the close (the flush
+    and this thread never write at once: :meth:`Subscriber.take_pending`)."""
     try:
         _drain(ws, sub, journal, catch_up)
     finally:
@@ -126,10 +129,25 @@ def _drain(ws: Any, sub: Subscriber, journal: Journal, catch_up: Callable[[], No
         # one event loop, queued behind the writers) are applied first, so they join
         # this write: a writer that fell behind sends what it owes in one write.
         catch_up()
-        items = sub.take_pending()
-        if items is None:
+        taken = sub.take_pending()
+        if taken is None:
             break
-        if items and not _send_batch(ws, sub, journal, items):
+        unsent, items = taken
+        if not unsent and not items:
+            continue  # nothing, or a flush is writing (it wakes this writer when done)
+        going_on = True
+        try:
+            if unsent:  # the rest of a flush's write comes first
+                try:
+                    _send_all(ws.sock, unsent)
+                except _SEND_ERRORS:
+                    sub.close()
+                    going_on = False
+            if going_on and items:
+                going_on = _send_batch(ws, sub, items, _send_all, journal.record_many)[0]
+        finally:
+            sub.done_sending()
+        if not going_on:
             break
     if sub.faults.close is not None:
         code, reason = sub.faults.close
@@ -143,11 +161,24 @@ def _drain(ws: Any, sub: Subscriber, journal: Journal, catch_up: Callable[[], No
             ws.close(reason=CLOSE_GOING_AWAY, message="server shutting down")
 
 
-def _send_batch(ws: Any, sub: Subscriber, journal: Journal, items: list[Item]) -> bool:
-    """Send every frame taken from the buffer in one write, then journal them (one
-    ``frame`` entry each, in one batch, with the fault entries in their places); apply
-    the ``duplicate`` and ``close`` faults frame by frame. False once the connection is
-    done (a failed send, or a ``close`` fault after one of these frames).
+Record = Callable[[list[tuple[str, dict[str, Any]]], list[int]], object]
+"""Where a write's journal entries go: ``journal.record_many`` (the writer), or the
+hub's flush, which journals all of its writes' entries together when it ends."""
+
+
+def _send_batch(
+    ws: Any,
+    sub: Subscriber,
+    items: list[Item],
+    send: Callable[[socket.socket, bytes], bytes],
+    record: Record,
+) -> tuple[bool, bytes]:
+    """Send every frame taken from the buffer in one write (``send``: the writer's
+    :func:`_send_all`, or the flush's non-blocking :func:`_send_now`), then journal them
+    with ``record`` (one ``frame`` entry each, with the fault entries in their places);
+    apply the ``duplicate`` and ``close`` faults frame by frame. Returns (False once the
+    connection is done: a failed send, or a ``close`` fault after one of these frames;
+    the bytes ``send`` left unsent, for the writer).
 
     A connection with no extension negotiated (:func:`.wire.plain_connection`) has its
     frames written by :func:`.wire.text_frame` (the bytes wsproto would write); one with
@@ -158,7 +189,9 @@ def _send_batch(ws: Any, sub: Subscriber, journal: Journal, items: list[Item]) -
     wire: list[bytes] = []
     entries: list[tuple[str, dict[str, Any]]] = []
     sizes: list[int] = []  # entry_size of each entry's fields, for the journal's bound
-    frame_base = _FRAME_ENTRY_BASE + getsizeof(sub.id)
+    connection = sub.id
+    frame_base = _FRAME_ENTRY_BASE + getsizeof(connection)
+    faults = sub.faults if sub.faults.bindings else None  # none bound: nothing to count
     going_on = True
     try:
         if not ws.connected:
@@ -166,57 +199,80 @@ def _send_batch(ws: Any, sub: Subscriber, journal: Journal, items: list[Item]) -
         # a plain connection (no extension, the usual case) is framed by hand, the same
         # bytes at a fraction of the cost; otherwise (permessage-deflate) by wsproto
         plain = plain_connection(ws.ws) is not None
-        for frame, task_id, kind in items:
-            plan = sub.faults.plan(task_id, kind)
+        for item in items:
+            frame, task_id, kind = item
             data = text_frame(frame) if plain else ws.ws.send(TextMessage(data=frame))
             type_ = kind or "server"
-            frame_entry = {"connection": sub.id, "task": task_id, "type": type_}
+            frame_entry = {"connection": connection, "task": task_id, "type": type_}
             wire.append(data)
             entries.append(("frame", frame_entry))
             sizes.append(frame_base + getsizeof(task_id) + getsizeof(type_))
-            if plan.copies > 1:
-                for _ in range(plan.copies - 1):
-                    wire.append(data if plain else ws.ws.send(TextMessage(data=frame)))
-                    copy = {**frame_entry, "duplicate": True}
-                    entries.append(("frame", copy))
-                    sizes.append(entry_size(copy))
-            if plan.duplicated_by is not None:
-                fault = {
-                    "channel": "socket",
-                    "phase": "applied",
-                    "rule": plan.duplicated_by.id,
-                    "action": "duplicate",
-                    "connection": sub.id,
-                    "task": task_id,
-                    "type": kind,
-                }
-                entries.append(("fault", fault))
-                sizes.append(entry_size(fault))
-            if plan.close_by is not None:
-                rule = plan.close_by
-                sub.faults.close = (rule.code or CLOSE_FAULT, rule.close_reason)
-                fault = {
-                    "channel": "socket",
-                    "phase": "applied",
-                    "rule": rule.id,
-                    "action": "close",
-                    "connection": sub.id,
-                    "task": task_id,
-                    "after": rule.after,
-                    "code": sub.faults.close[0],
-                    "reason": rule.close_reason,
-                }
-                entries.append(("fault", fault))
-                sizes.append(entry_size(fault))
-                sub.close()
+            if faults is not None and not _apply_faults(
+                ws, sub, faults, item, data, plain, frame_entry, wire, entries, sizes
+            ):
                 going_on = False
                 break  # the frames after it are never sent
-        _send_all(ws.sock, b"".join(wire) if len(wire) > 1 else wire[0])
+        rest = send(ws.sock, b"".join(wire) if len(wire) > 1 else wire[0])
     except _SEND_ERRORS:
         sub.close()
-        return False
-    journal.record_many(entries, sizes)
-    return going_on
+        return False, b""
+    record(entries, sizes)
+    return going_on, rest
+
+
+def _apply_faults(
+    ws: Any,
+    sub: Subscriber,
+    faults: ConnectionFaults,
+    item: Item,
+    data: bytes,
+    plain: bool,
+    frame_entry: dict[str, Any],
+    wire: list[bytes],
+    entries: list[tuple[str, dict[str, Any]]],
+    sizes: list[int],
+) -> bool:
+    """The ``duplicate`` and ``close`` faults bound to the connection, for a frame just
+    put in ``wire``: its copies, and the fault entries in their places. False after a
+    ``close`` fault (the subscriber is closed; nothing after this frame is sent)."""
+    frame, task_id, kind = item
+    plan = faults.plan(task_id, kind)
+    for _ in range(plan.copies - 1):
+        wire.append(data if plain else ws.ws.send(TextMessage(data=frame)))
+        copy = {**frame_entry, "duplicate": True}
+        entries.append(("frame", copy))
+        sizes.append(entry_size(copy))
+    if plan.duplicated_by is not None:
+        fault = {
+            "channel": "socket",
+            "phase": "applied",
+            "rule": plan.duplicated_by.id,
+            "action": "duplicate",
+            "connection": sub.id,
+            "task": task_id,
+            "type": kind,
+        }
+        entries.append(("fault", fault))
+        sizes.append(entry_size(fault))
+    if plan.close_by is None:
+        return True
+    rule = plan.close_by
+    faults.close = (rule.code or CLOSE_FAULT, rule.close_reason)
+    fault = {
+        "channel": "socket",
+        "phase": "applied",
+        "rule": rule.id,
+        "action": "close",
+        "connection": sub.id,
+        "task": task_id,
+        "after": rule.after,
+        "code": faults.close[0],
+        "reason": rule.close_reason,
+    }
+    entries.append(("fault", fault))
+    sizes.append(entry_size(fault))
+    sub.close()
+    return False
 
 
 _FRAME_ENTRY_BASE: Final = entry_size({"connection": 0, "task": "", "type": ""}) - (
@@ -227,15 +283,34 @@ three values' own sizes (the dict, its slots, its keys): a frame's entry is coun
 ``entry_size`` would count it, with three ``getsizeof`` calls instead of a walk."""
 
 
-def _send_all(sock: socket.socket, data: bytes) -> None:
-    """``sock.sendall(data)``, without gevent's ``sendall``, which asks the kernel for
-    the socket's buffer size (a ``getsockopt``) on every call: a frame's few hundred
-    bytes almost always go in one ``send``."""
+def _send_all(sock: socket.socket, data: bytes) -> bytes:
+    """``sock.sendall(data)`` (so nothing is left: ``b""``), without gevent's
+    ``sendall``, which asks the kernel for the socket's buffer size (a ``getsockopt``)
+    on every call: a frame's few hundred bytes almost always go in one ``send``."""
     sent = sock.send(data)
     if sent < len(data):
         view = memoryview(data)
         while sent < len(data):
             sent += sock.send(view[sent:])
+    return b""
+
+
+def _send_now(sock: Any, data: bytes) -> bytes:
+    """Write ``data`` without blocking: the bytes that did not go (all of them when the
+    socket's send buffer is full, or the socket has a timeout, where a non-blocking send
+    would still wait). Under gevent the connection's own ``try_send``; otherwise a send
+    with ``MSG_DONTWAIT``."""
+    try_send = getattr(sock, "try_send", None)
+    try:
+        if try_send is not None:
+            sent = int(try_send(data))
+        elif sock.gettimeout() is None:
+            sent = sock.send(data, socket.MSG_DONTWAIT)
+        else:
+            return data
+    except BlockingIOError:
+        return data
+    return data[sent:] if sent < len(data) else b""
 
 
 IDLE_CHECK_SECONDS: Final = 30.0
@@ -277,6 +352,7 @@ def task_socket(ws: Any) -> None:
     """One client connection: a reader (this thread) and a writer thread."""
     hub = current_hub()
     sub = Subscriber(hub.buffer_frames)
+    sub.sender = lambda items: _send_batch(ws, sub, items, _send_now, hub.note_sent)
     hub.connect(sub)
     writer = threading.Thread(
         target=_writer,

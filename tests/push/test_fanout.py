@@ -8,6 +8,7 @@ time; nothing sleeps.
 from __future__ import annotations
 
 import json
+import socket
 import sys
 import threading
 from typing import Any
@@ -18,8 +19,20 @@ from mock_wiro.engine.journal import Journal, entry_size
 from mock_wiro.engine.models import Event, Task
 from mock_wiro.push import route as ws_module
 from mock_wiro.push.hub import Subscriber, task_frame
-from tests.helpers.frames import connect, events_of, pairs, read_until_terminal, subscribe
+from tests.helpers.frames import (
+    connect,
+    events_of,
+    pairs,
+    read_until_terminal,
+    register,
+    subscribe,
+)
 from tests.helpers.wiro import Wiro, make_server
+
+
+def _texts(taken: tuple[bytes, list[Any]] | None) -> list[str]:
+    assert taken is not None
+    return [item[0] for item in taken[1]]
 
 
 def test_a_burst_for_one_connection_costs_one_wake_up_and_is_taken_whole() -> None:
@@ -28,15 +41,18 @@ def test_a_burst_for_one_connection_costs_one_wake_up_and_is_taken_whole() -> No
     for i in range(3):
         sub.offer(f"frame {i}", "task", "task_output")
     assert sub.wait_ready(timeout=0)
-    assert [item[0] for item in sub.take_pending() or []] == ["frame 0", "frame 1", "frame 2"]
+    assert _texts(sub.take_pending()) == ["frame 0", "frame 1", "frame 2"]
+    sub.done_sending()
     # emptied: the writer sleeps after its write, with no second look at the buffer
     assert not sub.wait_ready(timeout=0)
-    assert sub.take_pending() == [] and not sub.wait_ready(timeout=0)  # asleep again
+    assert sub.take_pending() == (b"", []) and not sub.wait_ready(timeout=0)  # asleep again
     sub.offer("frame 2b", "task", "task_output")  # the next offer wakes it again
-    assert sub.wait_ready(timeout=0) and len(sub.take_pending() or []) == 1
+    assert sub.wait_ready(timeout=0) and _texts(sub.take_pending()) == ["frame 2b"]
+    sub.done_sending()
     sub.offer("frame 3", "task", "task_end")
     sub.close()  # frames queued before a close are still given, then None
-    assert [item[0] for item in sub.take_pending() or []] == ["frame 3"]
+    assert _texts(sub.take_pending()) == ["frame 3"]
+    sub.done_sending()
     assert sub.wait_ready(timeout=0)  # a close keeps the writer awake, to end
     assert sub.take_pending() is None
 
@@ -46,6 +62,41 @@ def test_an_overflow_drops_the_queue_and_ends_the_writer() -> None:
     for i in range(3):
         sub.offer(f"frame {i}")
     assert sub.overflowed and sub.wait_ready(timeout=0) and sub.take_pending() is None
+
+
+def test_the_engine_s_frames_are_written_by_the_flush_without_waking_the_writer() -> None:
+    """Queued frames wake nobody; the flush writes them at once through the sender. A
+    write that did not all go leaves its rest to the writer, woken for it, which sends
+    it before any later frame; while the writer writes, a flush leaves new frames to it."""
+    sub = Subscriber(8)
+    written: list[list[str]] = []
+    rest = [b""]
+
+    def sender(items: list[Any]) -> tuple[bool, bytes]:
+        written.append([item[0] for item in items])
+        return True, rest[0]
+
+    sub.sender = sender
+    assert sub.queue("a", "task", "task_output") is True  # the flush must look
+    assert sub.queue("b", "task", "task_output") is False  # already noted
+    assert not sub.wait_ready(timeout=0)  # nobody woken
+    sub.send_queued()
+    assert written == [["a", "b"]] and not sub.wait_ready(timeout=0)
+
+    rest[0] = b"the end of c"  # the client reads slowly: part of the write is left
+    assert sub.queue("c", "task", "task_output")
+    sub.send_queued()
+    assert written[-1] == ["c"] and sub.wait_ready(timeout=0)  # the writer is woken
+    assert sub.queue("d", "task", "task_output")
+    sub.send_queued()  # not written by the flush: bytes of c are still unsent
+    assert written[-1] == ["c"]
+    assert sub.take_pending() == (b"the end of c", [("d", "task", "task_output")])
+    assert sub.queue("e", "task", "task_output")
+    sub.send_queued()  # the writer is writing: e is left to it
+    assert written[-1] == ["c"]
+    sub.done_sending()
+    assert sub.wait_ready(timeout=0) and _texts(sub.take_pending()) == ["e"]
+    sub.done_sending()
 
 
 @pytest.mark.parametrize(
@@ -139,3 +190,47 @@ def test_a_writers_journal_entries_are_counted_as_entry_size_counts_them(
         data = {"connection": connection, "task": "é" * 9, "type": "task_output"}
         counted = ws_module._FRAME_ENTRY_BASE + sum(map(sys.getsizeof, data.values()))
         assert counted == entry_size(data)
+
+
+def test_live_frames_are_written_by_the_flush_and_a_slow_reader_still_gets_all_in_order(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Frames that happen after a client subscribed are written by the engine's flush
+    (a non-blocking write), not the connection's writer. A client that reads nothing
+    while 30 tasks run their whole lives, on a socket whose buffers hold 4 KB, gets every
+    frame of every task once, in order, and the journal has each once: what a flush
+    could not write without blocking was finished by the writer, before anything later."""
+    flushed: list[int] = []  # bytes left unsent by each of the flush's writes
+    written: list[int] = []  # the writer's writes
+    real_now, real_all = ws_module._send_now, ws_module._send_all
+
+    def now(sock: Any, data: bytes) -> bytes:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)  # no autotuning
+        rest = real_now(sock, data)
+        flushed.append(len(rest))
+        return rest
+
+    def all_(sock: Any, data: bytes) -> bytes:
+        written.append(len(data))
+        return real_all(sock, data)
+
+    monkeypatch.setattr(ws_module, "_send_now", now)
+    monkeypatch.setattr(ws_module, "_send_all", all_)
+    with make_server(clock_mode="manual", socket_buffer_frames=4096) as server:
+        wiro = Wiro(server, server.backend.create_project(balance="1000"))
+        body = {"inputImageFirstUrl": "https://example.com/a.jpg", "prompt": "waves"}
+        runs = [wiro.ok("Run/minimax/hailuo-2-3-fast", data=body) for _ in range(30)]
+        small = ((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),)
+        with connect(server.socket_url, sockopt=small) as ws:
+            register(ws, *(run["socketaccesstoken"] for run in runs))  # their task_queue
+            server.backend.advance(200)  # every task's whole life, nobody reading
+            assert flushed and max(flushed) > 0, flushed  # some writes did not all go
+            frames = read_until_terminal(ws, count=len(runs))
+        for run in runs:
+            mine = [f for f in frames if f["id"] == run["taskid"]]
+            assert pairs(mine) == events_of(server, run["taskid"])[1:]  # after task_queue
+            journaled = server.backend.journal.entries("frame", task=run["taskid"])
+            assert [e.get("type") for e in journaled] == [
+                t for t, _ in events_of(server, run["taskid"])
+            ]
+        assert written  # the writer finished what the flush left
