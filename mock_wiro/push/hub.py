@@ -171,10 +171,12 @@ class Subscriber:
         self._ready.set()
         return False
 
-    def send_queued(self) -> None:
+    def send_queued(self) -> bytes | None:
         """The hub's flush: write every frame queued with :attr:`sender`, without
-        blocking, if nobody else is writing and nothing is left unsent; what cannot be
-        written now (or at all, without a sender) is left to the writer, woken for it."""
+        blocking, if nobody else is writing and nothing is left unsent. Returns what the
+        write left unsent, and the socket stays claimed until :meth:`done_sending` (the
+        flush journals its writes first, so no later write is journalled before them);
+        None if nothing was written here: the writer is woken to do whatever there is."""
         sender = self.sender
         with self._lock:
             claim = (
@@ -191,16 +193,14 @@ class Subscriber:
                 self._sending = True
         if not claim:
             self._ready.set()  # the writer looks (it finds nothing to do if nothing is)
-            return
+            return None
         assert sender is not None
-        rest = b""
         try:
-            _, rest = sender(items)  # a connection that ends is closed by the sender
+            return sender(items)[1]  # a connection that ends is closed by the sender
         except Exception:  # never the engine's problem: this connection ends
             log.exception("mock-wiro socket send error")
             self.close()
-        finally:
-            self.done_sending(rest)
+            return b""
 
     def done_sending(self, unsent: bytes = b"") -> None:
         """The end of a write by whoever claimed the socket (:meth:`take_pending` or
@@ -228,9 +228,15 @@ class Subscriber:
             if self._sending:
                 self._ready.clear()  # done_sending sets it again if anything is left
                 return b"", []
-            if self.overflowed:
-                return None
             unsent = self._unsent
+            if self.overflowed:
+                if not unsent:
+                    return None
+                # the rest of a frame already begun goes first, or the close frame would
+                # land inside it; the frames queued were dropped by the overflow
+                self._unsent = b""
+                self._sending = True
+                return unsent, []
             if self._frames or unsent:
                 items = list(self._frames)
                 self._frames.clear()
@@ -317,18 +323,28 @@ class SocketHub:
         if not dirty:
             return
         self._dirty = []
+        claimed: list[tuple[Subscriber, bytes]] = []
         try:
             for sub in dirty:
-                sub.send_queued()
+                rest = sub.send_queued()
+                if rest is not None:
+                    claimed.append((sub, rest))
         finally:
             entries, sizes = self._sent
             if entries:
                 self._sent = ([], [])
                 self.backend.journal.record_many(entries, sizes)
+            # only now may a writer write (and journal) again: the journal keeps each
+            # connection's frames in the order they went out
+            for sub, rest in claimed:
+                sub.done_sending(rest)
 
     def note_sent(self, entries: list[tuple[str, dict[str, Any]]], sizes: list[int]) -> None:
-        """A flush's write, sent: its journal entries, kept for the end of the flush
-        (one journal lock, clock reading and wake-up for the whole burst)."""
+        """A flush's write, begun: its journal entries, kept for the end of the flush
+        (one journal lock, clock reading and wake-up for the whole burst). A frame is
+        journalled once its write has begun; the rest of a write that did not all go is
+        finished by the connection's writer before anything else, or the connection is
+        gone."""
         self._sent[0].extend(entries)
         self._sent[1].extend(sizes)
 

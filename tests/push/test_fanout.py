@@ -80,23 +80,42 @@ def test_the_engine_s_frames_are_written_by_the_flush_without_waking_the_writer(
     assert sub.queue("a", "task", "task_output") is True  # the flush must look
     assert sub.queue("b", "task", "task_output") is False  # already noted
     assert not sub.wait_ready(timeout=0)  # nobody woken
-    sub.send_queued()
-    assert written == [["a", "b"]] and not sub.wait_ready(timeout=0)
+    assert sub.send_queued() == b""
+    assert written == [["a", "b"]]
+    assert sub.take_pending() == (b"", [])  # claimed until the flush has journalled
+    sub.done_sending()
+    assert not sub.wait_ready(timeout=0)
 
     rest[0] = b"the end of c"  # the client reads slowly: part of the write is left
     assert sub.queue("c", "task", "task_output")
-    sub.send_queued()
+    sub.done_sending(sub.send_queued() or b"")
     assert written[-1] == ["c"] and sub.wait_ready(timeout=0)  # the writer is woken
     assert sub.queue("d", "task", "task_output")
-    sub.send_queued()  # not written by the flush: bytes of c are still unsent
+    assert sub.send_queued() is None  # not written by the flush: bytes of c are unsent
     assert written[-1] == ["c"]
     assert sub.take_pending() == (b"the end of c", [("d", "task", "task_output")])
     assert sub.queue("e", "task", "task_output")
-    sub.send_queued()  # the writer is writing: e is left to it
+    assert sub.send_queued() is None  # the writer is writing: e is left to it
     assert written[-1] == ["c"]
     sub.done_sending()
     assert sub.wait_ready(timeout=0) and _texts(sub.take_pending()) == ["e"]
     sub.done_sending()
+
+
+def test_an_overflow_after_a_write_that_did_not_all_go_finishes_that_frame_first() -> None:
+    """Half a frame is on the wire when the buffer overflows: the writer gets the rest
+    of it (and none of the dropped frames) before it is told to close (1013), so the
+    close frame never lands inside a frame."""
+    sub = Subscriber(2)
+    sub.sender = lambda items: (True, b"the second half of a")
+    assert sub.queue("a", "task", "task_output")
+    sub.done_sending(sub.send_queued() or b"")
+    for kind in ("b", "c", "d"):  # past the limit of 2: overflowed, b and c dropped
+        sub.queue(kind, "task", "task_output")
+    assert sub.overflowed and sub.wait_ready(timeout=0)
+    assert sub.take_pending() == (b"the second half of a", [])
+    sub.done_sending()
+    assert sub.take_pending() is None  # now the writer closes with 1013
 
 
 @pytest.mark.parametrize(
@@ -144,8 +163,22 @@ def test_a_late_subscribers_replay_goes_out_in_a_few_writes_in_order(
         # queued at once under the state lock, taken at once: not one write per frame
         # (two or three if the writer woke between two offers)
         assert 1 <= len(writes) <= 3, writes
+        _journalled_last_frame(server, run["taskid"])  # journalled just after it was sent
         journaled = server.backend.journal.entries("frame", task=run["taskid"])
         assert [e.get("type") for e in journaled] == [t for t, _ in events]
+
+
+def _journalled_last_frame(server: Any, taskid: str) -> None:
+    """Wait until the task's last frame is in the journal: a writer journals a write just
+    after it, so a client can read the frame a moment before its entry is kept."""
+    found = server.backend.journal.wait_for(
+        lambda e: (
+            e.kind == "frame"
+            and e.get("task") == taskid
+            and e.get("type") == "task_postprocess_end"
+        )
+    )
+    assert found is not None, f"task {taskid}'s last frame was never journalled"
 
 
 def test_a_fake_in_the_users_process_leaves_the_garbage_collector_alone() -> None:
@@ -229,6 +262,7 @@ def test_live_frames_are_written_by_the_flush_and_a_slow_reader_still_gets_all_i
         for run in runs:
             mine = [f for f in frames if f["id"] == run["taskid"]]
             assert pairs(mine) == events_of(server, run["taskid"])[1:]  # after task_queue
+            _journalled_last_frame(server, run["taskid"])
             journaled = server.backend.journal.entries("frame", task=run["taskid"])
             assert [e.get("type") for e in journaled] == [
                 t for t, _ in events_of(server, run["taskid"])
