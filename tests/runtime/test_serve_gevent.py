@@ -355,7 +355,9 @@ def test_a_websocket_holds_one_descriptor_and_gives_it_back(served: Served) -> N
         assert json.loads(ws.recv())["id"] == run["taskid"]  # the route holds the socket
         sockets.append(ws)
     held = _fds(pid) - before
-    assert 30 <= held <= 34, held  # duplicated, it would be 60
+    # about 30: other connections of the module's server (an earlier test's, a
+    # kept-alive one closing on its timeout) may come and go meanwhile; duplicated, 60
+    assert 24 <= held <= 40, held
 
     first = sockets.pop()
     first.send_close()
