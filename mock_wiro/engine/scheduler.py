@@ -60,6 +60,16 @@ TIDY_MAX_WAIT_SECONDS = 0.05
 """...or until this long has passed since the last slice: under a steady stream of
 frames the tidying still gets a slice every 50 ms (a tenth of the loop), never starved."""
 
+PASS_CHUNK_TASKS = 128
+"""Tasks stepped per part of a pass: each part's frames are kept (one commit), then told
+and written, before the next part is stepped, so the first sockets of a burst of 1,000
+do not wait for the last task's step. The clock is read again between parts: a step that
+fell due meanwhile (the next burst, while this one was being written) joins the pass,
+its task's frames written together with what the task still had to send."""
+PASS_EXTEND_SECONDS = 0.1
+"""Wall seconds after which a pass stops reading the clock again: what falls due later
+waits for the next pass, so the requests waiting on the state lock get their turn."""
+
 
 @dataclass
 class _Broken:
@@ -367,22 +377,29 @@ class Scheduler:
         if (earliest is None or earliest > now) and self._store.settled():
             return self._wake(earliest, self._backing_off())  # no pass: nothing due
         index, entry = self._index, self._entry
-        with self.pass_batch():  # one commit for the pass; frames told after it
-            while index and index[0][0] <= now:
-                _, number, task = heapq.heappop(index)
-                if entry.get(task.id) != number:
-                    continue  # stale: the task was looked at again since
-                when = self._pump_task(task, now) if self._may_try(task) else None
-                if when is None or task.terminal:
-                    # held, gated, ended, backing off: see what it is (a task that ended is
-                    # not stepped again, even with steps left in its plan, as before the
-                    # index: an ended task leaves the store's active tasks)
-                    self._look(task)
-                else:  # its next step's due time, found by the pump: indexed as _look would
-                    self.looks += 1
-                    self._entry_seq += 1
-                    entry[task.id] = self._entry_seq
-                    heapq.heappush(index, (when, self._entry_seq, task))
+        extend_until = time.perf_counter() + PASS_EXTEND_SECONDS
+        while index and index[0][0] <= now:
+            stepped = 0
+            with self.pass_batch():  # one commit per part; its frames told after it
+                while stepped < PASS_CHUNK_TASKS and index and index[0][0] <= now:
+                    _, number, task = heapq.heappop(index)
+                    if entry.get(task.id) != number:
+                        continue  # stale: the task was looked at again since
+                    stepped += 1
+                    when = self._pump_task(task, now) if self._may_try(task) else None
+                    if when is None or task.terminal:
+                        # held, gated, ended, backing off: see what it is (a task that
+                        # ended is not stepped again, even with steps left in its plan, as
+                        # before the index: an ended task leaves the store's active tasks)
+                        self._look(task)
+                    else:  # its next step's due time, found by the pump: indexed as _look
+                        self.looks += 1
+                        self._entry_seq += 1
+                        entry[task.id] = self._entry_seq
+                        heapq.heappush(index, (when, self._entry_seq, task))
+            if time.perf_counter() < extend_until:
+                now = self._clock.now()  # what fell due while this part was written joins
+                self._refresh()  # and what its frames' listeners touched
         # the frames of the pass were told as it ended; a timer one of them set for a time
         # already reached (a socket ``delay`` fault's frame, due at once) fires now, not at
         # the engine's next wake-up: an advance() is over only when they have

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from mock_wiro.engine import lifecycle
+from mock_wiro.engine import scheduler as scheduler_module
 from mock_wiro.engine.models import Task
 from tests.engine.test_fanout_engine import Fake, fake_backend
 
@@ -142,3 +143,32 @@ def test_a_task_that_ended_is_not_stepped_again(
         fake.backend.pump()
     assert task.status == "task_postprocess_end"
     assert [e.type for e in task.events][-1] == "task_postprocess_end"
+
+
+def test_a_big_pass_is_told_in_parts_and_takes_in_what_falls_due_meanwhile(
+    fake: Fake, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A pass over more tasks than :data:`PASS_CHUNK_TASKS` keeps and tells its frames
+    part by part (the first sockets do not wait for the last task's step), and reads the
+    clock again between parts: a step that fell due meanwhile joins the same pass."""
+    monkeypatch.setattr(scheduler_module, "PASS_EXTEND_SECONDS", 60.0)  # a slow machine
+    n = 2 * scheduler_module.PASS_CHUNK_TASKS + 10
+    tasks = [fake.run() for _ in range(n)]
+    assert all(t.validated.wait(10) and t.rendered.wait(10) for t in tasks)
+    fake.backend.pump()
+    parts: list[int] = []  # frames told when each part was flushed
+    told: list[str] = []
+
+    def flushed() -> None:
+        parts.append(len(told))
+        if len(parts) == 1:  # 0.5 fake s pass while the first part is written
+            fake.wall += 0.025
+
+    fake.backend.add_listener(lambda task, event: told.append(event.type), flush=flushed)
+    fake.wall += 0.05  # 1 fake second: every task's task_accept is due
+    fake.backend.pump()  # one pass
+    assert parts[0] == scheduler_module.PASS_CHUNK_TASKS  # the first part, told on its own
+    assert len(parts) >= 3 and parts == sorted(parts)
+    # task_preprocess_start (0.5 s after task_accept) fell due during the pass: it joined it
+    events = [[e.type for e in t.events] for t in tasks]
+    assert all(e == ["task_queue", "task_accept", "task_preprocess_start"] for e in events)
