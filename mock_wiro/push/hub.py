@@ -139,19 +139,10 @@ class Subscriber:
 
     def offer(self, frame: str, task_id: str = "", kind: str = "") -> None:
         """Queue a frame (with its task id and type, for the journal); on overflow mark
-        the subscriber for disconnection."""
-        with self._lock:
-            if self.closed or self.overflowed:
-                return
-            frames = self._frames
-            if len(frames) >= self.limit:
-                self.overflowed = True
-                frames.clear()
-            else:
-                frames.append((frame, task_id, kind))
-                if len(frames) > 1:
-                    return  # the writer was woken by the first one and has not taken it
-        self._ready.set()
+        the subscriber for disconnection. The writer is woken when the buffer was empty
+        (after that it was woken by the first frame, and has not taken it yet)."""
+        if self.queue(frame, task_id, kind):
+            self._ready.set()
 
     def queue(self, frame: str, task_id: str, kind: str) -> bool:
         """Queue an engine frame without waking the writer: True if the hub's flush must
