@@ -109,6 +109,9 @@ Sender = Callable[[list[Item]], tuple[bool, bytes]]
 """A connection's non-blocking send of frames (:attr:`Subscriber.sender`): (whether the
 connection goes on, the bytes it could not write without blocking)."""
 log = logging.getLogger("mock_wiro")
+CONTROL_WAIT_SECONDS: Final = 10.0
+"""How long a WebSocket control frame (ping, pong, close echo) waits for a write of ours
+under way or half done (:meth:`Subscriber.write_control`); past it, it is written anyway."""
 
 
 class Subscriber:
@@ -124,6 +127,8 @@ class Subscriber:
         self.limit = limit
         self._frames: deque[Item] = deque()
         self._lock = threading.Lock()
+        self._write_ended = threading.Condition(self._lock)  # a claimed write ended
+        self.control_waiting = 0  # control writes waiting for the socket (for tests)
         self._ready = threading.Event()  # set: something to take, or closed, or overflowed
         self.overflowed = False
         self.closed = False
@@ -201,8 +206,34 @@ class Subscriber:
             self._sending = False
             self._unsent = unsent
             wake = bool(unsent or self._frames) or self.closed or self.overflowed
+            self._write_ended.notify_all()
         if wake:
             self._ready.set()
+
+    def write_control(self, write: Callable[[], None]) -> None:
+        """A write of the WebSocket library's own (a ping, a pong answering the client's
+        ping, the close echo): done once no write of ours is under way or half done, and
+        holding the socket meanwhile, so its frame never lands inside one of ours (a
+        flush's write that did not all go is finished first, by the writer).
+        Bounded: after :data:`CONTROL_WAIT_SECONDS` it writes anyway (a writer stuck on
+        a client that stopped reading is cut off by then)."""
+        with self._lock:
+            if self._sending or self._unsent:
+                self.control_waiting += 1
+                try:
+                    self._write_ended.wait_for(
+                        lambda: not (self._sending or self._unsent), CONTROL_WAIT_SECONDS
+                    )
+                finally:
+                    self.control_waiting -= 1
+            claimed = not (self._sending or self._unsent)
+            if claimed:
+                self._sending = True
+        try:
+            write()
+        finally:
+            if claimed:
+                self.done_sending()
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         """Wait until there is something to take, or the subscriber is closed or

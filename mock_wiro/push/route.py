@@ -139,7 +139,7 @@ def _drain(ws: Any, sub: Subscriber, journal: Journal, catch_up: Callable[[], No
         try:
             if unsent:  # the rest of a flush's write comes first
                 try:
-                    _send_all(ws.sock, unsent)
+                    _send_all(_raw(ws), unsent)
                 except _SEND_ERRORS:
                     sub.close()
                     going_on = False
@@ -212,7 +212,7 @@ def _send_batch(
             ):
                 going_on = False
                 break  # the frames after it are never sent
-        rest = send(ws.sock, b"".join(wire) if len(wire) > 1 else wire[0])
+        rest = send(_raw(ws), b"".join(wire) if len(wire) > 1 else wire[0])
     except _SEND_ERRORS:
         sub.close()
         return False, b""
@@ -295,6 +295,37 @@ def _send_all(sock: socket.socket, data: bytes) -> bytes:
     return b""
 
 
+class _GatedSocket:
+    """``ws.sock`` as simple-websocket sees it once the route has it: its own writes (a
+    ping, a pong answering the client's, the close echo) go through
+    :meth:`Subscriber.write_control`, so they never land inside a frame of ours that is
+    half written; everything else is the socket's own. Our writes use :attr:`raw`."""
+
+    def __init__(self, raw: Any, sub: Subscriber) -> None:
+        self.raw = raw
+        self._sub = sub
+
+    def send(self, data: bytes, *_flags: Any) -> int:
+        def write() -> None:
+            _send_all(self.raw, data)
+
+        self._sub.write_control(write)
+        return len(data)
+
+    def sendall(self, data: bytes, *_flags: Any) -> None:
+        self.send(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
+
+
+def _raw(ws: Any) -> Any:
+    """The connection's socket itself (under :class:`_GatedSocket`, if the route put it
+    there)."""
+    sock = ws.sock
+    return sock.raw if isinstance(sock, _GatedSocket) else sock
+
+
 def _send_now(sock: Any, data: bytes) -> bytes:
     """Write ``data`` without blocking: the bytes that did not go (all of them when the
     socket's send buffer is full, or the socket has a timeout, where a non-blocking send
@@ -352,6 +383,7 @@ def task_socket(ws: Any) -> None:
     """One client connection: a reader (this thread) and a writer thread."""
     hub = current_hub()
     sub = Subscriber(hub.buffer_frames)
+    ws.sock = _GatedSocket(ws.sock, sub)  # the library's own writes wait for ours
     sub.sender = lambda items: _send_batch(ws, sub, items, _send_now, hub.note_sent)
     hub.connect(sub)
     writer = threading.Thread(

@@ -11,6 +11,7 @@ import json
 import socket
 import sys
 import threading
+import time
 from typing import Any
 
 import pytest
@@ -268,3 +269,27 @@ def test_live_frames_are_written_by_the_flush_and_a_slow_reader_still_gets_all_i
                 t for t, _ in events_of(server, run["taskid"])
             ]
         assert written  # the writer finished what the flush left
+
+
+def test_the_libraries_own_frames_wait_for_a_half_written_frame_of_ours() -> None:
+    """A ping or pong simple-websocket writes while a flush's write is half done waits
+    until the writer has finished it (then goes out whole, after it), never inside it."""
+    sub = Subscriber(8)
+    sub.sender = lambda items: (True, b"the rest of a")
+    wire: list[str] = []
+    assert sub.queue("a", "task", "task_output")
+    sub.done_sending(sub.send_queued() or b"")  # half of a is out, the rest unsent
+    pinger = threading.Thread(target=sub.write_control, args=(lambda: wire.append("ping"),))
+    pinger.start()
+    deadline = time.monotonic() + 30
+    while sub.control_waiting == 0:  # it is waiting for the socket
+        assert time.monotonic() < deadline and pinger.is_alive()
+        time.sleep(0.001)
+    taken = sub.take_pending()  # the writer: the rest of a first
+    assert taken == (b"the rest of a", [])
+    wire.append("rest of a")
+    sub.done_sending()
+    pinger.join(30)
+    assert wire == ["rest of a", "ping"]
+    sub.write_control(lambda: wire.append("pong"))  # nothing under way: at once
+    assert wire[-1] == "pong" and sub.take_pending() == (b"", [])
